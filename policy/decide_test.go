@@ -1,0 +1,89 @@
+package policy
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDecide(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rule := OperationRule{Name: "instances", MaxAge: 5 * time.Minute}
+	protected := Profile{User: "alice", Protection: Protection{Operation: true, Methods: []Method{TOTP, SMS}}, Bound: []Method{TOTP}}
+	unbound := Profile{User: "alice", Protection: Protection{Operation: true, Methods: []Method{TOTP}}}
+	open := Profile{User: "alice", Protection: Protection{Login: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}
+	token := func(user, sid string, age time.Duration) *StepUp {
+		return &StepUp{User: user, Session: sid, AuthTime: now.Add(-age)}
+	}
+	tests := []struct {
+		name    string
+		req     Request
+		profile Profile
+		want    Verdict
+		methods []Method
+	}{
+		{"unknown user", Request{Now: now}, protected, SignIn, nil},
+		{"user without session", Request{User: "alice", Now: now}, protected, SignIn, nil},
+		{"protection off", Request{User: "alice", Session: "s1", Now: now}, open, Allow, nil},
+		{"no token", Request{User: "alice", Session: "s1", Now: now}, protected, Challenge, []Method{TOTP}},
+		{"fresh token", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s1", time.Minute)}, protected, Allow, nil},
+		{"token exactly max_age old", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s1", 5*time.Minute)}, protected, Allow, nil},
+		{"token too old", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s1", 5*time.Minute+time.Second)}, protected, Challenge, []Method{TOTP}},
+		{"token of another user", Request{User: "alice", Session: "s1", Now: now, StepUp: token("bob", "s1", 0)}, protected, Challenge, []Method{TOTP}},
+		{"token of another session", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s2", 0)}, protected, Challenge, []Method{TOTP}},
+		{"token from the future", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s1", -time.Minute)}, protected, Challenge, []Method{TOTP}},
+		{"nothing bound", Request{User: "alice", Session: "s1", Now: now}, unbound, Bind, []Method{TOTP}},
+		{"both bound, either offered", Request{User: "alice", Session: "s1", Now: now}, Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP, SMS}}, Bound: []Method{SMS, TOTP}}, Challenge, []Method{TOTP, SMS}},
+		{"bound method not enabled", Request{User: "alice", Session: "s1", Now: now}, Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP}}, Bound: []Method{SMS}}, Bind, []Method{TOTP}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Decide(tt.req, rule, tt.profile)
+			if got.Verdict != tt.want || !reflect.DeepEqual(got.Methods, tt.methods) {
+				t.Fatalf("Decide = %v %v (%s), want %v %v", got.Verdict, got.Methods, got.Reason, tt.want, tt.methods)
+			}
+			if got.Reason == "" {
+				t.Fatal("decision without a reason for the log")
+			}
+		})
+	}
+}
+
+func TestDecideLogin(t *testing.T) {
+	tests := []struct {
+		name    string
+		profile Profile
+		want    Verdict
+	}{
+		{"login protection off", Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}, Allow},
+		{"bound", Profile{Protection: Protection{Login: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}, Challenge},
+		{"nothing bound goes to binding", Profile{Protection: Protection{Login: true, Methods: []Method{TOTP}}}, Bind},
+	}
+	for _, tt := range tests {
+		if got := DecideLogin(tt.profile); got.Verdict != tt.want {
+			t.Errorf("%s: DecideLogin = %v, want %v", tt.name, got.Verdict, tt.want)
+		}
+	}
+}
+
+func TestEnforcementFor(t *testing.T) {
+	e := Enforcement{OperationAll: true, LoginUsers: []string{"carol"}, Methods: []Method{TOTP}}
+	if p := e.For("alice"); !p.Operation || p.Login {
+		t.Errorf("alice: %+v", p)
+	}
+	if p := e.For("carol"); !p.Operation || !p.Login {
+		t.Errorf("carol: %+v", p)
+	}
+	if p := (Enforcement{OperationUsers: []string{"bob"}}).For("bobby"); p.Operation {
+		t.Errorf("user list matched a prefix: %+v", p)
+	}
+}
+
+func TestParseMethod(t *testing.T) {
+	if m, err := ParseMethod("totp"); err != nil || m != TOTP {
+		t.Errorf("totp: %v %v", m, err)
+	}
+	if _, err := ParseMethod("email"); err == nil {
+		t.Error("email accepted")
+	}
+}

@@ -1,0 +1,36 @@
+package policy
+
+import "fmt"
+
+// Method is a second-factor method a user can pass.
+type Method string
+
+const (
+	// TOTP is a code from an authenticator app (RFC 6238).
+	TOTP Method = "totp"
+	// SMS is a code sent to the user's bound phone number.
+	SMS Method = "sms"
+)
+
+// ParseMethod turns a configured method name into a Method.
+func ParseMethod(s string) (Method, error) {
+	switch m := Method(s); m {
+	case TOTP, SMS:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown second-factor method %q (expected totp or sms)", s)
+}
+
+// intersect returns the methods of a that are also in b, in a's order.
+func intersect(a, b []Method) []Method {
+	var out []Method
+	for _, m := range a {
+		for _, n := range b {
+			if m == n {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
