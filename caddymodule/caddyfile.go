@@ -1,0 +1,373 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var s Handler
+	err := s.UnmarshalCaddyfile(h.Dispenser)
+	return &s, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	stepup {
+//	    store memory [<file>]
+//	    store redis <url> [<key_prefix>]
+//	    signing_key <secret>            # HS256, >= 32 random bytes; or:
+//	    signing_key_file <ed25519.pem>  # EdDSA
+//	    encryption_key <secret>
+//	    issuer <label>
+//	    prefix <path>
+//	    login <path> {
+//	        method <method>
+//	        user_field <field>
+//	        success_status <code...>
+//	        success_cookie <name>
+//	        max_body <bytes>
+//	    }
+//	    logout <path>
+//	    identity session | header <name>
+//	    protect <path...> {
+//	        methods <method...>
+//	        max_age <duration>
+//	        name <text>
+//	    }
+//	    enforce login|operation all|<user...>
+//	    methods totp|sms ...
+//	    root <user...>
+//	    admins <user...>
+//	    token_lifetime <duration>
+//	    session_lifetime <duration>
+//	    challenge_lifetime <duration>
+//	    max_held_request <bytes>
+//	}
+//
+// Secrets should come from placeholders such as {env.STEPUP_SIGNING_KEY} or
+// {file./run/secrets/stepup}; they are checked here, at load, and kept as
+// placeholders in the JSON config.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "store":
+			err = h.parseStore(d)
+		case "signing_key":
+			err = parseSecret(d, &h.SigningKey)
+		case "signing_key_file":
+			err = oneArg(d, &h.SigningKeyFile)
+		case "encryption_key":
+			err = parseSecret(d, &h.EncryptionKey)
+		case "issuer":
+			err = oneArg(d, &h.Issuer)
+		case "prefix":
+			if err = oneArg(d, &h.Prefix); err == nil && (!strings.HasPrefix(h.Prefix, "/") || h.Prefix == "/") {
+				err = d.Errf("prefix must be a path such as /.stepup, got %q", h.Prefix)
+			}
+		case "login":
+			err = h.parseLogin(d)
+		case "logout":
+			if err = oneArg(d, &h.Logout); err == nil && !strings.HasPrefix(h.Logout, "/") {
+				err = d.Errf("logout path must start with /, got %q", h.Logout)
+			}
+		case "identity":
+			err = h.parseIdentity(d)
+		case "protect":
+			err = h.parseProtect(d)
+		case "enforce":
+			err = h.parseEnforce(d)
+		case "methods":
+			err = h.parseMethods(d)
+		case "root":
+			err = users(d, &h.Root)
+		case "admins":
+			err = users(d, &h.Admins)
+		case "token_lifetime":
+			err = duration(d, &h.TokenLifetime)
+		case "session_lifetime":
+			err = duration(d, &h.SessionLifetime)
+		case "challenge_lifetime":
+			err = duration(d, &h.ChallengeLifetime)
+		case "max_held_request":
+			err = size(d, &h.MaxHeldRequest)
+		default:
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, enforce, methods, root, admins, token_lifetime, session_lifetime, challenge_lifetime or max_held_request)", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return h.checkKeysPresent(d)
+}
+
+func (h *Handler) parseStore(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Err("store needs a backend: `store memory [<file>]` or `store redis <url> [<key_prefix>]`")
+	}
+	h.Store = &StoreConfig{Backend: args[0]}
+	switch args[0] {
+	case "memory":
+		if len(args) > 2 {
+			return d.Err("expected `store memory [<file>]`")
+		}
+		if len(args) == 2 {
+			h.Store.File = args[1]
+		}
+	case "redis":
+		if len(args) < 2 || len(args) > 3 {
+			return d.Err("expected `store redis <url> [<key_prefix>]`")
+		}
+		h.Store.URL = args[1]
+		if !strings.Contains(args[1], "{") && !strings.HasPrefix(args[1], "redis://") && !strings.HasPrefix(args[1], "rediss://") {
+			return d.Errf("store redis: expected a redis:// or rediss:// URL, got %q", args[1])
+		}
+		if len(args) == 3 {
+			h.Store.Prefix = args[2]
+		}
+	default:
+		return d.Errf("unknown store %q (expected memory or redis)", args[0])
+	}
+	return nil
+}
+
+// parseSecret reads a key and checks it now, so a short or password-like key fails at
+// load with the file and line. The JSON keeps what was written (the placeholder).
+func parseSecret(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if err := oneArg(d, dst); err != nil {
+		return err
+	}
+	val := caddy.NewReplacer().ReplaceKnown(*dst, "")
+	if val == "" {
+		return d.Errf("%s %s is empty: set it to at least 32 random bytes, e.g. from `openssl rand -base64 32`", name, *dst)
+	}
+	if err := token.CheckHMACKey([]byte(val)); err != nil {
+		return d.Errf("%s: %v", name, err)
+	}
+	return nil
+}
+
+// checkKeysPresent fails at load when keys are missing outside the demo mode (memory
+// store without a file), pointing at the stepup block.
+func (h *Handler) checkKeysPresent(d *caddyfile.Dispenser) error {
+	if h.Store == nil || (h.Store.Backend == "memory" && h.Store.File == "") {
+		return nil
+	}
+	if h.SigningKey == "" && h.SigningKeyFile == "" {
+		return d.Errf("stepup: signing_key (or signing_key_file) is required with store %s: at least 32 random bytes, e.g. signing_key {env.STEPUP_SIGNING_KEY}", h.Store.Backend)
+	}
+	if h.EncryptionKey == "" {
+		return d.Errf("stepup: encryption_key is required with store %s: at least 32 random bytes, e.g. encryption_key {env.STEPUP_ENCRYPTION_KEY}", h.Store.Backend)
+	}
+	return nil
+}
+
+func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
+	h.Login = &LoginConfig{}
+	if !d.NextArg() {
+		return d.Err("login needs the console's login path, e.g. `login /login`")
+	}
+	h.Login.Path = d.Val()
+	if !strings.HasPrefix(h.Login.Path, "/") {
+		return d.Errf("login path must start with /, got %q", h.Login.Path)
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "method":
+			if err = oneArg(d, &h.Login.Method); err == nil && !validMethod(h.Login.Method) {
+				err = d.Errf("login method: expected an HTTP method such as POST, got %q", h.Login.Method)
+			}
+		case "user_field":
+			err = oneArg(d, &h.Login.UserField)
+		case "success_status":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("success_status needs one or more status codes, e.g. 302 303")
+			}
+			for _, a := range args {
+				code, cerr := strconv.Atoi(a)
+				if cerr != nil || code < 100 || code > 599 {
+					return d.Errf("success_status: expected an HTTP status code, got %q", a)
+				}
+				h.Login.SuccessStatus = append(h.Login.SuccessStatus, code)
+			}
+		case "success_cookie":
+			err = oneArg(d, &h.Login.SuccessCookie)
+		case "max_body":
+			err = size(d, &h.Login.MaxBody)
+		default:
+			err = d.Errf("unknown login subdirective %q (expected method, user_field, success_status, success_cookie or max_body)", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *Handler) parseIdentity(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	switch {
+	case len(args) == 1 && args[0] == "session":
+		h.Identity = &IdentityConfig{Source: "session"}
+	case len(args) == 2 && args[0] == "header":
+		h.Identity = &IdentityConfig{Source: "header", Header: args[1]}
+	default:
+		return d.Err("expected `identity session` or `identity header <name>`")
+	}
+	return nil
+}
+
+func (h *Handler) parseProtect(d *caddyfile.Dispenser) error {
+	var p ProtectConfig
+	p.Paths = d.RemainingArgs()
+	if len(p.Paths) == 0 {
+		return d.Err("protect needs one or more path patterns, e.g. `protect /api/instances/*`")
+	}
+	for _, pat := range p.Paths {
+		if err := policy.CheckPathPattern(pat); err != nil {
+			return d.Errf("protect: %v", err)
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "methods":
+			p.Methods = d.RemainingArgs()
+			if len(p.Methods) == 0 {
+				return d.Err("methods needs one or more HTTP methods, e.g. POST PUT DELETE")
+			}
+			for _, m := range p.Methods {
+				if !validMethod(m) {
+					return d.Errf("methods: expected HTTP methods such as POST or DELETE, got %q", m)
+				}
+			}
+		case "max_age":
+			err = duration(d, &p.MaxAge)
+		case "name":
+			err = oneArg(d, &p.Name)
+		default:
+			err = d.Errf("unknown protect subdirective %q (expected methods, max_age or name)", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	h.Protect = append(h.Protect, p)
+	return nil
+}
+
+func (h *Handler) parseEnforce(d *caddyfile.Dispenser) error {
+	if h.Enforce == nil {
+		h.Enforce = &EnforceConfig{}
+	}
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return d.Err("expected `enforce login|operation all|<user...>`")
+	}
+	switch args[0] {
+	case "login":
+		h.Enforce.Login = append(h.Enforce.Login, args[1:]...)
+	case "operation":
+		h.Enforce.Operation = append(h.Enforce.Operation, args[1:]...)
+	default:
+		return d.Errf("enforce: expected login or operation, got %q", args[0])
+	}
+	return nil
+}
+
+func (h *Handler) parseMethods(d *caddyfile.Dispenser) error {
+	if h.Enforce == nil {
+		h.Enforce = &EnforceConfig{}
+	}
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Err("methods needs one or more of totp, sms")
+	}
+	for _, a := range args {
+		if _, err := policy.ParseMethod(a); err != nil {
+			return d.Errf("methods: %v", err)
+		}
+	}
+	h.Enforce.Methods = args
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s needs a value", name)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s takes one value, got more", name)
+	}
+	return nil
+}
+
+func users(d *caddyfile.Dispenser, dst *[]string) error {
+	name := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("%s needs one or more user names", name)
+	}
+	*dst = append(*dst, args...)
+	return nil
+}
+
+func duration(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var raw string
+	if err := oneArg(d, &raw); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(raw)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: expected a positive duration such as 5m or 90s, got %q", name, raw)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func size(d *caddyfile.Dispenser, dst *int64) error {
+	name := d.Val()
+	var raw string
+	if err := oneArg(d, &raw); err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n <= 0 {
+		return d.Errf("%s: expected a positive number of bytes, got %q", name, raw)
+	}
+	*dst = n
+	return nil
+}
+
+func validMethod(m string) bool {
+	switch strings.ToUpper(m) {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return true
+	}
+	return false
+}

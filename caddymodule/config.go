@@ -1,0 +1,73 @@
+package caddymodule
+
+import "github.com/caddyserver/caddy/v2"
+
+// StoreConfig says where the gateway keeps its state.
+type StoreConfig struct {
+	// Backend is "memory" (the default: one instance, state in this process) or
+	// "redis" (state shared by every gateway instance).
+	Backend string `json:"backend,omitempty"`
+	// File, for the memory backend, keeps durable records (authenticator bindings)
+	// across restarts. Without it they are lost when Caddy stops.
+	File string `json:"file,omitempty"`
+	// URL of the Redis server for the redis backend, e.g. redis://127.0.0.1:6379/0
+	// (rediss:// for TLS). Placeholders such as {env.REDIS_URL} are expanded.
+	URL string `json:"url,omitempty"`
+	// Prefix of every Redis key. Default "stepup:".
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// LoginConfig describes the console's own login route, which the gateway watches to
+// learn who signs in.
+type LoginConfig struct {
+	// Path of the console's login form or API, e.g. /login.
+	Path string `json:"path,omitempty"`
+	// Method the login is submitted with. Default POST.
+	Method string `json:"method,omitempty"`
+	// UserField is the form or JSON field that names the user. Default "username".
+	UserField string `json:"user_field,omitempty"`
+	// SuccessStatus lists the status codes of a successful console login.
+	// Default 302 and 303 (a redirect to the dashboard).
+	SuccessStatus []int `json:"success_status,omitempty"`
+	// SuccessCookie, if set, must be among the console's Set-Cookie headers for a
+	// login to count as successful (e.g. the console's session cookie).
+	SuccessCookie string `json:"success_cookie,omitempty"`
+	// MaxBody limits the login request body the gateway reads to find the user field.
+	// Default 64 KiB; a larger body is refused with 413.
+	MaxBody int64 `json:"max_body,omitempty"`
+}
+
+// IdentityConfig says how the gateway knows who sends a request.
+type IdentityConfig struct {
+	// Source is "session" (the default: learned from the console's login and kept in
+	// the gateway session cookie) or "header" (a header set by an auth layer that runs
+	// before this handler in the same route).
+	Source string `json:"source,omitempty"`
+	// Header names the user when Source is "header". The gateway trusts it only
+	// because the operator configured it; never configure a header clients can set.
+	Header string `json:"header,omitempty"`
+}
+
+// ProtectConfig names a group of sensitive operations.
+type ProtectConfig struct {
+	// Name is shown to the user on the challenge page, e.g. "instance changes".
+	Name string `json:"name,omitempty"`
+	// Paths are path patterns with the semantics of Caddy's path matcher:
+	// exact, prefix (/api/instances/*), suffix (*/delete), substring or glob.
+	Paths []string `json:"paths,omitempty"`
+	// Methods that make a matching request sensitive. Default: all methods.
+	Methods []string `json:"methods,omitempty"`
+	// MaxAge is how recent the second factor must be. Default 5m.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+}
+
+// EnforceConfig says who must use a second factor.
+type EnforceConfig struct {
+	// Login lists users whose console login needs a second factor; "all" for everyone.
+	Login []string `json:"login,omitempty"`
+	// Operation lists users whose sensitive operations need a second factor; "all"
+	// for everyone. Default: all.
+	Operation []string `json:"operation,omitempty"`
+	// Methods enabled for protected users, in order of preference. Default: totp.
+	Methods []string `json:"methods,omitempty"`
+}

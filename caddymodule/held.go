@@ -1,0 +1,97 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/store"
+)
+
+var errTooLarge = errors.New("request body over the limit")
+
+// heldRequest is a sensitive browser form post kept while its sender passes the
+// challenge, then replayed to the console as if it had just arrived.
+type heldRequest struct {
+	Method      string `json:"method"`
+	URI         string `json:"uri"`
+	ContentType string `json:"content_type,omitempty"`
+	Body        []byte `json:"body,omitempty"`
+}
+
+// holdRequest reads r's body, at most limit bytes.
+func holdRequest(r *http.Request, limit int64) (*heldRequest, error) {
+	body, err := readBounded(r.Body, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &heldRequest{Method: r.Method, URI: r.URL.RequestURI(), ContentType: r.Header.Get("Content-Type"), Body: body}, nil
+}
+
+// readBounded reads all of body if it is at most limit bytes, else errTooLarge.
+func readBounded(body io.Reader, limit int64) ([]byte, error) {
+	if body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+func (h *Handler) saveHeld(r *http.Request, ch challenge.Challenge, held *heldRequest) error {
+	b, err := json.Marshal(held)
+	if err != nil {
+		return err
+	}
+	return h.store.Put(r.Context(), store.ChallengeKey(ch.ID, "held-request"), b, time.Until(ch.Expires))
+}
+
+// takeHeld returns the request held for a challenge, once; nil when there is none.
+func (h *Handler) takeHeld(r *http.Request, id string) (*heldRequest, error) {
+	b, err := h.store.Take(r.Context(), store.ChallengeKey(id, "held-request"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var held heldRequest
+	if err := json.Unmarshal(b, &held); err != nil {
+		return nil, err
+	}
+	return &held, nil
+}
+
+// replay sends the held request to the console with the cookies of the request that
+// passed the challenge (same browser, now with a step-up token) and writes the
+// console's answer.
+func (h *Handler) replay(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, held *heldRequest) error {
+	rr := r.Clone(r.Context())
+	u, err := r.URL.Parse(held.URI)
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	rr.Method = held.Method
+	rr.URL = u
+	rr.RequestURI = held.URI
+	rr.Body = io.NopCloser(bytes.NewReader(held.Body))
+	rr.ContentLength = int64(len(held.Body))
+	rr.Header.Del("Content-Length")
+	rr.Header.Del("Content-Type")
+	if held.ContentType != "" {
+		rr.Header.Set("Content-Type", held.ContentType)
+	}
+	return next.ServeHTTP(w, rr)
+}

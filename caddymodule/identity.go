@@ -1,0 +1,76 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/caddy-stepup/stepup/token"
+)
+
+const (
+	sessionCookie = "stepup_session"
+	tokenCookie   = "stepup_token"
+	// tokenHeader carries a step-up token for API clients that keep no cookies.
+	tokenHeader = "X-Stepup-Token"
+	// headerSession stands for "the session of the auth layer in front" in header
+	// mode, where the gateway keeps no session of its own: tokens are then bound to
+	// the user alone.
+	headerSession = "header"
+)
+
+// caller is who sends a request, as far as the gateway knows.
+type caller struct {
+	User    string
+	Session string // the gateway session id, or headerSession
+}
+
+func (c caller) known() bool { return c.User != "" && c.Session != "" }
+
+// identify names the caller without touching the store: the session cookie's
+// signature and expiry are checked here, its liveness by the caller of identify.
+func (h *Handler) identify(r *http.Request) caller {
+	if h.Identity.Source == "header" {
+		return caller{User: r.Header.Get(h.Identity.Header), Session: headerSession}
+	}
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return caller{}
+	}
+	c, err := h.tokens.Parse(token.Session, ck.Value)
+	if err != nil {
+		h.logger.Debug("session cookie refused", zapErr(err))
+		return caller{}
+	}
+	return caller{User: c.User, Session: c.ID}
+}
+
+// stepUpToken returns the request's step-up token (cookie, or the X-Stepup-Token
+// header an API client sends), checked except for liveness.
+func (h *Handler) stepUpToken(r *http.Request, header string) (token.Claims, bool) {
+	raw := header
+	if raw == "" {
+		ck, err := r.Cookie(tokenCookie)
+		if err != nil {
+			return token.Claims{}, false
+		}
+		raw = ck.Value
+	}
+	c, err := h.tokens.Parse(token.StepUp, raw)
+	if err != nil {
+		h.logger.Debug("step-up token refused", zapErr(err))
+		return token.Claims{}, false
+	}
+	return c, true
+}
+
+// live asks the store, in one round trip, whether the caller's session and the given
+// grants are still live (not revoked, not expired).
+func (h *Handler) live(ctx context.Context, c caller, ids ...string) (bool, error) {
+	if c.Session != headerSession {
+		ids = append(ids, c.Session)
+	}
+	if len(ids) == 0 {
+		return true, nil
+	}
+	return h.store.Live(ctx, c.User, ids...)
+}

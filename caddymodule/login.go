@@ -1,0 +1,119 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/token"
+)
+
+// maxLoginResponse bounds a successful console login answer kept in memory.
+const maxLoginResponse = 64 << 10
+
+// serveLogin watches the console's login: it reads who signs in from the request,
+// lets the console judge the password, and on success adds the gateway session
+// cookie to the console's answer. Failed logins pass through untouched.
+func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	body, err := readBounded(r.Body, h.Login.MaxBody)
+	if errors.Is(err, errTooLarge) {
+		h.logger.Warn("login request body over max_body; not forwarded", zap.Int64("max_body", h.Login.MaxBody), zap.String("client_ip", clientIP(r)))
+		return caddyhttp.Error(http.StatusRequestEntityTooLarge, err)
+	}
+	if err != nil {
+		return caddyhttp.Error(http.StatusBadRequest, err)
+	}
+	user := userField(r.Header.Get("Content-Type"), body, h.Login.UserField)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+
+	capture := newLoginCapture(w, maxLoginResponse, h.loginSucceeded)
+	if err := next.ServeHTTP(capture, r); err != nil || !capture.kept {
+		return err
+	}
+	if capture.overflow {
+		h.logger.Error("console login answer larger than the gateway keeps; login refused", zap.Int("limit", maxLoginResponse))
+		return caddyhttp.Error(http.StatusBadGateway, errors.New("login response too large"))
+	}
+	if user == "" {
+		// The console accepted a password, but for whom? Releasing it would let a
+		// protected user past the gateway: fail closed and tell the operator.
+		h.logger.Error("console accepted a login but the user field is missing or unreadable; login refused: check login user_field",
+			zap.String("user_field", h.Login.UserField), zap.String("content_type", r.Header.Get("Content-Type")))
+		return h.message(w, http.StatusBadGateway, "Sign-in could not be completed", "The sign-in could not be completed. Please contact the administrator.", "", "")
+	}
+	raw, claims, err := h.tokens.Issue(r.Context(), token.Session, user, "", []string{"pwd"}, now())
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	h.logger.Info("console login passed; gateway session started", zap.String("user", user), zap.String("client_ip", clientIP(r)))
+	setUser(r, user, claims.AuthTime, claims.AMR)
+	return capture.release(h.cookie(r, sessionCookie, raw, h.sessionMaxAge(claims), http.SameSiteLaxMode),
+		h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
+}
+
+// loginSucceeded applies the configured success criteria to the console's answer.
+func (h *Handler) loginSucceeded(status int, hdr http.Header) bool {
+	if !slices.Contains(h.Login.SuccessStatus, status) {
+		return false
+	}
+	if h.Login.SuccessCookie == "" {
+		return true
+	}
+	for _, line := range hdr.Values("Set-Cookie") {
+		if c, err := http.ParseSetCookie(line); err == nil && c.Name == h.Login.SuccessCookie && c.Value != "" && c.MaxAge >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// userField finds the user's name in a form or JSON login body.
+func userField(contentType string, body []byte, field string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	switch {
+	case mt == "application/x-www-form-urlencoded":
+		v, err := url.ParseQuery(string(body))
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(v.Get(field))
+	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil {
+			return ""
+		}
+		s, _ := m[field].(string)
+		return strings.TrimSpace(s)
+	}
+	return ""
+}
+
+// serveLogout ends the gateway session and its step-up tokens, clears the gateway's
+// cookies, and lets the console log out too.
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if c := h.identify(r); c.known() && c.Session != headerSession {
+		if err := h.store.Revoke(r.Context(), c.User, c.Session); err != nil {
+			// Logging out must still work: the cookies go, the console logs out;
+			// the session record expires on its own.
+			h.logger.Error("could not revoke the gateway session at logout", zap.String("user", c.User), zap.Error(err))
+		} else {
+			h.logger.Info("gateway session ended at logout", zap.String("user", c.User))
+		}
+	}
+	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1, http.SameSiteLaxMode))
+	http.SetCookie(w, h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
+	return next.ServeHTTP(w, r)
+}
+
+func (h *Handler) sessionMaxAge(c token.Claims) time.Duration { return time.Until(c.Expires) }

@@ -1,0 +1,114 @@
+// Package caddymodule is the Caddy HTTP handler http.handlers.stepup: the only package
+// of caddy-stepup that knows Caddy. It turns requests into plain facts, asks package
+// policy what to do, and acts on the answer with the challenge, token and store packages.
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/store"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	httpcaddyfile.RegisterHandlerDirective("stepup", parseCaddyfile)
+	// After the auth directives, so it sees who they authenticated, and before
+	// handle/route/reverse_proxy, so no route can slip past it.
+	httpcaddyfile.RegisterDirectiveOrder("stepup", httpcaddyfile.After, "forward_auth")
+}
+
+// Handler puts a second factor (an authenticator app's TOTP code, or an SMS code) in
+// front of an existing web console: its login, and the operations named as sensitive.
+// A passed challenge yields a short-lived signed step-up token, tracked in the store
+// so it can be revoked at once on every instance.
+type Handler struct {
+	// Store keeps challenges, bindings, counters and live tokens. Default: memory.
+	Store *StoreConfig `json:"store,omitempty"`
+
+	// SigningKey signs gateway sessions and step-up tokens with HS256: at least 32
+	// random bytes, e.g. {env.STEPUP_SIGNING_KEY} set from `openssl rand -base64 32`.
+	// Required unless SigningKeyFile is set or the store is memory without a file (the
+	// demo mode, which makes a random key on each start).
+	SigningKey string `json:"signing_key,omitempty"`
+
+	// SigningKeyFile is a PEM (PKCS#8) Ed25519 private key; tokens are then signed
+	// with EdDSA and the public key is served at {prefix}/jwks.json.
+	SigningKeyFile string `json:"signing_key_file,omitempty"`
+
+	// EncryptionKey encrypts authenticator secrets at rest (AES-256-GCM): at least 32
+	// random bytes. Required with the same exception as SigningKey.
+	EncryptionKey string `json:"encryption_key,omitempty"`
+
+	// Issuer is the label authenticator apps show next to the account, and the
+	// tokens' issuer. Default "caddy-stepup".
+	Issuer string `json:"issuer,omitempty"`
+
+	// Prefix under which the gateway serves its own pages and API. Default /.stepup.
+	Prefix string `json:"prefix,omitempty"`
+
+	// Login describes the console's login route.
+	Login *LoginConfig `json:"login,omitempty"`
+
+	// Logout is the console's logout path: the gateway ends its session and the
+	// session's step-up tokens, then passes the request on.
+	Logout string `json:"logout,omitempty"`
+
+	// Identity says how the gateway knows who calls. Default: the gateway session.
+	Identity *IdentityConfig `json:"identity,omitempty"`
+
+	// Protect names the sensitive operations.
+	Protect []ProtectConfig `json:"protect,omitempty"`
+
+	// Enforce says who must use a second factor and with which methods.
+	Enforce *EnforceConfig `json:"enforce,omitempty"`
+
+	// Root and Admins name the console's root and administrator users.
+	Root   []string `json:"root,omitempty"`
+	Admins []string `json:"admins,omitempty"`
+
+	// TokenLifetime is how long a step-up token lives. Default 5m.
+	TokenLifetime caddy.Duration `json:"token_lifetime,omitempty"`
+
+	// SessionLifetime is how long a gateway session lives. Default 12h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// ChallengeLifetime is how long a challenge can be answered. Default 5m.
+	ChallengeLifetime caddy.Duration `json:"challenge_lifetime,omitempty"`
+
+	// MaxHeldRequest limits the body of a sensitive browser form held while the user
+	// passes the challenge, then replayed. Default 1 MiB.
+	MaxHeldRequest int64 `json:"max_held_request,omitempty"`
+
+	store      store.Store
+	storeKey   string
+	tokens     *token.Tokens
+	challenges *challenge.Service
+	rules      policy.Rules
+	enforce    policy.Enforcement
+	csrfKey    []byte
+	logger     *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.stepup",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler       = (*Handler)(nil)
+)

@@ -1,0 +1,185 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+// serveProtected lets a sensitive request through only with a recent second factor.
+// The fast path (a fresh token) costs one store round trip; every store failure
+// answers 503 and nothing passes unchecked.
+func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, rule policy.OperationRule, header string) error {
+	c := h.identify(r)
+	if !c.known() {
+		return h.signIn(w, r, rule, "no gateway session")
+	}
+	t := now()
+	if tok, ok := h.stepUpToken(r, header); ok {
+		st := &policy.StepUp{User: tok.User, Session: tok.Session, AuthTime: tok.AuthTime}
+		if policy.Fresh(st, c.User, c.Session, rule.MaxAge, t) {
+			live, err := h.live(r.Context(), c, tok.ID)
+			if err != nil {
+				return h.unavailable(w, r, err)
+			}
+			if live {
+				setUser(r, c.User, tok.AuthTime, tok.AMR)
+				return next.ServeHTTP(w, r)
+			}
+			h.logger.Info("step-up token or session revoked", zap.String("user", c.User), zap.String("rule", rule.Name))
+		}
+	}
+	// Slow path: is the session still live, and what does this user need?
+	live, err := h.live(r.Context(), c)
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if !live {
+		return h.signIn(w, r, rule, "gateway session revoked or expired")
+	}
+	profile, err := h.profile(r, c.User)
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	d := policy.Decide(policy.Request{User: c.User, Session: c.Session, Now: t}, rule, profile)
+	if d.Verdict == policy.Allow {
+		setUser(r, c.User, time.Time{}, nil)
+		return next.ServeHTTP(w, r)
+	}
+	return h.challenge(w, r, c, rule, d)
+}
+
+// profile gathers what policy needs to know of a user.
+func (h *Handler) profile(r *http.Request, user string) (policy.Profile, error) {
+	f, err := h.challenges.Factors(r.Context(), user)
+	if err != nil {
+		return policy.Profile{}, err
+	}
+	p := policy.Profile{User: user, Role: h.role(user), Protection: h.enforce.For(user)}
+	for _, m := range f.Bound() {
+		p.Bound = append(p.Bound, policy.Method(m))
+	}
+	return p, nil
+}
+
+func (h *Handler) role(user string) policy.Role {
+	for _, u := range h.Root {
+		if u == user {
+			return policy.RoleRoot
+		}
+	}
+	for _, u := range h.Admins {
+		if u == user {
+			return policy.RoleAdmin
+		}
+	}
+	return policy.RoleUser
+}
+
+// challenge starts a challenge and sends the browser to its page, or answers an API
+// client with an RFC 9470 step-up challenge.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, c caller, rule policy.OperationRule, d policy.Decision) error {
+	browser := wantsHTML(r)
+	var held *heldRequest
+	ret := r.URL.RequestURI()
+	if browser && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// A form post cannot follow a redirect: hold it and replay it once the
+		// second factor passes. Only same-origin posts are held (no CSRF through us).
+		if !sameOrigin(r) {
+			h.logger.Warn("cross-site request to a protected route refused", zap.String("user", c.User), zap.String("rule", rule.Name), zap.String("client_ip", clientIP(r)))
+			return h.message(w, http.StatusForbidden, "Request refused", "This request did not come from this site.", "", "")
+		}
+		var err error
+		if held, err = holdRequest(r, h.MaxHeldRequest); err != nil {
+			if errors.Is(err, errTooLarge) {
+				return h.message(w, http.StatusRequestEntityTooLarge, "Request too large", "This form is too large to confirm with a second factor.", "", "")
+			}
+			return caddyhttp.Error(http.StatusBadRequest, err)
+		}
+		ret = refererPath(r)
+	}
+	methods := make([]string, len(d.Methods))
+	for i, m := range d.Methods {
+		methods[i] = string(m)
+	}
+	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
+		User: c.User, Binding: c.Session, Purpose: "operation", Rule: rule.Name,
+		Return: ret, Methods: methods,
+	})
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if held != nil {
+		if err := h.saveHeld(r, ch, held); err != nil {
+			return h.unavailable(w, r, err)
+		}
+	}
+	h.logger.Info("second factor required",
+		zap.String("user", c.User), zap.String("rule", rule.Name), zap.String("challenge", ch.ID),
+		zap.String("verdict", d.Verdict.String()), zap.String("reason", d.Reason),
+		zap.Bool("held_request", held != nil), zap.String("client_ip", clientIP(r)))
+	if browser {
+		http.Redirect(w, r, h.challengeURL(ch.ID), http.StatusSeeOther)
+		return nil
+	}
+	maxAge := int(rule.MaxAge / time.Second)
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_user_authentication", error_description="A recent second factor is required", max_age="%d"`, maxAge))
+	body := map[string]any{
+		"error":             "insufficient_user_authentication",
+		"error_description": "A recent second factor is required for " + rule.Name,
+		"challenge_id":      ch.ID,
+		"methods":           methods,
+		"verify_url":        h.Prefix + "/api/challenges/" + ch.ID + "/verify",
+		"challenge_url":     h.challengeURL(ch.ID),
+		"max_age":           maxAge,
+		"expires_at":        ch.Expires.UTC().Format(time.RFC3339),
+	}
+	if d.Verdict == policy.Bind {
+		body["error_description"] = "A second factor must be bound first; open challenge_url in a browser"
+		body["bind_required"] = true
+	}
+	return writeJSON(w, http.StatusUnauthorized, body)
+}
+
+func (h *Handler) challengeURL(id string) string { return h.Prefix + "/challenge/" + id }
+
+// signIn answers a sensitive request whose sender the gateway does not know.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, rule policy.OperationRule, reason string) error {
+	h.logger.Info("sign-in required for a protected route", zap.String("rule", rule.Name), zap.String("reason", reason), zap.String("client_ip", clientIP(r)))
+	if wantsHTML(r) && h.Login != nil {
+		http.Redirect(w, r, h.Login.Path, http.StatusSeeOther)
+		return nil
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="Sign in first"`)
+	return writeJSON(w, http.StatusUnauthorized, map[string]any{
+		"error":             "sign_in_required",
+		"error_description": "Sign in to the console through the gateway first",
+	})
+}
+
+// issueStepUp makes a step-up token for a passed challenge and sets its cookie.
+func (h *Handler) issueStepUp(w http.ResponseWriter, r *http.Request, p challenge.Passed) (string, token.Claims, error) {
+	raw, claims, err := h.tokens.Issue(r.Context(), token.StepUp, p.Challenge.User, p.Challenge.Binding, p.AMR, p.AuthTime)
+	if err != nil {
+		return "", claims, err
+	}
+	http.SetCookie(w, h.cookie(r, tokenCookie, raw, time.Until(claims.Expires), http.SameSiteStrictMode))
+	return raw, claims, nil
+}
+
+func retryAfter(w http.ResponseWriter, until time.Time) {
+	secs := int(time.Until(until).Seconds()) + 1
+	if secs < 1 {
+		secs = 1
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+}

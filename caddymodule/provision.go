@@ -1,0 +1,307 @@
+package caddymodule
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+// Defaults, from DESIGN.md's security numbers.
+const (
+	defaultPrefix            = "/.stepup"
+	defaultIssuer            = "caddy-stepup"
+	defaultMaxAge            = 5 * time.Minute
+	defaultTokenLifetime     = 5 * time.Minute
+	defaultSessionLifetime   = 12 * time.Hour
+	defaultChallengeLifetime = 5 * time.Minute
+	defaultMaxLoginBody      = 64 << 10
+	defaultMaxHeldRequest    = 1 << 20
+)
+
+// Provision sets defaults and builds the store, token signer and challenge service.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.setDefaults()
+
+	rules, err := h.compileRules()
+	if err != nil {
+		return err
+	}
+	h.rules = rules
+	if h.enforce, err = h.compileEnforcement(); err != nil {
+		return err
+	}
+
+	demo := h.Store.Backend == "memory" && h.Store.File == ""
+	signing, err := h.signingConfig(demo)
+	if err != nil {
+		return err
+	}
+	sealKey, err := secret("encryption_key", h.EncryptionKey, demo, &demoKeys.encryption)
+	if err != nil {
+		return err
+	}
+
+	if err := h.openStore(); err != nil {
+		return err
+	}
+	signing.Issuer = h.Issuer
+	signing.Audience = h.Issuer
+	signing.Lifetime = time.Duration(h.TokenLifetime)
+	signing.SessionLifetime = time.Duration(h.SessionLifetime)
+	if h.tokens, err = token.New(signing, h.store); err != nil {
+		return fmt.Errorf("stepup: %v", err)
+	}
+	sealer, err := challenge.NewSealer(sealKey)
+	if err != nil {
+		return fmt.Errorf("stepup: encryption_key: %v", err)
+	}
+	h.challenges, err = challenge.New(challenge.Service{
+		Store:  h.store,
+		Sealer: sealer,
+		Issuer: h.Issuer,
+		Limits: challenge.Limits{ChallengeTTL: time.Duration(h.ChallengeLifetime)},
+	})
+	if err != nil {
+		return fmt.Errorf("stepup: %v", err)
+	}
+	material := signing.HMACKey
+	if signing.Ed25519Key != nil {
+		material = signing.Ed25519Key.Seed()
+	}
+	if h.csrfKey, err = hkdf.Key(sha256.New, material, nil, "caddy-stepup csrf v1", 32); err != nil {
+		return err
+	}
+	if demo {
+		h.logger.Warn("demo mode: memory store without a file and random keys; sessions and bindings last only while this process runs",
+			zap.String("hint", "set store, signing_key and encryption_key for production"))
+	}
+	return nil
+}
+
+func (h *Handler) setDefaults() {
+	if h.Store == nil {
+		h.Store = &StoreConfig{}
+	}
+	if h.Store.Backend == "" {
+		h.Store.Backend = "memory"
+	}
+	if h.Store.Prefix == "" {
+		h.Store.Prefix = "stepup:"
+	}
+	if h.Issuer == "" {
+		h.Issuer = defaultIssuer
+	}
+	if h.Prefix == "" {
+		h.Prefix = defaultPrefix
+	}
+	h.Prefix = strings.TrimSuffix(h.Prefix, "/")
+	if h.Login != nil {
+		if h.Login.Method == "" {
+			h.Login.Method = http.MethodPost
+		}
+		h.Login.Method = strings.ToUpper(h.Login.Method)
+		if h.Login.UserField == "" {
+			h.Login.UserField = "username"
+		}
+		if len(h.Login.SuccessStatus) == 0 {
+			h.Login.SuccessStatus = []int{http.StatusFound, http.StatusSeeOther}
+		}
+		if h.Login.MaxBody == 0 {
+			h.Login.MaxBody = defaultMaxLoginBody
+		}
+	}
+	if h.Identity == nil {
+		h.Identity = &IdentityConfig{}
+	}
+	if h.Identity.Source == "" {
+		h.Identity.Source = "session"
+	}
+	setDuration(&h.TokenLifetime, defaultTokenLifetime)
+	setDuration(&h.SessionLifetime, defaultSessionLifetime)
+	setDuration(&h.ChallengeLifetime, defaultChallengeLifetime)
+	if h.MaxHeldRequest == 0 {
+		h.MaxHeldRequest = defaultMaxHeldRequest
+	}
+}
+
+func setDuration(d *caddy.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = caddy.Duration(def)
+	}
+}
+
+func (h *Handler) compileRules() (policy.Rules, error) {
+	var rules policy.Rules
+	for i, p := range h.Protect {
+		if len(p.Paths) == 0 {
+			return nil, fmt.Errorf("stepup: protect rule %d has no paths", i+1)
+		}
+		for _, pat := range p.Paths {
+			if err := policy.CheckPathPattern(pat); err != nil {
+				return nil, fmt.Errorf("stepup: protect: %v", err)
+			}
+		}
+		r := policy.OperationRule{Name: p.Name, Paths: p.Paths, MaxAge: time.Duration(p.MaxAge)}
+		if r.Name == "" {
+			r.Name = strings.Join(p.Paths, " ")
+		}
+		if r.MaxAge <= 0 {
+			r.MaxAge = defaultMaxAge
+		}
+		for _, m := range p.Methods {
+			r.Methods = append(r.Methods, strings.ToUpper(m))
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+func (h *Handler) compileEnforcement() (policy.Enforcement, error) {
+	e := h.Enforce
+	if e == nil {
+		e = &EnforceConfig{Operation: []string{"all"}}
+	}
+	var out policy.Enforcement
+	out.LoginAll, out.LoginUsers = allOrList(e.Login)
+	out.OperationAll, out.OperationUsers = allOrList(e.Operation)
+	methods := e.Methods
+	if len(methods) == 0 {
+		methods = []string{string(policy.TOTP)}
+	}
+	for _, m := range methods {
+		pm, err := policy.ParseMethod(m)
+		if err != nil {
+			return out, fmt.Errorf("stepup: enforce: %v", err)
+		}
+		if pm == policy.SMS {
+			return out, fmt.Errorf("stepup: enforce: the sms method needs an sms provider, which this build does not have yet")
+		}
+		out.Methods = append(out.Methods, pm)
+	}
+	return out, nil
+}
+
+func allOrList(users []string) (bool, []string) {
+	for _, u := range users {
+		if u == "all" {
+			return true, nil
+		}
+	}
+	return false, users
+}
+
+// demoKeys are the random keys of the demo mode, made once per process so that a
+// config reload keeps sessions and bindings readable.
+var demoKeys struct {
+	signing, encryption []byte
+	once                sync.Once
+}
+
+func (h *Handler) signingConfig(demo bool) (token.Config, error) {
+	if h.SigningKeyFile != "" {
+		if h.SigningKey != "" {
+			return token.Config{}, fmt.Errorf("stepup: set signing_key or signing_key_file, not both")
+		}
+		pemBytes, err := os.ReadFile(caddy.NewReplacer().ReplaceKnown(h.SigningKeyFile, ""))
+		if err != nil {
+			return token.Config{}, fmt.Errorf("stepup: signing_key_file: %v", err)
+		}
+		key, err := token.LoadEd25519Key(pemBytes)
+		if err != nil {
+			return token.Config{}, fmt.Errorf("stepup: signing_key_file: %v", err)
+		}
+		return token.Config{Ed25519Key: key}, nil
+	}
+	key, err := secret("signing_key", h.SigningKey, demo, &demoKeys.signing)
+	if err != nil {
+		return token.Config{}, err
+	}
+	return token.Config{HMACKey: key}, nil
+}
+
+// secret expands placeholders in a configured key and checks it. In the demo mode an
+// empty key becomes a random one; anywhere else it is an error, never a silent default.
+func secret(name, configured string, demo bool, demoKey *[]byte) ([]byte, error) {
+	val := caddy.NewReplacer().ReplaceKnown(configured, "")
+	if val == "" {
+		if !demo {
+			if configured != "" {
+				return nil, fmt.Errorf("stepup: %s %s is empty (is the variable set?)", name, configured)
+			}
+			return nil, fmt.Errorf("stepup: %s is required with a redis store or a store file: at least 32 random bytes, e.g. {env.STEPUP_%s} set from `openssl rand -base64 32`", name, strings.ToUpper(name))
+		}
+		demoKeys.once.Do(func() {
+			demoKeys.signing = randomBytes(32)
+			demoKeys.encryption = randomBytes(32)
+		})
+		return *demoKey, nil
+	}
+	if err := token.CheckHMACKey([]byte(val)); err != nil {
+		return nil, fmt.Errorf("stepup: %s: %v", name, err)
+	}
+	return []byte(val), nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return b
+}
+
+// Validate checks the configuration once defaults are set.
+func (h *Handler) Validate() error {
+	if !strings.HasPrefix(h.Prefix, "/") || len(h.Prefix) < 2 {
+		return fmt.Errorf("stepup: prefix %q must be a path like /.stepup", h.Prefix)
+	}
+	switch h.Store.Backend {
+	case "memory":
+	case "redis":
+		if h.Store.URL == "" {
+			return fmt.Errorf("stepup: store redis needs a URL, e.g. redis://127.0.0.1:6379/0")
+		}
+	default:
+		return fmt.Errorf("stepup: unknown store %q (expected memory or redis)", h.Store.Backend)
+	}
+	switch h.Identity.Source {
+	case "session":
+		if h.Login == nil && len(h.rules) > 0 {
+			return fmt.Errorf("stepup: identity session needs a login route to learn who signs in; add `login /login` or use `identity header NAME`")
+		}
+	case "header":
+		if h.Identity.Header == "" {
+			return fmt.Errorf("stepup: identity header needs a header name")
+		}
+	default:
+		return fmt.Errorf("stepup: unknown identity source %q (expected session or header)", h.Identity.Source)
+	}
+	if h.Login != nil && !strings.HasPrefix(h.Login.Path, "/") {
+		return fmt.Errorf("stepup: login path %q must start with /", h.Login.Path)
+	}
+	if h.Logout != "" && !strings.HasPrefix(h.Logout, "/") {
+		return fmt.Errorf("stepup: logout path %q must start with /", h.Logout)
+	}
+	return nil
+}
+
+// Cleanup releases this config's hold on the shared store.
+func (h *Handler) Cleanup() error {
+	if h.storeKey == "" {
+		return nil
+	}
+	_, err := stores.Delete(h.storeKey)
+	return err
+}
