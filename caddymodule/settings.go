@@ -108,4 +108,3 @@ func (h *Handler) revokeStepUps(ctx context.Context, user string) error {
 	}
 	return nil
 }
-
