@@ -170,10 +170,10 @@ func (h *Handler) checkKeysPresent(d *caddyfile.Dispenser) error {
 		return nil
 	}
 	if h.SigningKey == "" && h.SigningKeyFile == "" {
-		return d.Errf("stepup: signing_key (or signing_key_file) is required with store %s: at least 32 random bytes, e.g. signing_key {env.STEPUP_SIGNING_KEY}", h.Store.Backend)
+		return d.Errf("signing_key (or signing_key_file) is required with store %s: at least 32 random bytes, e.g. signing_key {env.STEPUP_SIGNING_KEY}", h.Store.Backend)
 	}
 	if h.EncryptionKey == "" {
-		return d.Errf("stepup: encryption_key is required with store %s: at least 32 random bytes, e.g. encryption_key {env.STEPUP_ENCRYPTION_KEY}", h.Store.Backend)
+		return d.Errf("encryption_key is required with store %s: at least 32 random bytes, e.g. encryption_key {env.STEPUP_ENCRYPTION_KEY}", h.Store.Backend)
 	}
 	return nil
 }

@@ -45,6 +45,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	if b := h.Store.Backend; b != "memory" && b != "redis" {
+		return fmt.Errorf("stepup: unknown store %q (expected memory or redis)", b)
+	}
 	demo := h.Store.Backend == "memory" && h.Store.File == ""
 	signing, err := h.signingConfig(demo)
 	if err != nil {

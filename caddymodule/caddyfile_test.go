@@ -1,0 +1,145 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite the adapt golden files")
+
+// adapt turns a whole Caddyfile into JSON as `caddy adapt` does.
+func adapt(t *testing.T, name, src string) ([]byte, error) {
+	t.Helper()
+	a := caddyconfig.GetAdapter("caddyfile")
+	out, warnings, err := a.Adapt([]byte(src), map[string]any{"filename": name})
+	for _, w := range warnings {
+		t.Logf("warning: %s:%d: %s", w.File, w.Line, w.Message)
+	}
+	return out, err
+}
+
+// TestAdaptGolden: each testdata/adapt/*.caddyfiletest holds a Caddyfile, a line
+// "----------", and the JSON it must adapt to. Run with -update to rewrite them.
+func TestAdaptGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adapt/*.caddyfiletest")
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, want, _ := strings.Cut(string(raw), "----------\n")
+			out, err := adapt(t, "Caddyfile", in)
+			if err != nil {
+				t.Fatalf("adapt: %v", err)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			got := pretty.String() + "\n"
+			if *update {
+				if err := os.WriteFile(f, []byte(in+"----------\n"+got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if got != want {
+				t.Errorf("adapted JSON differs (run go test -update to accept):\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
+
+func TestAdaptExampleCaddyfile(t *testing.T) {
+	src, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := adapt(t, "Caddyfile.example", string(src))
+	if err != nil {
+		t.Fatalf("Caddyfile.example: %v", err)
+	}
+	// No `order` line is needed: stepup sits before reverse_proxy in the route.
+	s := string(out)
+	if i, j := strings.Index(s, `"handler":"stepup"`), strings.Index(s, `"handler":"reverse_proxy"`); i < 0 || j < 0 || i > j {
+		t.Fatalf("stepup must come before reverse_proxy:\n%s", s)
+	}
+}
+
+// TestCaddyfileErrors: a bad Caddyfile fails at load naming the file, the line and
+// what was expected.
+func TestCaddyfileErrors(t *testing.T) {
+	t.Setenv("STEPUP_SHORT_KEY", "tooshort")
+	const strong = "q3X9vK2mP8wL5nR7tY4uZ1aB6cD0eF3gH5jK7lM9nP2="
+	tests := []struct {
+		name, block string
+		line        int
+		want        string
+	}{
+		{"unknown subdirective", "stepup {\n\tfrobnicate on\n}", 3, `unknown stepup subdirective "frobnicate"`},
+		{"bad duration", "stepup {\n\tprotect /a {\n\t\tmax_age soon\n\t}\n}", 4, `max_age: expected a positive duration such as 5m or 90s, got "soon"`},
+		{"negative duration", "stepup {\n\ttoken_lifetime -5m\n}", 3, "expected a positive duration"},
+		{"bad path pattern", "stepup {\n\tprotect api/* {\n\t}\n}", 3, `path pattern "api/*" must start with / or *`},
+		{"bad glob", "stepup {\n\tprotect /a/[ {\n\t}\n}", 3, "syntax error in pattern"},
+		{"protect without paths", "stepup {\n\tprotect {\n\t}\n}", 3, "protect needs one or more path patterns"},
+		{"bad method", "stepup {\n\tprotect /a {\n\t\tmethods FETCH\n\t}\n}", 4, `expected HTTP methods such as POST or DELETE, got "FETCH"`},
+		{"unknown protect option", "stepup {\n\tprotect /a {\n\t\tmaxage 5m\n\t}\n}", 4, `unknown protect subdirective "maxage"`},
+		{"unknown store", "stepup {\n\tstore etcd x\n}", 3, `unknown store "etcd"`},
+		{"redis without url", "stepup {\n\tstore redis\n}", 3, "store redis <url>"},
+		{"short signing key", "stepup {\n\tsigning_key abc\n}", 3, "signing_key"},
+		{"short key from env", "stepup {\n\tsigning_key {env.STEPUP_SHORT_KEY}\n}", 3, "signing_key"},
+		{"unset env key", "stepup {\n\tencryption_key {env.STEPUP_NOT_SET_ANYWHERE}\n}", 3, "encryption_key {env.STEPUP_NOT_SET_ANYWHERE} is empty"},
+		{"password-like key", "stepup {\n\tsigning_key correcthorsebatterystaplecorrecthorse\n}", 3, "signing_key"},
+		{"redis store without keys", "stepup {\n\tstore redis redis://127.0.0.1:6379/0\n}", 4, "signing_key (or signing_key_file) is required with store redis"},
+		{"file store without encryption key", "stepup {\n\tstore memory /tmp/x.json\n\tsigning_key " + strong + "\n}", 5, "encryption_key is required with store memory"},
+		{"bad success status", "stepup {\n\tlogin /login {\n\t\tsuccess_status ok\n\t}\n}", 4, `expected an HTTP status code, got "ok"`},
+		{"login without path", "stepup {\n\tlogin {\n\t}\n}", 3, "login needs the console's login path"},
+		{"bad identity", "stepup {\n\tidentity cookie x\n}", 3, "expected `identity session` or `identity header <name>`"},
+		{"bad enforce", "stepup {\n\tenforce everything all\n}", 3, `enforce: expected login or operation, got "everything"`},
+		{"unknown method", "stepup {\n\tmethods email\n}", 3, `unknown second-factor method "email"`},
+		{"argument on the directive", "stepup on {\n}", 2, "wrong argument count"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "http://:8080 {\n" + tt.block + "\n}\n"
+			_, err := adapt(t, "Caddyfile", src)
+			if err == nil {
+				t.Fatalf("adapt accepted:\n%s", src)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q does not say %q", msg, tt.want)
+			}
+			if loc := "Caddyfile:" + itoa(tt.line); !strings.Contains(msg, loc) {
+				t.Errorf("error %q does not name %s", msg, loc)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func FuzzUnmarshalCaddyfile(f *testing.F) {
+	for _, s := range []string{demoBlock, "stepup {\n\tprotect /a/* {\n\t\tmax_age 1m\n\t}\n}", "stepup {\n\tlogin /l {\n\t\tsuccess_status 303\n\t}\n}", "stepup x", "stepup {\n\tstore redis redis://h/0 p\n}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		// Whatever the input, parsing returns an error or a handler; it never panics.
+		a := caddyconfig.GetAdapter("caddyfile")
+		_, _, _ = a.Adapt([]byte("http://:8080 {\n"+src+"\n}\n"), map[string]any{"filename": "Caddyfile"})
+	})
+}

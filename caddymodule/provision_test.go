@@ -1,0 +1,87 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+func TestModuleRegistered(t *testing.T) {
+	info, err := caddy.GetModule("http.handlers.stepup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := info.New().(*Handler); !ok {
+		t.Fatalf("module constructs %T", info.New())
+	}
+}
+
+// TestProvisionErrors covers JSON configs, which skip the Caddyfile's checks.
+func TestProvisionErrors(t *testing.T) {
+	t.Setenv("STEPUP_TEST_SHORT", "short")
+	tests := []struct {
+		name, json, want string
+	}{
+		{"redis without keys", `{"store":{"backend":"redis","url":"redis://127.0.0.1:1/0"}}`, "signing_key is required with a redis store"},
+		{"short key", `{"signing_key":"{env.STEPUP_TEST_SHORT}","encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/nonexistent/x"}}`, "signing_key"},
+		{"unset env key", `{"signing_key":"{env.STEPUP_TEST_UNSET}","encryption_key":"` + testEncryptionKey + `","store":{"backend":"redis","url":"redis://127.0.0.1:1/0"}}`, "{env.STEPUP_TEST_UNSET} is empty"},
+		{"bad rule path", `{"protect":[{"paths":["nope"]}]}`, `must start with / or *`},
+		{"rule without paths", `{"protect":[{"name":"x"}]}`, "has no paths"},
+		{"unknown method", `{"enforce":{"methods":["email"]}}`, `unknown second-factor method`},
+		{"unknown store", `{"store":{"backend":"etcd"}}`, `unknown store "etcd"`},
+		{"both key kinds", `{"signing_key":"` + testSigningKey + `","signing_key_file":"/x.pem","encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/tmp/x"}}`, "not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Handler
+			if err := json.Unmarshal([]byte(tt.json), &h); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+			defer cancel()
+			err := h.Provision(ctx)
+			if err == nil {
+				err = h.Validate()
+			}
+			_ = h.Cleanup()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateIdentityNeedsLogin(t *testing.T) {
+	var h Handler
+	_ = json.Unmarshal([]byte(`{"protect":[{"paths":["/a"]}]}`), &h)
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	defer h.Cleanup()
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Validate(); err == nil || !strings.Contains(err.Error(), "needs a login route") {
+		t.Fatalf("Validate = %v", err)
+	}
+}
+
+// TestReloadKeepsTheMemoryStore: a config reload provisions a new handler before the
+// old one is cleaned up; both share the store, so bindings and sessions survive.
+func TestReloadKeepsTheMemoryStore(t *testing.T) {
+	g := newGateway(t, demoBlock)
+	c := g.client()
+	c.login("alice")
+	c.bindTOTP()
+	reloaded := provision(t, demoBlock)
+	if reloaded.store != g.h.store {
+		t.Fatal("a reload made a new memory store")
+	}
+	_ = g.h.Cleanup() // the old config goes away
+	f, err := reloaded.challenges.Factors(t.Context(), "alice")
+	if err != nil || f.TOTP == nil {
+		t.Fatalf("binding lost across the reload: %+v %v", f, err)
+	}
+}

@@ -1,0 +1,405 @@
+// Package democonsole is a tiny, plausible cloud console used as the
+// protected application in the caddy-stepup demo and browser tests.
+//
+// It has a password login with its own session cookie, a dashboard, a list
+// of fake instances that can be deleted, a billing page that can be paid,
+// and a small JSON API doing the same. It knows nothing about two-factor
+// authentication: the gateway in front of it adds that without the console
+// noticing. All state lives in memory.
+//
+// The console is a plain [http.Handler] ([New]) and, through [Handler], the
+// Caddy HTTP handler module "http.handlers.democonsole" with the Caddyfile
+// directive "democonsole", so the demo runs in the same Caddy process as the
+// gateway.
+package democonsole
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+const (
+	// SessionCookie names the console's HttpOnly session cookie.
+	SessionCookie = "console_session"
+	// UserCookie names the console's second, script-readable cookie holding
+	// the signed-in user name. It exists so that tests can prove every
+	// Set-Cookie header of a login response reaches the browser.
+	UserCookie = "console_user"
+	// DefaultTitle is the console name shown when none is configured.
+	DefaultTitle = "Demo Cloud Console"
+
+	// maxLoginBody bounds the login request body.
+	maxLoginBody = 64 << 10
+)
+
+// User is one of the console's fixed demo accounts.
+type User struct {
+	Name     string
+	Password string
+	Role     string // "root", "admin" or "user"
+}
+
+// demoUsers are the console's accounts, shown on the login page.
+var demoUsers = []User{
+	{Name: "alice", Password: "alice-password", Role: "root"},
+	{Name: "bob", Password: "bob-password", Role: "admin"},
+	{Name: "carol", Password: "carol-password", Role: "user"},
+}
+
+// DemoUsers returns the console's fixed accounts: alice (root), bob (admin)
+// and carol (user), each with the password "<name>-password".
+func DemoUsers() []User {
+	return append([]User(nil), demoUsers...)
+}
+
+// Console is the demo console as an [http.Handler]. Create it with [New].
+type Console struct {
+	title    string
+	users    map[string]User
+	sessions *sessionStore
+	inv      *inventory
+	mux      http.Handler
+}
+
+// state is what a console remembers: sessions and inventory. Consoles
+// created by the Caddy module share one state per process (see [Handler]).
+type state struct {
+	sessions *sessionStore
+	inv      *inventory
+}
+
+func newState() *state {
+	return &state{sessions: newSessionStore(), inv: newInventory()}
+}
+
+// New returns a console with fresh state (seeded instances, no sessions)
+// and the default title.
+func New() *Console {
+	return newConsole(DefaultTitle, newState())
+}
+
+func newConsole(title string, st *state) *Console {
+	if title == "" {
+		title = DefaultTitle
+	}
+	c := &Console{
+		title:    title,
+		users:    make(map[string]User, len(demoUsers)),
+		sessions: st.sessions,
+		inv:      st.inv,
+	}
+	for _, u := range demoUsers {
+		c.users[u.Name] = u
+	}
+	c.mux = c.routes()
+	return c
+}
+
+// routes wires the public pages (login, logout) and, behind the session
+// check, everything else.
+func (c *Console) routes() http.Handler {
+	private := http.NewServeMux()
+	private.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	})
+	private.HandleFunc("GET /dashboard", c.dashboard)
+	private.HandleFunc("GET /instances", c.instances)
+	private.HandleFunc("GET /instances/{id}/delete", c.confirmDelete)
+	private.HandleFunc("POST /instances/{id}/delete", c.deleteInstance)
+	private.HandleFunc("GET /billing", c.billing)
+	private.HandleFunc("POST /billing/pay", c.pay)
+	private.HandleFunc("GET /api/instances", c.apiInstances)
+	private.HandleFunc("DELETE /api/instances/{id}", c.apiDeleteInstance)
+	private.HandleFunc("POST /api/billing/pay", c.apiPay)
+	private.HandleFunc("GET /api/whoami", c.apiWhoami)
+	private.HandleFunc("/", c.notFound)
+
+	public := http.NewServeMux()
+	public.HandleFunc("GET /login", c.loginPage)
+	public.HandleFunc("POST /login", c.login)
+	public.HandleFunc("GET /logout", c.logout)
+	public.HandleFunc("POST /logout", c.logout)
+	public.Handle("/", c.requireSession(private))
+	return public
+}
+
+// ServeHTTP implements [http.Handler].
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("X-Frame-Options", "DENY")
+	c.mux.ServeHTTP(w, r)
+}
+
+type userKey struct{}
+
+// currentUser returns the request's signed-in user, set by requireSession.
+func currentUser(r *http.Request) User {
+	u, _ := r.Context().Value(userKey{}).(User)
+	return u
+}
+
+// sessionUser resolves the console session cookie to a user.
+func (c *Console) sessionUser(r *http.Request) (User, bool) {
+	ck, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return User{}, false
+	}
+	name, ok := c.sessions.lookup(ck.Value)
+	if !ok {
+		return User{}, false
+	}
+	u, ok := c.users[name]
+	return u, ok
+}
+
+// requireSession lets only requests with a console session through. Without
+// one, browsers are sent to the login page and other clients get 401 JSON.
+func (c *Console) requireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, ok := c.sessionUser(r)
+		if !ok {
+			if wantsHTML(r) {
+				http.Redirect(w, r, "/login", http.StatusSeeOther)
+				return
+			}
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "login required"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+	})
+}
+
+// authenticate checks a user name and password. The password comparison is
+// constant-time and also runs for unknown users.
+func (c *Console) authenticate(name, password string) (User, bool) {
+	u, known := c.users[name]
+	want := u.Password
+	if !known {
+		want = "\x00no such user\x00"
+	}
+	got, exp := sha256.Sum256([]byte(password)), sha256.Sum256([]byte(want))
+	match := subtle.ConstantTimeCompare(got[:], exp[:]) == 1
+	return u, known && match
+}
+
+// loginPage serves GET /login.
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.render(w, http.StatusOK, "login", pageData{Page: "Sign in", Users: demoUsers})
+}
+
+// login serves POST /login with a form or a JSON body.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	asJSON := isJSON(r.Header.Get("Content-Type"))
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+
+	var creds struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if asJSON {
+		if err := json.NewDecoder(r.Body).Decode(&creds); err != nil {
+			badRequest(w, err, true)
+			return
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			badRequest(w, err, false)
+			return
+		}
+		creds.Username = r.PostForm.Get("username")
+		creds.Password = r.PostForm.Get("password")
+	}
+
+	u, ok := c.authenticate(creds.Username, creds.Password)
+	if !ok {
+		if asJSON {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid credentials"})
+			return
+		}
+		c.render(w, http.StatusUnauthorized, "login", pageData{
+			Page:     "Sign in",
+			Error:    "Wrong user name or password",
+			Username: creds.Username,
+			Users:    demoUsers,
+		})
+		return
+	}
+
+	// A new login replaces any session the client already had.
+	if ck, err := r.Cookie(SessionCookie); err == nil {
+		c.sessions.remove(ck.Value)
+	}
+	id := c.sessions.create(u.Name)
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: id, Path: "/",
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+	http.SetCookie(w, &http.Cookie{
+		Name: UserCookie, Value: u.Name, Path: "/",
+		SameSite: http.SameSiteLaxMode,
+	})
+	if asJSON {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "user": u.Name})
+		return
+	}
+	http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+}
+
+// logout serves GET and POST /logout: it ends the session, clears both
+// cookies and sends the client to the login page.
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	if ck, err := r.Cookie(SessionCookie); err == nil {
+		c.sessions.remove(ck.Value)
+	}
+	for _, name := range []string{SessionCookie, UserCookie} {
+		http.SetCookie(w, &http.Cookie{
+			Name: name, Value: "", Path: "/", MaxAge: -1,
+			HttpOnly: name == SessionCookie, SameSite: http.SameSiteLaxMode,
+		})
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// dashboard serves GET /dashboard.
+func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	c.render(w, http.StatusOK, "dashboard", pageData{
+		Page:          "Dashboard",
+		User:          &u,
+		InstanceCount: len(c.inv.list()),
+		Balance:       formatCents(c.inv.balance()),
+	})
+}
+
+// instances serves GET /instances; ?deleted={id} shows a confirmation flash.
+func (c *Console) instances(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	d := pageData{Page: "Instances", User: &u, Instances: c.inv.list()}
+	if id := r.URL.Query().Get("deleted"); instanceIDPattern.MatchString(id) {
+		d.Flash = "Instance " + id + " deleted"
+	}
+	c.render(w, http.StatusOK, "instances", d)
+}
+
+// confirmDelete serves GET /instances/{id}/delete: a page with the same
+// delete form as the list, so a browser can navigate to a delete operation.
+func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request) {
+	inst, ok := c.inv.get(r.PathValue("id"))
+	if !ok {
+		c.notFound(w, r)
+		return
+	}
+	u := currentUser(r)
+	c.render(w, http.StatusOK, "confirm_delete", pageData{Page: "Delete " + inst.ID, User: &u, Instance: inst})
+}
+
+// deleteInstance serves POST /instances/{id}/delete.
+func (c *Console) deleteInstance(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !c.inv.remove(id) {
+		c.notFound(w, r)
+		return
+	}
+	http.Redirect(w, r, "/instances?deleted="+url.QueryEscape(id), http.StatusSeeOther)
+}
+
+// billing serves GET /billing; ?paid=1 shows a confirmation flash.
+func (c *Console) billing(w http.ResponseWriter, r *http.Request) {
+	u := currentUser(r)
+	d := pageData{Page: "Billing", User: &u, Balance: formatCents(c.inv.balance())}
+	if r.URL.Query().Get("paid") == "1" {
+		d.Flash = "Payment received"
+	}
+	c.render(w, http.StatusOK, "billing", d)
+}
+
+// pay serves POST /billing/pay.
+func (c *Console) pay(w http.ResponseWriter, r *http.Request) {
+	c.inv.pay()
+	http.Redirect(w, r, "/billing?paid=1", http.StatusSeeOther)
+}
+
+// apiInstances serves GET /api/instances.
+func (c *Console) apiInstances(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, c.inv.list())
+}
+
+// apiDeleteInstance serves DELETE /api/instances/{id}.
+func (c *Console) apiDeleteInstance(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !c.inv.remove(id) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "instance not found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"deleted": id})
+}
+
+// apiPay serves POST /api/billing/pay.
+func (c *Console) apiPay(w http.ResponseWriter, r *http.Request) {
+	c.inv.pay()
+	writeJSON(w, http.StatusOK, map[string]bool{"paid": true})
+}
+
+// apiWhoami serves GET /api/whoami.
+func (c *Console) apiWhoami(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"user": currentUser(r).Name})
+}
+
+// notFound answers 404 as JSON under /api/ and for non-browsers, else as a
+// page.
+func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/") || !wantsHTML(r) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	u := currentUser(r)
+	c.render(w, http.StatusNotFound, "not_found", pageData{Page: "Not found", User: &u})
+}
+
+// wantsHTML reports whether the client prefers a page: browsers navigating
+// or submitting forms send Accept: text/html.
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// isJSON reports whether a Content-Type header names JSON.
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json"))
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// badRequest answers a malformed request body: 413 if it was too large,
+// else 400, as JSON or plain text.
+func badRequest(w http.ResponseWriter, err error, asJSON bool) {
+	status, msg := http.StatusBadRequest, "bad request"
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		status, msg = http.StatusRequestEntityTooLarge, "request body too large"
+	}
+	if asJSON {
+		writeJSON(w, status, map[string]string{"error": msg})
+		return
+	}
+	http.Error(w, msg, status)
+}
