@@ -1,0 +1,105 @@
+package challenge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/caddy-stepup/stepup/store"
+)
+
+// Second-factor method names, as they appear in Challenge.Methods, Factors.Bound and
+// Passed.Method.
+const (
+	MethodTOTP = "totp" // an authenticator app (virtual MFA)
+)
+
+// factorsName is the name of the user's durable record of bound factors.
+const factorsName = "factors"
+
+// Factors are the second factors a user has bound. They are kept as one durable record
+// per user; fields for further methods (a bound phone number) and per-user settings
+// join this struct, so a record written by an older gateway still reads.
+type Factors struct {
+	// TOTP is the bound authenticator app, or nil.
+	TOTP *TOTPBinding `json:"totp,omitempty"`
+}
+
+// A TOTPBinding is a bound authenticator app.
+type TOTPBinding struct {
+	// SealedSecret is the TOTP secret, sealed by the Service's Sealer for "totp:"+user:
+	// the record alone, or a copy of it under another user, reveals nothing.
+	SealedSecret []byte `json:"sealed_secret"`
+
+	// BoundAt is when the user bound the app.
+	BoundAt time.Time `json:"bound_at"`
+}
+
+// Bound returns the names of the methods the user has bound, in a fixed order.
+func (f Factors) Bound() []string {
+	var m []string
+	if f.TOTP != nil {
+		m = append(m, MethodTOTP)
+	}
+	return m
+}
+
+// totpBoundTo is the record a user's sealed TOTP secret is bound to.
+func totpBoundTo(user string) string { return "totp:" + user }
+
+// loadFactors reads the user's factors; no record means none bound.
+func loadFactors(ctx context.Context, st store.Store, user string) (Factors, error) {
+	var f Factors
+	b, err := st.Get(ctx, store.UserKey(user, factorsName))
+	if errors.Is(err, store.ErrNotFound) {
+		return f, nil
+	}
+	if err != nil {
+		return f, fmt.Errorf("challenge: reading factors: %w", err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("challenge: factors record is damaged: %w", err)
+	}
+	return f, nil
+}
+
+// saveFactors writes the user's factors durably, or deletes the record when nothing is
+// bound any more.
+func saveFactors(ctx context.Context, st store.Store, user string, f Factors) error {
+	key := store.UserKey(user, factorsName)
+	if f == (Factors{}) {
+		if err := st.Delete(ctx, key); err != nil {
+			return fmt.Errorf("challenge: deleting factors: %w", err)
+		}
+		return nil
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("challenge: encoding factors: %w", err)
+	}
+	if err := st.Put(ctx, key, b, 0); err != nil {
+		return fmt.Errorf("challenge: saving factors: %w", err)
+	}
+	return nil
+}
+
+// Factors returns the second factors user has bound; none is not an error.
+func (s *Service) Factors(ctx context.Context, user string) (Factors, error) {
+	return loadFactors(ctx, s.Store, user)
+}
+
+// ResetFactors removes every second factor of user and clears their lock, for an
+// administrator helping a user who lost their device. The caller checks that the
+// administrator may do it, audits it, and revokes the user's step-up tokens.
+func (s *Service) ResetFactors(ctx context.Context, user string) error {
+	err := s.Store.Delete(ctx,
+		store.UserKey(user, factorsName),
+		store.UserKey(user, failuresName),
+		store.UserKey(user, lockedName))
+	if err != nil {
+		return fmt.Errorf("challenge: resetting factors: %w", err)
+	}
+	return nil
+}
