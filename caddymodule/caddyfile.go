@@ -153,7 +153,7 @@ func parseSecret(d *caddyfile.Dispenser, dst *string) error {
 	if err := oneArg(d, dst); err != nil {
 		return err
 	}
-	val := caddy.NewReplacer().ReplaceKnown(*dst, "")
+	val := expandSecret(*dst)
 	if val == "" {
 		return d.Errf("%s %s is empty: set it to at least 32 random bytes, e.g. from `openssl rand -base64 32`", name, *dst)
 	}

@@ -239,7 +239,7 @@ func (h *Handler) signingConfig(demo bool) (token.Config, error) {
 // secret expands placeholders in a configured key and checks it. In the demo mode an
 // empty key becomes a random one; anywhere else it is an error, never a silent default.
 func secret(name, configured string, demo bool, demoKey *[]byte) ([]byte, error) {
-	val := caddy.NewReplacer().ReplaceKnown(configured, "")
+	val := expandSecret(configured)
 	if val == "" {
 		if !demo {
 			if configured != "" {
@@ -257,6 +257,15 @@ func secret(name, configured string, demo bool, demoKey *[]byte) ([]byte, error)
 		return nil, fmt.Errorf("stepup: %s: %v", name, err)
 	}
 	return []byte(val), nil
+}
+
+// expandSecret resolves {env.*} and {file.*} placeholders in a configured key and
+// drops one trailing line break, so every instance derives the same key whether the
+// secret file ends with a newline or not.
+func expandSecret(configured string) string {
+	val := caddy.NewReplacer().ReplaceKnown(configured, "")
+	val = strings.TrimSuffix(val, "\n")
+	return strings.TrimSuffix(val, "\r")
 }
 
 func randomBytes(n int) []byte {

@@ -50,6 +50,9 @@ func (h *Handler) startBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
+	// With TOTP the only factor, "no TOTP bound" means "nothing bound", so binding
+	// needs no earlier second factor. Once another factor exists, binding a new one
+	// must first pass that factor (binding a new authenticator is sensitive).
 	if f.TOTP != nil {
 		return h.serveSettings(w, r, "", "An authenticator app is already bound; unbind it first.")
 	}
