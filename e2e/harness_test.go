@@ -1,0 +1,672 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // registers the caddyfile adapter
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	_ "github.com/caddy-stepup/stepup/caddymodule"
+	"github.com/caddy-stepup/stepup/challenge"
+	_ "github.com/caddy-stepup/stepup/examples/democonsole"
+)
+
+const (
+	// chromiumPath is Debian's Chromium, which the test script installs.
+	chromiumPath = "/usr/bin/chromium"
+
+	// testTimeout bounds a whole journey: Caddy, the browser and every action.
+	testTimeout = 60 * time.Second
+
+	// stepTimeout bounds one wait for a page or an element, so a journey that goes
+	// wrong fails in seconds with the page it is on, not at testTimeout.
+	stepTimeout = 15 * time.Second
+
+	// totpPeriod is the TOTP time step (RFC 6238, as the gateway issues it).
+	totpPeriod = 30 * time.Second
+)
+
+// onCI reports whether the tests run in CI, where a missing tool is a failure: the
+// test script (scripts/test) installs chromium and zbar-tools.
+func onCI() bool { return os.Getenv("CI") == "true" }
+
+// caddyfileTemplate is Caddyfile.example with the ports, the log and Caddy's own
+// storage moved into the test's temporary directory, and Caddy kept from writing its
+// autosave file into the user's home. The stepup block is the example's, word for word.
+const caddyfileTemplate = `{
+	admin off
+	persist_config off
+	auto_https off
+	grace_period 1s
+	storage file_system @STORAGE@
+	log {
+		output file @LOG@
+		level INFO
+	}
+}
+
+# The demo console: a plain web console that knows nothing about two-factor auth.
+http://:@CONSOLE_PORT@ {
+	bind 127.0.0.1
+	democonsole
+}
+
+http://:@GATEWAY_PORT@ {
+	bind 127.0.0.1
+	stepup {
+		issuer "Demo Console"
+
+		login /login {
+			user_field username
+			success_status 200 303
+			success_cookie console_session
+		}
+		logout /logout
+
+		protect /instances/*/delete /api/instances/* {
+			methods POST DELETE
+			max_age 5m
+			name "instance changes"
+		}
+		protect /billing/pay /api/billing/* {
+			methods POST
+			max_age 2m
+			name "payments"
+		}
+
+		enforce operation all
+		root alice
+		admins bob
+	}
+	reverse_proxy 127.0.0.1:@CONSOLE_PORT@
+}
+`
+
+// stack is one running Caddy: the console and the gateway in front of it.
+type stack struct {
+	// base is the gateway's origin, http://127.0.0.1:PORT: the only address the
+	// browser uses, as a user would.
+	base string
+	log  string
+}
+
+// url returns the absolute gateway URL of path.
+func (s *stack) url(path string) string { return s.base + path }
+
+// startStack runs Caddy in-process with the demo config on free loopback ports and
+// stops it when the test ends. Each test gets its own: Caddy's memory store and the
+// console's state are per process and are dropped when the config stops, so every
+// journey starts with fresh bindings, sessions, instances and balance.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	dir := t.TempDir()
+	consolePort, gatewayPort := freePort(t), freePort(t)
+	s := &stack{base: "http://127.0.0.1:" + gatewayPort, log: filepath.Join(dir, "caddy.log")}
+	cfg := strings.NewReplacer(
+		"@STORAGE@", strconv.Quote(filepath.Join(dir, "caddy-data")),
+		"@LOG@", strconv.Quote(s.log),
+		"@CONSOLE_PORT@", consolePort,
+		"@GATEWAY_PORT@", gatewayPort,
+	).Replace(caddyfileTemplate)
+
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	if adapter == nil {
+		t.Fatal("the caddyfile config adapter is not registered")
+	}
+	cfgJSON, warnings, err := adapter.Adapt([]byte(cfg), map[string]any{"filename": "e2e.Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting the Caddyfile: %v", err)
+	}
+	for _, w := range warnings {
+		t.Logf("Caddyfile warning: %s", w.String())
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		t.Fatalf("starting Caddy: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stopping Caddy: %v", err)
+		}
+		if t.Failed() || os.Getenv("STEPUP_E2E_LOG") == "1" {
+			if b, err := os.ReadFile(s.log); err == nil {
+				t.Logf("Caddy log (%s):\n%s", s.log, tail(string(b), 60))
+			}
+		}
+	})
+	return s
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+// findChromium returns the Chromium to drive. Without one the test fails in CI (the
+// test script installs it) and is skipped elsewhere.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err == nil {
+		return chromiumPath
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if onCI() {
+		t.Fatal("chromium not found; the test script installs it")
+	}
+	t.Skip("chromium not found (install Debian's chromium, or run scripts/test)")
+	return ""
+}
+
+// newBrowser starts a headless Chromium for one test and returns its tab's context.
+// Each browser has a fresh profile (chromedp makes a new temporary user data dir per
+// allocator and removes it), so no cookie survives from one journey to the next. The
+// returned context carries the test's timeout: when it runs out, the browser goes.
+func newBrowser(t *testing.T, path string) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.NoSandbox, // tests run as root in containers
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.WindowSize(1024, 900),
+	)
+	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(allocCancel) // waits for the browser to exit
+	tabCtx, tabCancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(tabCancel)
+	// The first action starts the browser and ties it to ctx (with the test's
+	// timeout); later waits use shorter contexts derived from tabCtx.
+	if err := chromedp.Do(tabCtx); err != nil {
+		t.Fatalf("starting chromium (%s): %v", path, err)
+	}
+	return tabCtx
+}
+
+// page is a browser tab in a journey, with helpers that fail the test with the page
+// it was on.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+	s   *stack
+}
+
+// newPage starts Caddy and then the browser, so that the browser closes first when
+// the test ends (cleanups run in reverse) and Caddy stops with no client connected.
+func newPage(t *testing.T) *page {
+	path := findChromium(t)
+	s := startStack(t)
+	return &page{t: t, ctx: newBrowser(t, path), s: s}
+}
+
+// step returns a context for one wait.
+func (p *page) step() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(p.ctx, stepTimeout)
+}
+
+// fail stops the test with what the browser shows, to tell a wrong page from a slow one.
+func (p *page) fail(format string, args ...any) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	p.t.Fatalf("%s\n  page: %s\n  text: %s", fmt.Sprintf(format, args...), loc, tail(body, 25))
+}
+
+// open navigates to a gateway path and returns the final document response (after
+// redirects).
+func (p *page) open(path string) *network.Response {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(p.s.url(path)))
+	if err != nil {
+		p.fail("opening %s: %v", path, err)
+	}
+	return resp
+}
+
+// click clicks the element with this id, which must start a navigation (a link or a
+// submit button), and returns the final document response.
+func (p *page) click(id string) *network.Response {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID(id)))
+	if err != nil {
+		p.fail("clicking #%s: %v", id, err)
+	}
+	return resp
+}
+
+// fill types text into the input with this id, as a user does.
+func (p *page) fill(id, text string) {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID(id), text)); err != nil {
+		p.fail("typing into #%s: %v", id, err)
+	}
+}
+
+// text returns the visible text of the element with this id, waiting for it.
+func (p *page) text(id string) string {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
+	if err != nil {
+		p.fail("reading #%s: %v", id, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// attr returns an attribute of the element with this id.
+func (p *page) attr(id, name string) string {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID(id), name))
+	if err != nil || !a.Exists {
+		p.fail("reading %s of #%s: exists=%v err=%v", name, id, a.Exists, err)
+	}
+	return a.Value
+}
+
+// has reports whether the loaded page has an element with this id, without waiting.
+func (p *page) has(id string) bool {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById(%q) !== null`, id)))
+	if err != nil {
+		p.fail("looking for #%s: %v", id, err)
+	}
+	return ok
+}
+
+// location returns the URL the browser shows.
+func (p *page) location() *url.URL {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		p.fail("reading the location: %v", err)
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		p.fail("parsing the location %q: %v", loc, err)
+	}
+	return u
+}
+
+// expectAt checks that the browser shows path (with query, if any) with status.
+func (p *page) expectAt(resp *network.Response, status int, requestURI string) {
+	p.t.Helper()
+	if got := p.location().RequestURI(); got != requestURI {
+		p.fail("expected to be on %s, but the browser shows %s", requestURI, got)
+	}
+	if resp == nil || resp.Status != int64(status) {
+		got := int64(0)
+		if resp != nil {
+			got = resp.Status
+		}
+		p.fail("expected status %d on %s, got %d", status, requestURI, got)
+	}
+}
+
+// expectChallengePage checks that the browser was sent to a challenge of the gateway
+// (the challenge or the binding page) and returns its path.
+func (p *page) expectChallengePage(resp *network.Response) string {
+	p.t.Helper()
+	loc := p.location()
+	if !strings.HasPrefix(loc.Path, "/.stepup/challenge/") || loc.RawQuery != "" {
+		p.fail("expected the gateway's challenge page, but the browser shows %s", loc.RequestURI())
+	}
+	if resp == nil || resp.Status != 200 {
+		p.fail("expected status 200 on the challenge page, got %v", resp)
+	}
+	return loc.Path
+}
+
+// signIn signs in on the console's login page through the gateway and checks the
+// dashboard.
+func (p *page) signIn(user string) {
+	p.t.Helper()
+	p.open("/login")
+	p.fill("username", user)
+	p.fill("password", user+"-password")
+	resp := p.click("login-submit")
+	p.expectAt(resp, 200, "/dashboard")
+	if got := p.text("whoami"); got != user {
+		p.fail("signed in as %q, the console shows %q", user, got)
+	}
+	if got := p.text("dashboard-title"); got != "Dashboard" {
+		p.fail("dashboard title %q", got)
+	}
+}
+
+// signOut uses the console's sign-out link, which the gateway watches.
+func (p *page) signOut() {
+	p.t.Helper()
+	resp := p.click("nav-logout")
+	p.expectAt(resp, 200, "/login")
+	if !p.has("login-form") {
+		p.fail("expected the login form after signing out")
+	}
+}
+
+// cookie returns the browser's cookie of this name for the gateway (HttpOnly ones
+// included: the browser's cookie store, not document.cookie), or nil.
+func (p *page) cookie(name string) *network.Cookie {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{p.s.base + "/"}})
+	if err != nil {
+		p.fail("reading cookies: %v", err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// setCookie puts a cookie back into the browser as it was (a stolen cookie, replayed).
+func (p *page) setCookie(c *network.Cookie) {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+		Name: c.Name, Value: c.Value, URL: p.s.base + "/", Path: c.Path,
+		HTTPOnly: &c.HTTPOnly, Secure: &c.Secure, SameSite: c.SameSite,
+	})
+	if err != nil {
+		p.fail("setting cookie %s: %v", c.Name, err)
+	}
+}
+
+// allowPageScripts lets scripts run from the test call the site's API from the
+// page, and reloads it. The demo console sends "Content-Security-Policy: default-src
+// 'none'" on its pages (it has no scripts of its own), which blocks fetch() from them;
+// a console whose own scripts call its API allows connect-src 'self'. Bypassing the
+// CSP in the browser stands in for that; the requests are the same-origin requests
+// such a script sends, with the browser's cookies and headers.
+func (p *page) allowPageScripts() {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	if _, err := chromedp.Call(ctx, cdppage.SetBypassCSP, cdppage.SetBypassCSPParams{Enabled: true}); err != nil {
+		p.fail("bypassing the page's CSP: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Reload()); err != nil {
+		p.fail("reloading: %v", err)
+	}
+}
+
+// fetchResult is what a fetch() from the page saw.
+type fetchResult struct {
+	Status          int    `json:"status"`
+	WWWAuthenticate string `json:"wwwAuthenticate"`
+	ContentType     string `json:"contentType"`
+	Body            string `json:"body"`
+}
+
+// fetch runs fetch() inside the page (same origin, the browser's cookies) and awaits
+// it. body, if not empty, is sent as JSON.
+func (p *page) fetch(method, path, body string) fetchResult {
+	p.t.Helper()
+	headers := `{"Accept": "application/json"}`
+	bodyJS := "undefined"
+	if body != "" {
+		headers = `{"Accept": "application/json", "Content-Type": "application/json"}`
+		bodyJS = strconv.Quote(body)
+	}
+	js := fmt.Sprintf(`(async () => {
+		const r = await fetch(%q, {method: %q, headers: %s, body: %s});
+		return {
+			status: r.status,
+			wwwAuthenticate: r.headers.get("WWW-Authenticate") || "",
+			contentType: r.headers.get("Content-Type") || "",
+			body: await r.text(),
+		};
+	})()`, path, method, headers, bodyJS)
+	ctx, cancel := p.step()
+	defer cancel()
+	// The async function returns a promise: EvalAwaitPromise makes Evaluate wait for
+	// it and decode what it resolves to.
+	res, err := chromedp.Run(ctx, chromedp.Evaluate[fetchResult](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		p.fail("fetch %s %s: %v", method, path, err)
+	}
+	return res
+}
+
+// screenshot saves the page as e2e/testdata/screens/NAME.png, only when
+// STEPUP_SCREENSHOTS=1: normal runs write nothing.
+func (p *page) screenshot(name string) {
+	p.t.Helper()
+	if os.Getenv("STEPUP_SCREENSHOTS") != "1" {
+		return
+	}
+	ctx, cancel := p.step()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		p.fail("screenshot %s: %v", name, err)
+	}
+	dir := filepath.Join("testdata", "screens")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		p.t.Fatal(err)
+	}
+	file := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Logf("screenshot: e2e/%s", file)
+}
+
+// authenticator is the test's authenticator app: it holds the secret read off the
+// binding page and computes codes with the gateway's own TOTPCode.
+//
+// It also tracks the replay guard. The gateway records the time step of every code it
+// accepts (binding records the step of the second code) and refuses any later code
+// for that step or an earlier one (RFC 6238 §5.2). A test runs far faster than a
+// person, so the next code is usually wanted in the same 30-second window as the
+// last accepted one: the current code would be refused as a replay. The gateway
+// accepts one step of clock skew either way, so the app then gives the NEXT step's
+// code (what a real app shows a moment later); only if that too is used up does it
+// wait for the step to change.
+type authenticator struct {
+	secret []byte
+	last   int64 // the last step the gateway accepted a code for; 0 before binding
+}
+
+func newAuthenticator(t *testing.T, base32Secret string) *authenticator {
+	t.Helper()
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(base32Secret)
+	if err != nil || len(secret) < 16 {
+		t.Fatalf("binding page secret %q is not base32 without padding of a 128-bit or larger key: %v", base32Secret, err)
+	}
+	return &authenticator{secret: secret}
+}
+
+func stepOf(t time.Time) int64 { return t.Unix() / int64(totpPeriod/time.Second) }
+
+func (a *authenticator) codeAt(step int64) string {
+	return challenge.TOTPCode(a.secret, time.Unix(step*int64(totpPeriod/time.Second), 0))
+}
+
+// bindingCodes returns two consecutive codes, code1 for the step before now and code2
+// for now, and records now's step as used: binding accepts code2 within
+// [now-2, now+1] steps and then guards its step.
+func (a *authenticator) bindingCodes() (code1, code2 string) {
+	now := time.Now()
+	a.last = stepOf(now)
+	return challenge.TOTPCode(a.secret, now.Add(-totpPeriod)), challenge.TOTPCode(a.secret, now)
+}
+
+// nextCode returns a code the gateway will accept now: for a step after the last
+// accepted one (the replay guard) and no more than one step ahead of the clock (the
+// skew window). See the type's comment.
+func (a *authenticator) nextCode(ctx context.Context) (string, error) {
+	for {
+		cur := stepOf(time.Now())
+		next := max(a.last+1, cur)
+		if next <= cur+1 {
+			a.last = next
+			return a.codeAt(next), nil
+		}
+		// Two codes already used in this window: wait for the step to change.
+		wait := time.Until(time.Unix((cur+1)*int64(totpPeriod/time.Second), 0)) + 50*time.Millisecond
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// wrongCode returns six digits that are no code of the app within the gateway's
+// window (and so also pass the form's [0-9]{6} pattern).
+func (a *authenticator) wrongCode() string {
+	cur := stepOf(time.Now())
+	taken := map[string]bool{}
+	for s := cur - 2; s <= cur+2; s++ {
+		taken[a.codeAt(s)] = true
+	}
+	for n := 123456; ; n = (n + 111111) % 1000000 {
+		if c := fmt.Sprintf("%06d", n); !taken[c] {
+			return c
+		}
+	}
+}
+
+// bindingPage checks the binding page the browser shows and returns the app that
+// scanned it. The secret must be on the page, as an inline QR image and as text,
+// and never in the URL.
+func (p *page) bindingPage() (*authenticator, string) {
+	p.t.Helper()
+	if got := p.text("bind-title"); got != "Bind an authenticator app" {
+		p.fail("binding page title %q", got)
+	}
+	src := p.attr("bind-qr", "src")
+	if !strings.HasPrefix(src, "data:image/png;base64,") {
+		p.fail("QR code src is not an inline PNG: %.60q", src)
+	}
+	secret := p.text("bind-secret")
+	if secret == "" {
+		p.fail("no secret on the binding page")
+	}
+	if loc := p.location().String(); strings.Contains(strings.ToUpper(loc), secret) {
+		p.fail("the binding page URL %s contains the secret", loc)
+	}
+	return newAuthenticator(p.t, secret), src
+}
+
+// bind enters two consecutive codes on the binding page and submits it.
+func (p *page) bind(a *authenticator) *network.Response {
+	p.t.Helper()
+	code1, code2 := a.bindingCodes()
+	p.fill("code1", code1)
+	p.fill("code2", code2)
+	return p.click("bind-submit")
+}
+
+// bindFromSettings binds an authenticator app from the gateway's security settings
+// page, as a signed-in user who has none, and returns the app.
+func (p *page) bindFromSettings() *authenticator {
+	p.t.Helper()
+	resp := p.click("nav-security")
+	p.expectAt(resp, 200, "/.stepup/")
+	if got := p.text("settings-title"); got != "Two-factor authentication" {
+		p.fail("settings title %q", got)
+	}
+	if got := p.text("totp-status"); got != "Not bound." {
+		p.fail("authenticator status before binding: %q", got)
+	}
+	p.expectChallengePage(p.click("bind-start"))
+	a, _ := p.bindingPage()
+	p.screenshot("bind")
+	resp = p.bind(a)
+	p.expectAt(resp, 200, "/.stepup/")
+	if got := p.text("totp-status"); !strings.HasPrefix(got, "Bound on ") {
+		p.fail("authenticator status after binding: %q", got)
+	}
+	if !p.has("unbind-form") || p.has("bind-start") {
+		p.fail("settings should offer unbinding, not binding, once bound")
+	}
+	return a
+}
+
+// decodeQR reads the QR code of a data: URL with zbarimg. ok is false when zbarimg is
+// not installed (outside CI, where it must be).
+func decodeQR(t *testing.T, dataURL string) (text string, ok bool) {
+	t.Helper()
+	zbar, err := exec.LookPath("zbarimg")
+	if err != nil {
+		if onCI() {
+			t.Fatal("zbarimg not found; the test script installs zbar-tools")
+		}
+		t.Log("zbarimg not found: not decoding the QR code (install zbar-tools)")
+		return "", false
+	}
+	png, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(dataURL, "data:image/png;base64,"))
+	if err != nil {
+		t.Fatalf("QR code data URL is not base64: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "qr.png")
+	if err := os.WriteFile(file, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(zbar, "--raw", "-q", file).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("zbarimg could not read the QR code: %v: %s", err, ee.Stderr)
+		}
+		t.Fatalf("running zbarimg: %v", err)
+	}
+	return strings.TrimSpace(string(out)), true
+}

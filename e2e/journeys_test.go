@@ -1,0 +1,263 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestBrowserOperationChallengeWithTOTP is the main journey: a user binds an
+// authenticator app on the gateway's settings page, and later a sensitive operation
+// in the console asks for a code from it, refuses a wrong one and goes through with
+// the right one.
+func TestBrowserOperationChallengeWithTOTP(t *testing.T) {
+	p := newPage(t)
+	p.signIn("alice")
+
+	app := p.bindFromSettings()
+
+	// "Upon successful binding of virtual MFA, secondary authentication is
+	// simultaneously completed" (the seed): binding passed a second-factor check, so
+	// for the rule's max_age a delete goes through without another one.
+	p.open("/instances/i-1003/delete")
+	resp := p.click("delete-i-1003")
+	p.expectAt(resp, 200, "/instances?deleted=i-1003")
+
+	// A new session (the user comes back later) has no recent second factor.
+	p.signOut()
+	p.signIn("alice")
+
+	// The console's confirmation page is a GET, which the demo rule (methods POST
+	// DELETE) does not protect; the delete it posts is.
+	resp = p.open("/instances/i-1001/delete")
+	p.expectAt(resp, 200, "/instances/i-1001/delete")
+	if got := p.text("confirm-title"); got != "Delete instance i-1001?" {
+		p.fail("confirmation title %q", got)
+	}
+	challengePath := p.expectChallengePage(p.click("delete-i-1001"))
+	if !p.has("challenge-form") {
+		p.fail("expected the challenge form (alice has an app bound)")
+	}
+	if got := p.text("challenge-reason"); !strings.Contains(got, "instance changes") {
+		p.fail("challenge reason %q does not name the rule", got)
+	}
+	if got := p.text("challenge-user"); got != "alice" {
+		p.fail("challenge is for %q", got)
+	}
+	if p.has("challenge-error") {
+		p.fail("a fresh challenge page shows an error")
+	}
+	p.screenshot("challenge")
+
+	// A wrong code: the same challenge again, saying so.
+	p.fill("code", app.wrongCode())
+	resp = p.click("challenge-submit")
+	if got := p.location().Path; got != challengePath {
+		p.fail("after a wrong code the browser shows %s, want the challenge %s", got, challengePath)
+	}
+	if resp.Status != 401 {
+		p.fail("status after a wrong code: %d, want 401", resp.Status)
+	}
+	if got := p.text("challenge-error"); !strings.Contains(got, "not right") {
+		p.fail("challenge error %q does not say the code is not right", got)
+	}
+	p.screenshot("challenge-wrong-code")
+
+	// The right code: the held delete is replayed to the console, which redirects to
+	// its list with a flash.
+	code, err := app.nextCode(p.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fill("code", code)
+	resp = p.click("challenge-submit")
+	p.expectAt(resp, 200, "/instances?deleted=i-1001")
+	if got := p.text("flash"); got != "Instance i-1001 deleted" {
+		p.fail("flash %q", got)
+	}
+	if p.has("instance-i-1001") {
+		p.fail("i-1001 is still listed after its delete")
+	}
+
+	// The token is still fresh: the next delete goes straight through.
+	p.open("/instances/i-1002/delete")
+	resp = p.click("delete-i-1002")
+	p.expectAt(resp, 200, "/instances?deleted=i-1002")
+	if got := p.text("flash"); got != "Instance i-1002 deleted" {
+		p.fail("flash %q", got)
+	}
+}
+
+// TestBrowserBindOnFirstChallenge: a user with nothing bound pays; the gateway holds
+// the payment, shows the binding page instead of a challenge (the seed: "if using
+// virtual MFA for secondary authentication without prior binding, the computer
+// screen will also display a QR code for virtual MFA binding"), and once the app is
+// bound replays the payment.
+func TestBrowserBindOnFirstChallenge(t *testing.T) {
+	p := newPage(t)
+	p.signIn("carol")
+
+	resp := p.open("/billing")
+	p.expectAt(resp, 200, "/billing")
+	if got := p.text("balance"); got != "$128.40" {
+		p.fail("balance before paying: %q", got)
+	}
+	p.expectChallengePage(p.click("pay"))
+	if p.has("challenge-form") {
+		p.fail("carol has nothing bound: expected the binding page, not the challenge form")
+	}
+	app, qr := p.bindingPage()
+	p.screenshot("bind-on-first-challenge")
+
+	// The QR code holds the same secret as the text, as an otpauth:// URI.
+	if uri, ok := decodeQR(t, qr); ok {
+		u, err := url.Parse(uri)
+		if err != nil || u.Scheme != "otpauth" || u.Host != "totp" {
+			p.fail("QR code holds %q, want an otpauth://totp/ URI", uri)
+		}
+		if got, want := u.Query().Get("secret"), p.text("bind-secret"); got != want {
+			p.fail("QR code secret %q, the page shows %q", got, want)
+		}
+		if !strings.Contains(u.Path, "carol") {
+			p.fail("QR code account %q does not name carol", u.Path)
+		}
+	}
+
+	resp = p.bind(app)
+	p.expectAt(resp, 200, "/billing?paid=1")
+	if got := p.text("flash"); got != "Payment received" {
+		p.fail("flash %q", got)
+	}
+	if got := p.text("balance"); got != "$0.00" {
+		p.fail("balance after paying: %q", got)
+	}
+
+	// And the app is bound for next time.
+	resp = p.open("/.stepup/")
+	p.expectAt(resp, 200, "/.stepup/")
+	if got := p.text("totp-status"); !strings.HasPrefix(got, "Bound on ") {
+		p.fail("authenticator status after binding: %q", got)
+	}
+}
+
+// TestBrowserAPIChallenge: a script in the signed-in page calls a protected API, gets
+// an RFC 9470 step-up challenge, answers it through the gateway's JSON API and
+// retries with the cookie it got.
+func TestBrowserAPIChallenge(t *testing.T) {
+	p := newPage(t)
+	p.signIn("bob")
+	app := p.bindFromSettings()
+	// Binding completed a second-factor check for this session; a new session needs
+	// a new one.
+	p.expectAt(p.click("back"), 200, "/dashboard")
+	p.signOut()
+	p.signIn("bob")
+	p.allowPageScripts()
+
+	res := p.fetch("DELETE", "/api/instances/i-1002", "")
+	if res.Status != 401 {
+		t.Fatalf("DELETE without a second factor: status %d, want 401; body %s", res.Status, res.Body)
+	}
+	if !strings.Contains(res.WWWAuthenticate, `error="insufficient_user_authentication"`) ||
+		!strings.Contains(res.WWWAuthenticate, `max_age="300"`) {
+		t.Fatalf("WWW-Authenticate %q: want insufficient_user_authentication and max_age=\"300\" (the rule's 5m)", res.WWWAuthenticate)
+	}
+	var ch struct {
+		Error     string   `json:"error"`
+		VerifyURL string   `json:"verify_url"`
+		Methods   []string `json:"methods"`
+		MaxAge    int      `json:"max_age"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &ch); err != nil {
+		t.Fatalf("challenge body is not JSON (%s): %v", res.ContentType, err)
+	}
+	if ch.Error != "insufficient_user_authentication" || !strings.HasPrefix(ch.VerifyURL, "/.stepup/api/challenges/") ||
+		len(ch.Methods) != 1 || ch.Methods[0] != "totp" || ch.MaxAge != 300 {
+		t.Fatalf("challenge body %s", res.Body)
+	}
+
+	code, err := app.nextCode(p.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"code": code})
+	res = p.fetch("POST", ch.VerifyURL, string(body))
+	if res.Status != 200 {
+		t.Fatalf("verify: status %d, want 200; body %s", res.Status, res.Body)
+	}
+	var tok struct {
+		Token     string   `json:"token"`
+		TokenType string   `json:"token_type"`
+		Header    string   `json:"header"`
+		ExpiresIn int      `json:"expires_in"`
+		AMR       []string `json:"amr"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &tok); err != nil {
+		t.Fatalf("verify body is not JSON: %v", err)
+	}
+	if tok.Token == "" || tok.TokenType != "stepup" || tok.Header != "X-Stepup-Token" || tok.ExpiresIn <= 0 {
+		t.Fatalf("verify body %s", res.Body)
+	}
+	if c := p.cookie("stepup_token"); c == nil || !c.HTTPOnly {
+		t.Fatalf("verify did not set the HttpOnly stepup_token cookie: %+v", c)
+	}
+
+	// The retry carries the cookie: the console deletes.
+	res = p.fetch("DELETE", "/api/instances/i-1002", "")
+	if res.Status != 200 || !strings.Contains(res.Body, `"deleted":"i-1002"`) {
+		t.Fatalf("DELETE after the second factor: status %d, body %s", res.Status, res.Body)
+	}
+}
+
+// TestBrowserLogoutRevokes: signing out ends the gateway session and its step-up
+// token on the server, not only in the browser: after signing in again the protected
+// operation asks again, and the old cookies, put back, get nothing.
+func TestBrowserLogoutRevokes(t *testing.T) {
+	p := newPage(t)
+	p.signIn("bob")
+
+	// Pass a challenge: bob has nothing bound, so binding is the challenge.
+	p.open("/instances/i-1001/delete")
+	p.expectChallengePage(p.click("delete-i-1001"))
+	app, _ := p.bindingPage()
+	resp := p.bind(app)
+	p.expectAt(resp, 200, "/instances?deleted=i-1001")
+
+	// The step-up token works in this session.
+	p.open("/instances/i-1002/delete")
+	resp = p.click("delete-i-1002")
+	p.expectAt(resp, 200, "/instances?deleted=i-1002")
+	oldSession, oldToken := p.cookie("stepup_session"), p.cookie("stepup_token")
+	if oldSession == nil || oldToken == nil {
+		t.Fatalf("expected the gateway's session and step-up cookies, got %+v and %+v", oldSession, oldToken)
+	}
+
+	p.signOut()
+	if c := p.cookie("stepup_token"); c != nil {
+		t.Fatalf("the step-up cookie survived signing out: %+v", c)
+	}
+	p.signIn("bob")
+
+	// Challenged again.
+	p.open("/instances/i-1003/delete")
+	p.expectChallengePage(p.click("delete-i-1003"))
+	if !p.has("challenge-form") {
+		p.fail("expected the challenge form after signing in again")
+	}
+
+	// The old cookies, put back (as by a thief who copied them), get nothing: the
+	// session and its step-up token were revoked in the store at sign-out, so the
+	// gateway sends the delete to sign in instead of letting it through.
+	resp = p.open("/instances/i-1003/delete")
+	p.expectAt(resp, 200, "/instances/i-1003/delete")
+	p.setCookie(oldSession)
+	p.setCookie(oldToken)
+	resp = p.click("delete-i-1003")
+	p.expectAt(resp, 200, "/login")
+	resp = p.open("/instances")
+	p.expectAt(resp, 200, "/instances")
+	if !p.has("instance-i-1003") || p.has("flash") {
+		p.fail("i-1003 was deleted with revoked cookies")
+	}
+}
