@@ -36,6 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        success_status <code...>
 //	        success_cookie <name>
 //	        max_body <bytes>
+//	        max_held_response <bytes>
 //	    }
 //	    logout <path>
 //	    identity session | header <name>
@@ -215,8 +216,10 @@ func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.Login.SuccessCookie)
 		case "max_body":
 			err = size(d, &h.Login.MaxBody)
+		case "max_held_response":
+			err = size(d, &h.Login.MaxHeldResponse)
 		default:
-			err = d.Errf("unknown login subdirective %q (expected method, user_field, success_status, success_cookie or max_body)", d.Val())
+			err = d.Errf("unknown login subdirective %q (expected method, user_field, success_status, success_cookie, max_body or max_held_response)", d.Val())
 		}
 		if err != nil {
 			return err

@@ -35,6 +35,10 @@ type LoginConfig struct {
 	// MaxBody limits the login request body the gateway reads to find the user field.
 	// Default 64 KiB; a larger body is refused with 413.
 	MaxBody int64 `json:"max_body,omitempty"`
+	// MaxHeldResponse limits the console's successful login answer (status, headers
+	// and body) that the gateway holds while the user passes the second factor.
+	// Default 64 KiB; a larger answer is refused with 502 and logged.
+	MaxHeldResponse int64 `json:"max_held_response,omitempty"`
 }
 
 // IdentityConfig says how the gateway knows who sends a request.

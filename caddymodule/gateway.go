@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"path"
@@ -55,6 +56,8 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request, next cadd
 		return h.startBinding(w, r)
 	case sub == "/totp/unbind" && post:
 		return h.unbind(w, r)
+	case sub == "/signout-all" && post:
+		return h.signOutEverywhere(w, r)
 	}
 	return caddyhttp.Error(http.StatusNotFound, nil)
 }
@@ -81,11 +84,7 @@ func (h *Handler) subPath(p string) (string, bool) {
 func (h *Handler) gatewayCaller(w http.ResponseWriter, r *http.Request) (caller, bool, error) {
 	c := h.identify(r)
 	if !c.known() {
-		if wantsHTML(r) && h.Login != nil {
-			http.Redirect(w, r, h.Login.Path, http.StatusSeeOther)
-			return c, false, nil
-		}
-		return c, false, writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "sign_in_required", "error_description": "Sign in to the console through the gateway first"})
+		return c, false, h.needSignIn(w, r)
 	}
 	live, err := h.live(r.Context(), c)
 	if err != nil {
@@ -93,11 +92,7 @@ func (h *Handler) gatewayCaller(w http.ResponseWriter, r *http.Request) (caller,
 	}
 	if !live {
 		http.SetCookie(w, h.cookie(r, sessionCookie, "", -1, http.SameSiteLaxMode))
-		if wantsHTML(r) && h.Login != nil {
-			http.Redirect(w, r, h.Login.Path, http.StatusSeeOther)
-			return c, false, nil
-		}
-		return c, false, writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "sign_in_required", "error_description": "Your gateway session has ended; sign in again"})
+		return c, false, h.needSignIn(w, r)
 	}
 	return c, true, nil
 }
@@ -105,13 +100,9 @@ func (h *Handler) gatewayCaller(w http.ResponseWriter, r *http.Request) (caller,
 // showChallenge renders the challenge page, or the binding page when the user has no
 // authenticator bound yet (binding passes the challenge).
 func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id, errText string, status int) error {
-	c, ok, err := h.gatewayCaller(w, r)
-	if !ok {
-		return err
-	}
-	ch, err := h.challenges.Challenge(r.Context(), id, c.Session)
+	ch, err := h.findChallenge(r, id)
 	if err != nil {
-		return h.pageFailure(w, r, c, id, err)
+		return h.challengeFailure(w, r, id, err)
 	}
 	f, err := h.challenges.Factors(r.Context(), ch.User)
 	if err != nil {
@@ -120,14 +111,18 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id, errT
 	data := map[string]any{
 		"Title": "Confirm it's you", "Issuer": h.Issuer, "User": ch.User, "Rule": ch.Rule,
 		"Purpose": ch.Purpose, "Error": errText, "Action": h.challengeURL(id),
-		"CSRF": h.csrfToken(c.Session, "challenge:"+id),
+		"CSRF": h.csrfToken(ch.Binding, "challenge:"+id),
+	}
+	if ch.Purpose == challenge.PurposeLogin {
+		data["Title"] = "Confirm your sign-in"
+		data["Rule"] = ""
 	}
 	if f.TOTP != nil {
 		return web.Render(w, status, "challenge.html", data)
 	}
-	enr, err := h.challenges.StartTOTPBinding(r.Context(), id, c.Session)
+	enr, err := h.challenges.StartTOTPBinding(r.Context(), id, ch.Binding)
 	if err != nil {
-		return h.pageFailure(w, r, c, id, err)
+		return h.challengeFailure(w, r, id, err)
 	}
 	data["Title"] = "Bind an authenticator app"
 	data["Secret"] = enr.Secret
@@ -142,22 +137,23 @@ func dataURL(png []byte) template.URL {
 
 // submitChallenge checks a code (or, on the binding page, two consecutive codes).
 func (h *Handler) submitChallenge(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, id string) error {
-	c, ok, err := h.gatewayCaller(w, r)
-	if !ok {
-		return err
-	}
 	if err := r.ParseForm(); err != nil {
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
-	if !h.checkCSRF(r, c.Session, "challenge:"+id) {
-		h.logger.Warn("challenge form refused: bad CSRF token or cross-site", zap.String("user", c.User), zap.String("challenge", id), zap.String("client_ip", clientIP(r)))
+	ch, err := h.findChallenge(r, id)
+	if err != nil {
+		return h.challengeFailure(w, r, id, err)
+	}
+	c := caller{User: ch.User}
+	if !h.checkCSRF(r, ch.Binding, "challenge:"+id) {
+		h.logger.Warn("challenge form refused: bad CSRF token or cross-site", zap.String("user", ch.User), zap.String("challenge", id), zap.String("client_ip", clientIP(r)))
 		return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
 	}
 	var passed challenge.Passed
 	if r.PostForm.Has("code1") {
-		passed, err = h.challenges.ConfirmTOTPBinding(r.Context(), id, c.Session, r.PostFormValue("code1"), r.PostFormValue("code2"), clientIP(r))
+		passed, err = h.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, r.PostFormValue("code1"), r.PostFormValue("code2"), clientIP(r))
 	} else {
-		passed, err = h.challenges.VerifyTOTP(r.Context(), id, c.Session, r.PostFormValue("code"), clientIP(r))
+		passed, err = h.challenges.VerifyTOTP(r.Context(), id, ch.Binding, r.PostFormValue("code"), clientIP(r))
 	}
 	if err != nil {
 		f, known := describe(err)
@@ -173,9 +169,67 @@ func (h *Handler) submitChallenge(w http.ResponseWriter, r *http.Request, next c
 	return h.passed(w, r, next, passed)
 }
 
+// errSignIn: the caller presents nothing that could answer a challenge (no gateway
+// session, no pending login), or its session has ended.
+var errSignIn = errors.New("no gateway session or pending login")
+
+// findChallenge loads challenge id for whoever may answer it: the browser whose login
+// is held (login cookie), or the gateway session it was started in (still live).
+func (h *Handler) findChallenge(r *http.Request, id string) (challenge.Challenge, error) {
+	var bindings []string
+	if ck, err := r.Cookie(loginCookie); err == nil && ck.Value != "" {
+		bindings = append(bindings, ck.Value)
+	}
+	c := h.identify(r)
+	if c.known() {
+		bindings = append(bindings, c.Session)
+	}
+	if len(bindings) == 0 {
+		return challenge.Challenge{}, errSignIn
+	}
+	var ch challenge.Challenge
+	err := challenge.ErrNotYours
+	for _, b := range bindings {
+		if ch, err = h.challenges.Challenge(r.Context(), id, b); !errors.Is(err, challenge.ErrNotYours) {
+			break
+		}
+	}
+	if err != nil || ch.Purpose == challenge.PurposeLogin {
+		return ch, err
+	}
+	live, err := h.live(r.Context(), c)
+	if err != nil {
+		return ch, err
+	}
+	if !live {
+		return ch, errSignIn
+	}
+	return ch, nil
+}
+
+// challengeFailure answers a browser whose challenge cannot be shown or answered.
+func (h *Handler) challengeFailure(w http.ResponseWriter, r *http.Request, id string, err error) error {
+	if errors.Is(err, errSignIn) {
+		return h.needSignIn(w, r)
+	}
+	return h.pageFailure(w, r, caller{}, id, err)
+}
+
+// needSignIn sends a browser to the console's login page; an API client gets 401.
+func (h *Handler) needSignIn(w http.ResponseWriter, r *http.Request) error {
+	if wantsHTML(r) && h.Login != nil {
+		http.Redirect(w, r, h.Login.Path, http.StatusSeeOther)
+		return nil
+	}
+	return writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "sign_in_required", "error_description": "Sign in to the console through the gateway first"})
+}
+
 // passed finishes a challenge in a browser: token cookie, then the held form is
 // replayed or the user goes back where they were.
 func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p challenge.Passed) error {
+	if p.Challenge.Purpose == challenge.PurposeLogin {
+		return h.releaseLogin(w, r, p)
+	}
 	if _, _, err := h.issueStepUp(w, r, p); err != nil {
 		return h.unavailable(w, r, err)
 	}
@@ -218,10 +272,6 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 	if !checkAPIOrigin(r) {
 		return writeJSON(w, http.StatusForbidden, map[string]any{"error": "forbidden", "error_description": "Send the code as JSON from this site"})
 	}
-	c, ok, err := h.gatewayCaller(w, r)
-	if !ok {
-		return err
-	}
 	var body struct {
 		Code   string `json:"code"`
 		Method string `json:"method"`
@@ -232,7 +282,15 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 	if body.Method != "" && body.Method != "totp" {
 		return writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Unknown method"})
 	}
-	passed, err := h.challenges.VerifyTOTP(r.Context(), id, c.Session, body.Code, clientIP(r))
+	ch, err := h.findChallenge(r, id)
+	if errors.Is(err, errSignIn) {
+		return h.needSignIn(w, r)
+	}
+	c := caller{User: ch.User}
+	var passed challenge.Passed
+	if err == nil {
+		passed, err = h.challenges.VerifyTOTP(r.Context(), id, ch.Binding, body.Code, clientIP(r))
+	}
 	if err != nil {
 		f, known := describe(err)
 		if !known {
@@ -247,6 +305,9 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 			resp["attempts_left"] = f.Left
 		}
 		return writeJSON(w, f.Status, resp)
+	}
+	if passed.Challenge.Purpose == challenge.PurposeLogin {
+		return h.releaseLogin(w, r, passed)
 	}
 	raw, claims, err := h.issueStepUp(w, r, passed)
 	if err != nil {

@@ -183,7 +183,7 @@ func (c *client) login(user string) {
 }
 
 func (c *client) cookie(name string) string {
-	u, _ := url.Parse(c.g.srv.URL)
+	u, _ := url.Parse(c.g.srv.URL + "/.stepup/") // sees the gateway-only cookies too
 	for _, ck := range c.jar.Cookies(u) {
 		if ck.Name == name {
 			return ck.Value

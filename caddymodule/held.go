@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/store"
@@ -94,4 +95,68 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		rr.Header.Set("Content-Type", held.ContentType)
 	}
 	return next.ServeHTTP(w, rr)
+}
+
+// heldResponse is the console's successful login answer, kept whole while its user
+// passes the second factor, then released exactly as the console sent it.
+type heldResponse struct {
+	Status int         `json:"status"`
+	Header http.Header `json:"header"`
+	Body   []byte      `json:"body,omitempty"`
+}
+
+func (h *Handler) saveHeldResponse(r *http.Request, ch challenge.Challenge, c *loginCapture) error {
+	b, err := json.Marshal(heldResponse{Status: c.status, Header: c.header, Body: c.buf.Bytes()})
+	if err != nil {
+		return err
+	}
+	return h.store.Put(r.Context(), store.ChallengeKey(ch.ID, "held-response"), b, time.Until(ch.Expires))
+}
+
+// takeHeldResponse returns the login answer held for a challenge, once; nil when it
+// has expired or was already released.
+func (h *Handler) takeHeldResponse(r *http.Request, id string) (*heldResponse, error) {
+	b, err := h.store.Take(r.Context(), store.ChallengeKey(id, "held-response"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var held heldResponse
+	if err := json.Unmarshal(b, &held); err != nil {
+		return nil, err
+	}
+	return &held, nil
+}
+
+// releaseLogin completes a held login: the console's answer exactly as it was, plus
+// the gateway session cookie, whose auth_time and amr are the second factor's.
+func (h *Handler) releaseLogin(w http.ResponseWriter, r *http.Request, p challenge.Passed) error {
+	held, err := h.takeHeldResponse(r, p.Challenge.ID)
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if held == nil {
+		return h.pageFailure(w, r, caller{User: p.Challenge.User}, p.Challenge.ID, challenge.ErrChallengeEnded)
+	}
+	cookies, err := h.startSession(r, p.Challenge.User, append([]string{"pwd"}, p.AMR...), p.AuthTime)
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	lc := h.cookie(r, loginCookie, "", -1, http.SameSiteLaxMode)
+	lc.Path = h.Prefix
+	hdr := w.Header()
+	for k := range hdr {
+		delete(hdr, k) // the gateway's own page headers do not belong on the console's answer
+	}
+	copyHeader(hdr, held.Header)
+	for _, c := range append(cookies, lc) {
+		hdr.Add("Set-Cookie", c.String())
+	}
+	h.logger.Info("held console login released", zap.String("user", p.Challenge.User), zap.String("challenge", p.Challenge.ID),
+		zap.String("method", p.Method), zap.String("client_ip", clientIP(r)))
+	w.WriteHeader(held.Status)
+	_, err = w.Write(held.Body)
+	return err
 }

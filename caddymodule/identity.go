@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"context"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/caddy-stepup/stepup/token"
 )
@@ -10,6 +12,9 @@ import (
 const (
 	sessionCookie = "stepup_session"
 	tokenCookie   = "stepup_token"
+	// loginCookie binds a held login's challenge to the browser that logged in;
+	// it is sent only to the gateway's own pages.
+	loginCookie = "stepup_login"
 	// tokenHeader carries a step-up token for API clients that keep no cookies.
 	tokenHeader = "X-Stepup-Token"
 	// headerSession stands for "the session of the auth layer in front" in header
@@ -22,6 +27,15 @@ const (
 type caller struct {
 	User    string
 	Session string // the gateway session id, or headerSession
+	// AuthTime and AMR of the session: a login that passed a second factor (login
+	// protection) is itself a recent second factor until max_age runs out.
+	AuthTime time.Time
+	AMR      []string
+}
+
+// secondFactor reports whether the session's login passed a second factor.
+func (c caller) secondFactor() bool {
+	return slices.Contains(c.AMR, "otp") || slices.Contains(c.AMR, "sms")
 }
 
 func (c caller) known() bool { return c.User != "" && c.Session != "" }
@@ -41,7 +55,7 @@ func (h *Handler) identify(r *http.Request) caller {
 		h.logger.Debug("session cookie refused", zapErr(err))
 		return caller{}
 	}
-	return caller{User: c.User, Session: c.ID}
+	return caller{User: c.User, Session: c.ID, AuthTime: c.AuthTime, AMR: c.AMR}
 }
 
 // stepUpToken returns the request's step-up token (cookie, or the X-Stepup-Token

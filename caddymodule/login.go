@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,15 +16,16 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
 
-// maxLoginResponse bounds a successful console login answer kept in memory.
-const maxLoginResponse = 64 << 10
-
-// serveLogin watches the console's login: it reads who signs in from the request,
-// lets the console judge the password, and on success adds the gateway session
-// cookie to the console's answer. Failed logins pass through untouched.
+// serveLogin watches the console's login: it reads who signs in from the request and
+// lets the console judge the password. A successful login of a user without login
+// protection gets the gateway session cookie added to the console's answer; with
+// login protection the whole answer is held until the second factor passes. Failed
+// logins pass through untouched.
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	body, err := readBounded(r.Body, h.Login.MaxBody)
 	if errors.Is(err, errTooLarge) {
@@ -37,12 +39,13 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 
-	capture := newLoginCapture(w, maxLoginResponse, h.loginSucceeded)
+	capture := newLoginCapture(w, int(h.Login.MaxHeldResponse), h.loginSucceeded)
 	if err := next.ServeHTTP(capture, r); err != nil || !capture.kept {
 		return err
 	}
 	if capture.overflow {
-		h.logger.Error("console login answer larger than the gateway keeps; login refused", zap.Int("limit", maxLoginResponse))
+		h.logger.Error("console login answer larger than the gateway holds; login refused: raise login max_held_response",
+			zap.Int64("max_held_response", h.Login.MaxHeldResponse))
 		return caddyhttp.Error(http.StatusBadGateway, errors.New("login response too large"))
 	}
 	if user == "" {
@@ -52,14 +55,63 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 			zap.String("user_field", h.Login.UserField), zap.String("content_type", r.Header.Get("Content-Type")))
 		return h.message(w, http.StatusBadGateway, "Sign-in could not be completed", "The sign-in could not be completed. Please contact the administrator.", "", "")
 	}
-	raw, claims, err := h.tokens.Issue(r.Context(), token.Session, user, "", []string{"pwd"}, now())
+	profile, err := h.profile(r, user)
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if d := policy.DecideLogin(profile); d.Verdict != policy.Allow {
+		return h.holdLogin(w, r, capture, user, d)
+	}
+	cookies, err := h.startSession(r, user, []string{"pwd"}, now())
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
 	h.logger.Info("console login passed; gateway session started", zap.String("user", user), zap.String("client_ip", clientIP(r)))
+	return capture.release(cookies...)
+}
+
+// startSession makes a gateway session and returns the cookies that carry it (and
+// clear any step-up token or pending login of an earlier session).
+func (h *Handler) startSession(r *http.Request, user string, amr []string, authTime time.Time) ([]*http.Cookie, error) {
+	raw, claims, err := h.tokens.Issue(r.Context(), token.Session, user, "", amr, authTime)
+	if err != nil {
+		return nil, err
+	}
 	setUser(r, user, claims.AuthTime, claims.AMR)
-	return capture.release(h.cookie(r, sessionCookie, raw, h.sessionMaxAge(claims), http.SameSiteLaxMode),
-		h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
+	return []*http.Cookie{
+		h.cookie(r, sessionCookie, raw, time.Until(claims.Expires), http.SameSiteLaxMode),
+		h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode),
+	}, nil
+}
+
+// holdLogin keeps the console's successful answer (its session cookie among it) in
+// the store under a login challenge, and sends the browser to the challenge page
+// instead; nothing of the console's answer reaches the client.
+func (h *Handler) holdLogin(w http.ResponseWriter, r *http.Request, capture *loginCapture, user string, d policy.Decision) error {
+	nonce := base64.RawURLEncoding.EncodeToString(randomBytes(16))
+	methods := make([]string, len(d.Methods))
+	for i, m := range d.Methods {
+		methods[i] = string(m)
+	}
+	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
+		User: user, Binding: nonce, Purpose: challenge.PurposeLogin, Rule: "sign-in", Methods: methods,
+	})
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if err := h.saveHeldResponse(r, ch, capture); err != nil {
+		return h.unavailable(w, r, err)
+	}
+	h.logger.Info("console login held until the second factor passes", zap.String("user", user), zap.String("challenge", ch.ID),
+		zap.String("verdict", d.Verdict.String()), zap.String("reason", d.Reason), zap.String("client_ip", clientIP(r)))
+	lc := h.cookie(r, loginCookie, nonce, time.Until(ch.Expires), http.SameSiteLaxMode)
+	lc.Path = h.Prefix
+	http.SetCookie(w, lc)
+	if wantsHTML(r) {
+		http.Redirect(w, r, h.challengeURL(ch.ID), http.StatusSeeOther)
+		return nil
+	}
+	return h.stepUpChallenge(w, ch, 0, "Sign-in needs a second factor", d.Verdict == policy.Bind)
 }
 
 // loginSucceeded applies the configured success criteria to the console's answer.
@@ -115,5 +167,3 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, next caddy
 	http.SetCookie(w, h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
 	return next.ServeHTTP(w, r)
 }
-
-func (h *Handler) sessionMaxAge(c token.Claims) time.Duration { return time.Until(c.Expires) }

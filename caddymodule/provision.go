@@ -29,6 +29,7 @@ const (
 	defaultChallengeLifetime = 5 * time.Minute
 	defaultMaxLoginBody      = 64 << 10
 	defaultMaxHeldRequest    = 1 << 20
+	defaultMaxHeldResponse   = 64 << 10
 )
 
 // Provision sets defaults and builds the store, token signer and challenge service.
@@ -125,6 +126,9 @@ func (h *Handler) setDefaults() {
 		}
 		if h.Login.MaxBody == 0 {
 			h.Login.MaxBody = defaultMaxLoginBody
+		}
+		if h.Login.MaxHeldResponse == 0 {
+			h.Login.MaxHeldResponse = defaultMaxHeldResponse
 		}
 	}
 	if h.Identity == nil {

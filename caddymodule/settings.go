@@ -111,3 +111,27 @@ func (h *Handler) revokeStepUps(ctx context.Context, user string) error {
 	}
 	return nil
 }
+
+// signOutEverywhere ends every gateway session and step-up token of the user, on
+// every instance, then logs this browser out of the console too.
+func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) error {
+	c, ok, err := h.gatewayCaller(w, r)
+	if !ok {
+		return err
+	}
+	if !h.checkCSRF(r, c.Session, "settings") {
+		return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
+	}
+	if err := h.store.RevokeUser(r.Context(), c.User); err != nil {
+		return h.unavailable(w, r, err)
+	}
+	h.logger.Info("signed out everywhere: every gateway session and step-up token revoked", zap.String("user", c.User), zap.String("client_ip", clientIP(r)))
+	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1, http.SameSiteLaxMode))
+	http.SetCookie(w, h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
+	to := "/"
+	if h.Logout != "" {
+		to = h.Logout
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}

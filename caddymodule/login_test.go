@@ -1,0 +1,234 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-stepup/stepup/token"
+)
+
+var loginBlock = strings.Replace(demoBlock, "enforce operation all", "enforce operation all\n\tenforce login alice", 1)
+
+// rawLogin signs in through the gateway and returns the raw answer.
+func (c *client) rawLogin(user, password string) response {
+	c.g.t.Helper()
+	return c.page("POST", "/login", url.Values{"username": {user}, "password": {password}})
+}
+
+// assertNothingOfTheConsole fails if any of the console's answer reached the client.
+func assertNothingOfTheConsole(t *testing.T, r response) {
+	t.Helper()
+	for _, line := range r.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(line, "console_") || strings.HasPrefix(line, sessionCookie+"=e") {
+			t.Errorf("console or session cookie leaked before the second factor: %s", line)
+		}
+	}
+	if loc := r.Header.Get("Location"); loc == "/dashboard" {
+		t.Errorf("the console's Location leaked: %s", loc)
+	}
+}
+
+func TestLoginHeldUntilTheSecondFactor(t *testing.T) {
+	g := newGateway(t, loginBlock)
+
+	// First login: nothing bound, so the held login goes through binding.
+	c := g.client()
+	r := c.rawLogin("alice", "alice-password")
+	loc := r.Header.Get("Location")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/.stepup/challenge/") {
+		t.Fatalf("protected login: %d %q", r.StatusCode, loc)
+	}
+	assertNothingOfTheConsole(t, r)
+	if c.cookie(loginCookie) == "" {
+		t.Fatal("no login cookie binds the challenge to this browser")
+	}
+	page := c.page("GET", loc, nil)
+	if !strings.Contains(page.Body, `id="bind-qr"`) {
+		t.Fatalf("nothing bound: the binding page is expected: %s", page.Body)
+	}
+	secret := decodeSecret(t, match(t, secretRE, page.Body))
+	bound := c.page("POST", loc, url.Values{"csrf": {match(t, csrfRE, page.Body)},
+		"code1": {nextCode(secret, -1)}, "code2": {challengeCode(secret, time.Now())}})
+	assertReleased(t, g, bound, "alice")
+
+	// Second login: the TOTP form, a wrong code first.
+	c2 := g.client()
+	r = c2.rawLogin("alice", "alice-password")
+	assertNothingOfTheConsole(t, r)
+	loc = r.Header.Get("Location")
+	page = c2.page("GET", loc, nil)
+	if !strings.Contains(page.Body, `id="challenge-form"`) || !strings.Contains(page.Body, "Confirm your sign-in") {
+		t.Fatalf("challenge page expected: %s", page.Body)
+	}
+	csrf := match(t, csrfRE, page.Body)
+	wrong := c2.page("POST", loc, url.Values{"csrf": {csrf}, "code": {"000000"}})
+	if wrong.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong code: %d", wrong.StatusCode)
+	}
+	assertNothingOfTheConsole(t, wrong)
+	if c2.cookie("console_session") != "" {
+		t.Fatal("console session cookie after a wrong code")
+	}
+	ok := c2.page("POST", loc, url.Values{"csrf": {csrf}, "code": {nextCode(secret, 1)}})
+	sess := assertReleased(t, g, ok, "alice")
+	if !slices.Contains(sess.AMR, "otp") || time.Since(sess.AuthTime) > time.Minute {
+		t.Fatalf("session amr %v auth_time %v: want the second factor's", sess.AMR, sess.AuthTime)
+	}
+	// The login's second factor is recent: a protected operation passes without another.
+	if d := c2.api("DELETE", "/api/instances/i-1001", nil); d.StatusCode != http.StatusOK {
+		t.Fatalf("operation right after a two-factor login: %d %s", d.StatusCode, d.Body)
+	}
+	// The held answer was released once: answering again finds nothing.
+	if again := c2.page("POST", loc, url.Values{"csrf": {csrf}, "code": {nextCode(secret, 1)}}); again.StatusCode != http.StatusGone {
+		t.Fatalf("second answer: %d", again.StatusCode)
+	}
+}
+
+// assertReleased checks that r is the console's held login answer, exactly, plus the
+// gateway session cookie, and returns the session's claims.
+func assertReleased(t *testing.T, g *gateway, r response, user string) token.Claims {
+	t.Helper()
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
+		t.Fatalf("released login: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.Body)
+	}
+	var names []string
+	var session string
+	for _, c := range r.Cookies() {
+		names = append(names, c.Name)
+		if c.Name == sessionCookie {
+			session = c.Value
+		}
+	}
+	for _, want := range []string{"console_session", "console_user", sessionCookie} {
+		if !slices.Contains(names, want) {
+			t.Fatalf("released login lacks cookie %s (has %v)", want, names)
+		}
+	}
+	claims, err := g.h.tokens.Parse(token.Session, session)
+	if err != nil || claims.User != user {
+		t.Fatalf("session cookie: %+v %v", claims, err)
+	}
+	return claims
+}
+
+func TestLoginHeldForAPIClients(t *testing.T) {
+	g := newGateway(t, loginBlock)
+	setup := g.client()
+	setup.rawLogin("alice", "alice-password")
+	loc := setup.page("GET", "/.stepup/", nil) // not signed in yet: no session
+	if loc.StatusCode != http.StatusSeeOther {
+		t.Fatalf("settings before the second factor: %d", loc.StatusCode)
+	}
+	secret := bindDuringLogin(t, g, setup)
+
+	c := g.client()
+	r := c.api("POST", "/login", map[string]string{"username": "alice", "password": "alice-password"})
+	if r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.Header.Get("WWW-Authenticate"), "insufficient_user_authentication") {
+		t.Fatalf("JSON login: %d %q %s", r.StatusCode, r.Header.Get("WWW-Authenticate"), r.Body)
+	}
+	assertNothingOfTheConsole(t, r)
+	body := r.json(t)
+	verify, _ := body["verify_url"].(string)
+	if v := c.api("POST", verify, map[string]string{"code": "999999"}); v.StatusCode != http.StatusUnauthorized || c.cookie("console_session") != "" {
+		t.Fatalf("wrong code over the API: %d", v.StatusCode)
+	}
+	v := c.api("POST", verify, map[string]string{"code": nextCode(secret, 1)})
+	if v.StatusCode != http.StatusOK || strings.TrimSpace(v.Body) != `{"ok":true,"user":"alice"}` {
+		t.Fatalf("verify should return the console's held answer: %d %s", v.StatusCode, v.Body)
+	}
+	if c.cookie("console_session") == "" || c.cookie(sessionCookie) == "" {
+		t.Fatal("cookies of the held answer not released")
+	}
+}
+
+// bindDuringLogin completes a pending login of c by binding an authenticator.
+func bindDuringLogin(t *testing.T, g *gateway, c *client) []byte {
+	t.Helper()
+	r := c.rawLogin("alice", "alice-password")
+	loc := r.Header.Get("Location")
+	page := c.page("GET", loc, nil)
+	secret := decodeSecret(t, match(t, secretRE, page.Body))
+	done := c.page("POST", loc, url.Values{"csrf": {match(t, csrfRE, page.Body)},
+		"code1": {nextCode(secret, -1)}, "code2": {challengeCode(secret, time.Now())}})
+	assertReleased(t, g, done, "alice")
+	return secret
+}
+
+func TestHeldLoginNeverReleasedAfterFailure(t *testing.T) {
+	g := newGateway(t, loginBlock)
+	secret := bindDuringLogin(t, g, g.client())
+
+	// Five wrong codes end the challenge; the right one then cannot release it.
+	c := g.client()
+	loc := c.rawLogin("alice", "alice-password").Header.Get("Location")
+	csrf := match(t, csrfRE, c.page("GET", loc, nil).Body)
+	for i := 0; i < 5; i++ {
+		c.page("POST", loc, url.Values{"csrf": {csrf}, "code": {"111111"}})
+	}
+	if r := c.page("POST", loc, url.Values{"csrf": {csrf}, "code": {nextCode(secret, 1)}}); r.StatusCode != http.StatusGone || c.cookie("console_session") != "" {
+		t.Fatalf("after 5 wrong codes: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
+	}
+
+	// Another browser cannot answer this browser's login.
+	victim := g.client()
+	vloc := victim.rawLogin("alice", "alice-password").Header.Get("Location")
+	thief := g.client()
+	thief.rawLogin("alice", "wrong-password") // a failed login: no login cookie
+	if r := thief.page("GET", vloc, nil); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a browser without the login cookie: %d", r.StatusCode)
+	}
+	other := g.client()
+	other.rawLogin("alice", "alice-password") // its own pending login
+	if r := other.page("GET", vloc, nil); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("another pending login's cookie: %d", r.StatusCode)
+	}
+}
+
+func TestHeldLoginExpires(t *testing.T) {
+	g := newGateway(t, strings.Replace(loginBlock, "enforce login alice", "enforce login alice\n\tchallenge_lifetime 1s", 1))
+	secret := bindDuringLogin(t, g, g.client())
+	c := g.client()
+	loc := c.rawLogin("alice", "alice-password").Header.Get("Location")
+	csrf := match(t, csrfRE, c.page("GET", loc, nil).Body)
+	time.Sleep(1100 * time.Millisecond) // an abandoned challenge: its lifetime runs out
+	if r := c.page("POST", loc, url.Values{"csrf": {csrf}, "code": {nextCode(secret, 1)}}); r.StatusCode == http.StatusSeeOther || c.cookie("console_session") != "" {
+		t.Fatalf("expired challenge released the login: %d", r.StatusCode)
+	}
+}
+
+func TestHeldLoginResponseOverLimit(t *testing.T) {
+	g := newGateway(t, strings.Replace(loginBlock, "success_cookie console_session", "success_cookie console_session\n\t\tmax_held_response 10", 1))
+	c := g.client()
+	r := c.api("POST", "/login", map[string]string{"username": "alice", "password": "alice-password"})
+	if r.StatusCode != http.StatusBadGateway || c.cookie("console_session") != "" {
+		t.Fatalf("oversized held answer: %d", r.StatusCode)
+	}
+}
+
+func TestUnprotectedLoginIsPassedThroughWithASession(t *testing.T) {
+	g := newGateway(t, loginBlock)
+	c := g.client()
+	r := c.rawLogin("bob", "bob-password")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" || c.cookie("console_session") == "" || c.cookie(sessionCookie) == "" {
+		t.Fatalf("bob has no login protection: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+func TestSignOutEverywhere(t *testing.T) {
+	g := newGateway(t, demoBlock)
+	laptop, phone := g.client(), g.client()
+	laptop.login("bob")
+	phone.login("bob")
+	settings := laptop.page("GET", "/.stepup/", nil)
+	r := laptop.page("POST", "/.stepup/signout-all", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/logout" {
+		t.Fatalf("sign out everywhere: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if p := phone.api("DELETE", "/api/instances/i-1", nil); p.StatusCode != http.StatusUnauthorized || p.json(t)["error"] != "sign_in_required" {
+		t.Fatalf("the other device's session survived: %d %s", p.StatusCode, p.Body)
+	}
+}
