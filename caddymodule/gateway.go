@@ -227,6 +227,7 @@ func (h *Handler) needSignIn(w http.ResponseWriter, r *http.Request) error {
 // passed finishes a challenge in a browser: token cookie, then the held form is
 // replayed or the user goes back where they were.
 func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p challenge.Passed) error {
+	metrics.verifications.WithLabelValues("passed").Inc()
 	if p.Challenge.Purpose == challenge.PurposeLogin {
 		return h.releaseLogin(w, r, p)
 	}
@@ -248,6 +249,9 @@ func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.
 }
 
 func (h *Handler) logFailure(r *http.Request, c caller, id string, err error) {
+	if f, ok := describe(err); ok {
+		metrics.verifications.WithLabelValues(f.Code).Inc()
+	}
 	h.logger.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", id),
 		zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
 }
@@ -306,6 +310,7 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 		}
 		return writeJSON(w, f.Status, resp)
 	}
+	metrics.verifications.WithLabelValues("passed").Inc()
 	if passed.Challenge.Purpose == challenge.PurposeLogin {
 		return h.releaseLogin(w, r, passed)
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-stepup/stepup/challenge"
@@ -257,3 +259,11 @@ func decodeSecret(t *testing.T, s string) []byte {
 }
 
 func challengeCode(secret []byte, at time.Time) string { return challenge.TOTPCode(secret, at) }
+
+func testutilCount(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}

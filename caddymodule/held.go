@@ -154,6 +154,7 @@ func (h *Handler) releaseLogin(w http.ResponseWriter, r *http.Request, p challen
 	for _, c := range append(cookies, lc) {
 		hdr.Add("Set-Cookie", c.String())
 	}
+	metrics.logins.WithLabelValues("released").Inc()
 	h.logger.Info("held console login released", zap.String("user", p.Challenge.User), zap.String("challenge", p.Challenge.ID),
 		zap.String("method", p.Method), zap.String("client_ip", clientIP(r)))
 	w.WriteHeader(held.Status)

@@ -66,6 +66,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
+	metrics.logins.WithLabelValues("passed").Inc()
 	h.logger.Info("console login passed; gateway session started", zap.String("user", user), zap.String("client_ip", clientIP(r)))
 	return capture.release(cookies...)
 }
@@ -102,6 +103,7 @@ func (h *Handler) holdLogin(w http.ResponseWriter, r *http.Request, capture *log
 	if err := h.saveHeldResponse(r, ch, capture); err != nil {
 		return h.unavailable(w, r, err)
 	}
+	metrics.logins.WithLabelValues("held").Inc()
 	h.logger.Info("console login held until the second factor passes", zap.String("user", user), zap.String("challenge", ch.ID),
 		zap.String("verdict", d.Verdict.String()), zap.String("reason", d.Reason), zap.String("client_ip", clientIP(r)))
 	lc := h.cookie(r, loginCookie, nonce, time.Until(ch.Expires), http.SameSiteLaxMode)

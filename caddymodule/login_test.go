@@ -232,3 +232,14 @@ func TestSignOutEverywhere(t *testing.T) {
 		t.Fatalf("the other device's session survived: %d %s", p.StatusCode, p.Body)
 	}
 }
+
+func TestMetricsCountDecisions(t *testing.T) {
+	g := newGateway(t, demoBlock)
+	before := testutilCount(metrics.decisions.WithLabelValues("bind"))
+	c := g.client()
+	c.login("carol")
+	c.api("DELETE", "/api/instances/i-1", nil)
+	if after := testutilCount(metrics.decisions.WithLabelValues("bind")); after != before+1 {
+		t.Fatalf("bind decisions %v -> %v", before, after)
+	}
+}

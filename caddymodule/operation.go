@@ -47,6 +47,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 			return h.unavailable(w, r, err)
 		}
 		if live {
+			metrics.decisions.WithLabelValues("allow").Inc()
 			setUser(r, c.User, proof.AuthTime, amr)
 			return next.ServeHTTP(w, r)
 		}
@@ -65,6 +66,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 		return h.unavailable(w, r, err)
 	}
 	d := policy.Decide(policy.Request{User: c.User, Session: c.Session, Now: t}, rule, profile)
+	metrics.decisions.WithLabelValues(d.Verdict.String()).Inc()
 	if d.Verdict == policy.Allow {
 		setUser(r, c.User, time.Time{}, nil)
 		return next.ServeHTTP(w, r)
@@ -174,6 +176,7 @@ func (h *Handler) challengeURL(id string) string { return h.Prefix + "/challenge
 
 // signIn answers a sensitive request whose sender the gateway does not know.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, rule policy.OperationRule, reason string) error {
+	metrics.decisions.WithLabelValues(policy.SignIn.String()).Inc()
 	h.logger.Info("sign-in required for a protected route", zap.String("rule", rule.Name), zap.String("reason", reason), zap.String("client_ip", clientIP(r)))
 	if wantsHTML(r) && h.Login != nil {
 		http.Redirect(w, r, h.Login.Path, http.StatusSeeOther)

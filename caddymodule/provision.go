@@ -35,6 +35,9 @@ const (
 // Provision sets defaults and builds the store, token signer and challenge service.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("stepup: metrics: %v", err)
+	}
 	h.setDefaults()
 
 	rules, err := h.compileRules()

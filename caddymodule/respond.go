@@ -129,6 +129,7 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error)
 	if !errors.Is(err, store.ErrUnavailable) {
 		status = http.StatusInternalServerError
 	}
+	metrics.storeErrors.Inc()
 	h.logger.Error("two-factor check could not run; request refused",
 		zap.Error(err), zap.Int("status", status), zap.String("path", r.URL.Path), zap.String("client_ip", clientIP(r)))
 	w.Header().Set("Retry-After", "5")

@@ -1,0 +1,48 @@
+package caddymodule
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Collectors live at package level, like Caddy's own, and are registered on each
+// config's registry in Provision (a reload registers them again; that is ignored).
+var metrics = struct {
+	decisions     *prometheus.CounterVec
+	verifications *prometheus.CounterVec
+	logins        *prometheus.CounterVec
+	storeErrors   prometheus.Counter
+}{
+	decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "decisions_total",
+		Help: "Decisions on requests to protected routes, by verdict (allow, challenge, bind, sign_in).",
+	}, []string{"verdict"}),
+	verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "verifications_total",
+		Help: "Second-factor answers, by result (passed, invalid_code, locked, rate_limited, challenge_ended, ...).",
+	}, []string{"result"}),
+	logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "logins_total",
+		Help: "Successful console logins seen by the gateway, by outcome (passed, held, released).",
+	}, []string{"outcome"}),
+	storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "store_errors_total",
+		Help: "Requests refused with 503 because the store could not answer.",
+	}),
+}
+
+func registerMetrics(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{metrics.decisions, metrics.verifications, metrics.logins, metrics.storeErrors} {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
+				return err
+			}
+		}
+	}
+	return nil
+}
