@@ -86,7 +86,7 @@ func (h *Handler) gatewayCaller(w http.ResponseWriter, r *http.Request) (caller,
 	if !c.known() {
 		return c, false, h.needSignIn(w, r)
 	}
-	live, err := h.live(r.Context(), c)
+	live, err := h.live(r.Context(), c, "")
 	if err != nil {
 		return c, false, h.unavailable(w, r, err)
 	}
@@ -177,8 +177,8 @@ var errSignIn = errors.New("no gateway session or pending login")
 // is held (login cookie), or the gateway session it was started in (still live).
 func (h *Handler) findChallenge(r *http.Request, id string) (challenge.Challenge, error) {
 	var bindings []string
-	if ck, err := r.Cookie(loginCookie); err == nil && ck.Value != "" {
-		bindings = append(bindings, ck.Value)
+	if v := cookieValue(r, loginCookie); v != "" {
+		bindings = append(bindings, v)
 	}
 	c := h.identify(r)
 	if c.known() {
@@ -197,7 +197,7 @@ func (h *Handler) findChallenge(r *http.Request, id string) (challenge.Challenge
 	if err != nil || ch.Purpose == challenge.PurposeLogin {
 		return ch, err
 	}
-	live, err := h.live(r.Context(), c)
+	live, err := h.live(r.Context(), c, "")
 	if err != nil {
 		return ch, err
 	}
@@ -241,7 +241,7 @@ func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.
 		return h.unavailable(w, r, err)
 	}
 	if held != nil {
-		setUser(r, p.Challenge.User, p.AuthTime, p.AMR)
+		setUser(r, p.Challenge.User, p.AuthTime)
 		return h.replay(w, r, next, held)
 	}
 	http.Redirect(w, r, safeReturn(p.Challenge.Return), http.StatusSeeOther)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddy-stepup/stepup/token"
@@ -46,11 +47,11 @@ func (h *Handler) identify(r *http.Request) caller {
 	if h.Identity.Source == "header" {
 		return caller{User: r.Header.Get(h.Identity.Header), Session: headerSession}
 	}
-	ck, err := r.Cookie(sessionCookie)
-	if err != nil {
+	raw := cookieValue(r, sessionCookie)
+	if raw == "" {
 		return caller{}
 	}
-	c, err := h.tokens.Parse(token.Session, ck.Value)
+	c, err := h.tokens.Parse(token.Session, raw)
 	if err != nil {
 		h.logger.Debug("session cookie refused", zapErr(err))
 		return caller{}
@@ -63,11 +64,9 @@ func (h *Handler) identify(r *http.Request) caller {
 func (h *Handler) stepUpToken(r *http.Request, header string) (token.Claims, bool) {
 	raw := header
 	if raw == "" {
-		ck, err := r.Cookie(tokenCookie)
-		if err != nil {
+		if raw = cookieValue(r, tokenCookie); raw == "" {
 			return token.Claims{}, false
 		}
-		raw = ck.Value
 	}
 	c, err := h.tokens.Parse(token.StepUp, raw)
 	if err != nil {
@@ -79,7 +78,12 @@ func (h *Handler) stepUpToken(r *http.Request, header string) (token.Claims, boo
 
 // live asks the store, in one round trip, whether the caller's session and the given
 // grants are still live (not revoked, not expired).
-func (h *Handler) live(ctx context.Context, c caller, ids ...string) (bool, error) {
+func (h *Handler) live(ctx context.Context, c caller, tokenID string) (bool, error) {
+	var buf [2]string // no allocation on the hot path
+	ids := buf[:0]
+	if tokenID != "" {
+		ids = append(ids, tokenID)
+	}
 	if c.Session != headerSession {
 		ids = append(ids, c.Session)
 	}
@@ -87,4 +91,19 @@ func (h *Handler) live(ctx context.Context, c caller, ids ...string) (bool, erro
 		return true, nil
 	}
 	return h.store.Live(ctx, c.User, ids...)
+}
+
+// cookieValue returns the named cookie's value, scanning the Cookie headers without
+// building http.Cookie values (this runs on every protected request).
+func cookieValue(r *http.Request, name string) string {
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			if k, v, ok := strings.Cut(strings.TrimSpace(part), "="); ok && k == name {
+				return strings.Trim(v, `"`)
+			}
+		}
+	}
+	return ""
 }

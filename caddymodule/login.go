@@ -78,7 +78,7 @@ func (h *Handler) startSession(r *http.Request, user string, amr []string, authT
 	if err != nil {
 		return nil, err
 	}
-	setUser(r, user, claims.AuthTime, claims.AMR)
+	setUser(r, user, claims.AuthTime)
 	return []*http.Cookie{
 		h.cookie(r, sessionCookie, raw, time.Until(claims.Expires), http.SameSiteLaxMode),
 		h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode),

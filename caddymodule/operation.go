@@ -26,35 +26,34 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	t := now()
 	// Fast path: a recent second factor (a step-up token, or a login that passed
 	// one) costs one store round trip to check it is still live.
-	var ids []string
+	var tokenID string
 	var proof *policy.StepUp
-	var amr []string
 	if tok, ok := h.stepUpToken(r, header); ok {
 		st := &policy.StepUp{User: tok.User, Session: tok.Session, AuthTime: tok.AuthTime}
 		if policy.Fresh(st, c.User, c.Session, rule.MaxAge, t) {
-			proof, ids, amr = st, []string{tok.ID}, tok.AMR
+			proof, tokenID = st, tok.ID
 		}
 	}
 	if proof == nil && c.secondFactor() {
 		st := &policy.StepUp{User: c.User, Session: c.Session, AuthTime: c.AuthTime}
 		if policy.Fresh(st, c.User, c.Session, rule.MaxAge, t) {
-			proof, amr = st, c.AMR
+			proof = st
 		}
 	}
 	if proof != nil {
-		live, err := h.live(r.Context(), c, ids...)
+		live, err := h.live(r.Context(), c, tokenID)
 		if err != nil {
 			return h.unavailable(w, r, err)
 		}
 		if live {
 			metrics.decisions.WithLabelValues("allow").Inc()
-			setUser(r, c.User, proof.AuthTime, amr)
+			setUser(r, c.User, proof.AuthTime)
 			return next.ServeHTTP(w, r)
 		}
 		h.logger.Info("step-up token or session revoked", zap.String("user", c.User), zap.String("rule", rule.Name))
 	}
 	// Slow path: is the session still live, and what does this user need?
-	live, err := h.live(r.Context(), c)
+	live, err := h.live(r.Context(), c, "")
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
@@ -68,7 +67,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	d := policy.Decide(policy.Request{User: c.User, Session: c.Session, Now: t}, rule, profile)
 	metrics.decisions.WithLabelValues(d.Verdict.String()).Inc()
 	if d.Verdict == policy.Allow {
-		setUser(r, c.User, time.Time{}, nil)
+		setUser(r, c.User, time.Time{})
 		return next.ServeHTTP(w, r)
 	}
 	return h.challenge(w, r, c, rule, d)

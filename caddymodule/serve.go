@@ -19,9 +19,10 @@ var now = time.Now
 // the store.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// The console must never see a step-up token: it is the gateway's business.
-	stepUpHeader := r.Header.Get(tokenHeader)
-	if stepUpHeader != "" {
-		r.Header.Del(tokenHeader)
+	var stepUpHeader string
+	if v := r.Header[tokenHeader]; len(v) > 0 {
+		stepUpHeader = v[0]
+		delete(r.Header, tokenHeader)
 	}
 	clean := policy.CleanPath(r.URL.Path)
 	switch {
@@ -41,16 +42,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // setUser publishes who passed for access logs ({http.auth.user.id} becomes user_id)
 // and for later handlers ({http.stepup.*}).
-func setUser(r *http.Request, user string, authTime time.Time, amr []string) {
+func setUser(r *http.Request, user string, authTime time.Time) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
 	repl.Set("http.auth.user.id", user)
-	repl.Set("http.stepup.user", user)
 	if !authTime.IsZero() {
+		// Only what a later handler or log may need; each Set costs a map write
+		// under a lock on every protected request.
 		repl.Set("http.stepup.auth_time", authTime.Unix())
-		repl.Set("http.stepup.amr", strings.Join(amr, " "))
 	}
 }
 
