@@ -34,7 +34,7 @@ type Enrollment struct {
 // PurposeBind: a new factor must not be a way around the existing one.
 func (s *Service) StartTOTPBinding(ctx context.Context, id, binding string) (Enrollment, error) {
 	now := s.Now()
-	c, err := s.loadForBinding(ctx, id, binding, now)
+	c, err := s.loadForBinding(ctx, id, binding, MethodTOTP, now)
 	if err != nil {
 		return Enrollment{}, err
 	}
@@ -56,35 +56,79 @@ func (s *Service) StartTOTPBinding(ctx context.Context, id, binding string) (Enr
 // ErrNotBound if StartTOTPBinding was not called for this challenge, and otherwise the
 // same errors as VerifyTOTP and StartTOTPBinding.
 func (s *Service) ConfirmTOTPBinding(ctx context.Context, id, binding, code1, code2, clientIP string) (Passed, error) {
+	var (
+		secret []byte
+		step2  int64
+	)
+	prepare := func(c Challenge, now time.Time) (codeCheck, error) {
+		sealed, err := s.Store.Get(ctx, store.ChallengeKey(c.ID, pendingTOTPName))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrNotBound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("challenge: reading the pending TOTP secret: %w", err)
+		}
+		secret, err = s.Sealer.Open(sealed, pendingBoundTo(c))
+		if err != nil {
+			return nil, fmt.Errorf("challenge: opening the pending TOTP secret: %w", err)
+		}
+		return func() (bool, bool, error) {
+			var ok bool
+			step2, ok = MatchConsecutive(secret, code1, code2, now)
+			return ok, false, nil
+		}, nil
+	}
+	bind := func(c Challenge, f *Factors, now time.Time) error {
+		// The codes just typed must not pass a later challenge. The guard may already be
+		// past step2 (a previous app's codes); then it covers step2 already.
+		if _, err := s.Store.Advance(ctx, store.UserKey(c.User, totpStepName), step2); err != nil {
+			return fmt.Errorf("challenge: recording the accepted TOTP step: %w", err)
+		}
+		sealed, err := s.Sealer.Seal(secret, totpBoundTo(c.User))
+		if err != nil {
+			return err
+		}
+		f.TOTP = &TOTPBinding{SealedSecret: sealed, BoundAt: now}
+		return nil
+	}
+	return s.confirmBinding(ctx, id, binding, MethodTOTP, clientIP, prepare, bind)
+}
+
+// confirmBinding runs the steps every binding confirmation shares, whatever the
+// method, in this order: the client network's limit, the challenge, its binding and
+// whether the method may be bound through it; then prepare, which reads what is being
+// bound (ErrNotBound if nothing was started) and returns the check of the code; then
+// the attempt is counted and the code checked, exactly as in answer. On a right code
+// the challenge is used up first, so of two confirmations at once only one binds; then
+// bind records the new factor in the user's factors, which are saved, and the
+// challenge's binding records and the user's count of wrong codes are cleared.
+func (s *Service) confirmBinding(ctx context.Context, id, binding, method, clientIP string,
+	prepare func(c Challenge, now time.Time) (codeCheck, error),
+	bind func(c Challenge, f *Factors, now time.Time) error) (Passed, error) {
 	now := s.Now()
 	ip, err := s.checkIP(ctx, clientIP, now)
 	if err != nil {
 		return Passed{}, err
 	}
-	c, err := s.loadForBinding(ctx, id, binding, now)
+	c, err := s.loadForBinding(ctx, id, binding, method, now)
 	if err != nil {
 		return Passed{}, err
 	}
-	sealed, err := s.Store.Get(ctx, store.ChallengeKey(c.ID, pendingTOTPName))
-	if errors.Is(err, store.ErrNotFound) {
-		return Passed{}, ErrNotBound
-	}
+	check, err := prepare(c, now)
 	if err != nil {
-		return Passed{}, fmt.Errorf("challenge: reading the pending TOTP secret: %w", err)
-	}
-	secret, err := s.Sealer.Open(sealed, pendingBoundTo(c))
-	if err != nil {
-		return Passed{}, fmt.Errorf("challenge: opening the pending TOTP secret: %w", err)
+		return Passed{}, err
 	}
 	a, err := s.beginAttempt(ctx, c.User, &c, now)
 	if err != nil {
 		return Passed{}, err
 	}
-	step2, ok := MatchConsecutive(secret, code1, code2, now)
-	if !ok {
-		return Passed{}, s.fail(ctx, a, ip, now, false)
+	ok, reused, err := check()
+	if err != nil {
+		return Passed{}, err
 	}
-	// Take the challenge first: of two confirmations at once, only one binds.
+	if !ok {
+		return Passed{}, s.fail(ctx, a, ip, now, reused)
+	}
 	if err := s.take(ctx, c.ID); err != nil {
 		return Passed{}, err
 	}
@@ -92,29 +136,33 @@ func (s *Service) ConfirmTOTPBinding(ctx context.Context, id, binding, code1, co
 	if err != nil {
 		return Passed{}, err
 	}
-	if !canBind(c, f) { // bound through another challenge meanwhile
+	if !canBind(c, f, method) { // bound through another challenge meanwhile
 		return Passed{}, ErrAlreadyBound
 	}
-	// The codes just typed must not pass a later challenge. The guard may already be
-	// past step2 (a previous app's codes); then it covers step2 already.
-	if _, err := s.Store.Advance(ctx, store.UserKey(c.User, totpStepName), step2); err != nil {
-		return Passed{}, fmt.Errorf("challenge: recording the accepted TOTP step: %w", err)
-	}
-	sealedForUser, err := s.Sealer.Seal(secret, totpBoundTo(c.User))
-	if err != nil {
+	if err := bind(c, &f, now); err != nil {
 		return Passed{}, err
 	}
-	f.TOTP = &TOTPBinding{SealedSecret: sealedForUser, BoundAt: now}
 	if err := saveFactors(ctx, s.Store, c.User, f); err != nil {
 		return Passed{}, err
 	}
-	if err := s.Store.Delete(ctx, store.ChallengeKey(c.ID, pendingTOTPName), store.ChallengeKey(c.ID, attemptsName)); err != nil {
+	if err := s.Store.Delete(ctx, bindingRecords(c.ID)...); err != nil {
 		return Passed{}, fmt.Errorf("challenge: clearing the finished binding: %w", err)
 	}
 	if err := s.resetFailures(ctx, c.User); err != nil {
 		return Passed{}, err
 	}
-	return passed(c, MethodTOTP, now), nil
+	return passed(c, method, now), nil
+}
+
+// bindingRecords are the records of a challenge that go once a binding through it is
+// finished (the challenge record itself is taken first).
+func bindingRecords(id string) []store.Key {
+	return []store.Key{
+		store.ChallengeKey(id, pendingTOTPName),
+		store.ChallengeKey(id, pendingPhoneName),
+		store.ChallengeKey(id, smsCodeName),
+		store.ChallengeKey(id, attemptsName),
+	}
 }
 
 // UnbindTOTP removes the user's authenticator app, given a current code from it: only
@@ -142,16 +190,12 @@ func (s *Service) UnbindTOTP(ctx context.Context, user, code, clientIP string) e
 	if err != nil {
 		return err
 	}
-	step, ok := MatchTOTP(secret, code, now)
-	if !ok {
-		return s.fail(ctx, a, ip, now, false)
-	}
-	advanced, err := s.Store.Advance(ctx, store.UserKey(user, totpStepName), step)
+	ok, reused, err := s.checkTOTP(ctx, user, secret, code, now)
 	if err != nil {
-		return fmt.Errorf("challenge: recording the accepted TOTP step: %w", err)
+		return err
 	}
-	if !advanced {
-		return s.fail(ctx, a, ip, now, true)
+	if !ok {
+		return s.fail(ctx, a, ip, now, reused)
 	}
 	f.TOTP = nil
 	if err := saveFactors(ctx, s.Store, user, f); err != nil {
@@ -160,33 +204,36 @@ func (s *Service) UnbindTOTP(ctx context.Context, user, code, clientIP string) e
 	return s.resetFailures(ctx, user)
 }
 
-// loadForBinding returns the challenge id if an authenticator app may be bound through
-// it.
-func (s *Service) loadForBinding(ctx context.Context, id, binding string, now time.Time) (Challenge, error) {
+// loadForBinding returns the challenge id if a factor of the method may be bound
+// through it.
+func (s *Service) loadForBinding(ctx context.Context, id, binding, method string, now time.Time) (Challenge, error) {
 	c, err := s.load(ctx, id, binding, now)
 	if err != nil {
 		return Challenge{}, err
 	}
-	if !slices.Contains(c.Methods, MethodTOTP) {
+	if !slices.Contains(c.Methods, method) {
 		return Challenge{}, ErrNotOffered
 	}
 	f, err := loadFactors(ctx, s.Store, c.User)
 	if err != nil {
 		return Challenge{}, err
 	}
-	if !canBind(c, f) {
+	if !canBind(c, f, method) {
 		return Challenge{}, ErrAlreadyBound
 	}
 	return c, nil
 }
 
-// canBind reports whether an authenticator app may be bound through c for a user with
-// factors f. With no factor bound, binding is the second factor (the seed's "binding
-// also completes the pending secondary auth"). With another factor bound, only a
-// PurposeBind challenge, which the caller begins after a fresh pass of the existing
-// factor, may add one.
-func canBind(c Challenge, f Factors) bool {
-	if f.TOTP != nil {
+// canBind reports whether a factor of the method may be bound through c for a user
+// with factors f. With no factor bound, binding is the second factor (the seed's
+// "binding also completes the pending secondary auth"). With a factor bound, only a
+// PurposeBind challenge, which the caller begins after a fresh pass of an existing
+// factor, may add one. Through it a phone may also be changed: binding a new number
+// replaces the bound one (NIST SP 800-63B: changing the number is binding a new
+// authenticator, after a second factor). A bound authenticator app is never replaced
+// this way: unbinding it takes a code from it (UnbindTOTP).
+func canBind(c Challenge, f Factors, method string) bool {
+	if method == MethodTOTP && f.TOTP != nil {
 		return false
 	}
 	return len(f.Bound()) == 0 || c.Purpose == PurposeBind

@@ -12,6 +12,10 @@ import (
 // errors (WrongCodeError, LockedError, IPLimitedError) carry what a page may show, such
 // as attempts left or when to try again, and are reached with errors.As.
 //
+// Sending an SMS code adds ErrSMSUnavailable, ErrSendLimited (*SendLimitedError, with
+// when to retry), ErrSendFailed (the provider's failure, wrapped, for the log) and
+// ErrInvalidPhone (*InvalidPhoneError, with a message for the user).
+//
 // Any other error means the store could not answer (it wraps store.ErrUnavailable) or
 // a record could not be read; the caller fails closed and answers 503.
 var (
@@ -35,19 +39,74 @@ var (
 	// while. The error is an *IPLimitedError saying until when.
 	ErrIPLimited = errors.New("challenge: too many wrong codes from this network")
 
-	// ErrNotBound: the user has no authenticator bound (VerifyTOTP, UnbindTOTP), or no
-	// binding was started for the challenge (ConfirmTOTPBinding). The caller shows the
+	// ErrNotBound: the user has no authenticator bound (VerifyTOTP, UnbindTOTP) or no
+	// phone bound (SendSMSCode, VerifySMS, RemovePhone), or no binding was started for
+	// the challenge (ConfirmTOTPBinding, ConfirmPhoneBinding). The caller shows the
 	// binding page.
-	ErrNotBound = errors.New("challenge: no authenticator bound")
+	ErrNotBound = errors.New("challenge: second factor not bound")
 
 	// ErrAlreadyBound: binding is not possible: the user already has an authenticator
-	// bound, or has another second factor and the challenge is not a "bind" challenge
-	// (adding a factor needs the existing one first).
+	// bound (TOTP), or has a second factor and the challenge is not a "bind" challenge
+	// (adding or changing a factor needs the existing one first).
 	ErrAlreadyBound = errors.New("challenge: a second factor is already bound")
 
 	// ErrNotOffered: the method is not among the challenge's Methods.
 	ErrNotOffered = errors.New("challenge: method not offered for this challenge")
+
+	// ErrSMSUnavailable: no SMS provider is configured (Service.SMS is nil), so no code
+	// can be sent and no phone bound.
+	ErrSMSUnavailable = errors.New("challenge: SMS is not configured")
+
+	// ErrSendFailed: the SMS provider did not take the message; no code is valid for it.
+	// Show the user "could not send the code"; the error wraps the provider's, which
+	// holds its answer, for the operator's log.
+	ErrSendFailed = errors.New("challenge: could not send the SMS code")
+
+	// ErrSendLimited: no code was sent because a send limit was reached. The error is a
+	// *SendLimitedError saying why and when to try again.
+	ErrSendLimited = errors.New("challenge: SMS send limit reached")
+
+	// ErrInvalidPhone: the phone number entered is not an E.164 number. The error is an
+	// *InvalidPhoneError whose Reason the user may be shown.
+	ErrInvalidPhone = errors.New("challenge: invalid phone number")
 )
+
+// The reasons of a SendLimitedError, worded to be shown to the user.
+const (
+	SendLimitResend  = "a code was sent moments ago"
+	SendLimitUser    = "too many codes were sent for this account in the last hour"
+	SendLimitNumber  = "too many codes were sent to this phone number today"
+	SendLimitNetwork = "too many codes were requested from this network"
+)
+
+// SendLimitedError is the ErrSendLimited outcome.
+type SendLimitedError struct {
+	// RetryAt is when a code may be sent again.
+	RetryAt time.Time
+
+	// Reason is which limit was reached: one of the SendLimit constants.
+	Reason string
+}
+
+// Error says which limit was reached and when to try again.
+func (e *SendLimitedError) Error() string {
+	return "challenge: no SMS code sent: " + e.Reason + "; try again at " + e.RetryAt.UTC().Format(time.RFC3339)
+}
+
+// Is makes errors.Is(err, ErrSendLimited) true.
+func (e *SendLimitedError) Is(target error) bool { return target == ErrSendLimited }
+
+// InvalidPhoneError is the ErrInvalidPhone outcome. It never holds the number.
+type InvalidPhoneError struct {
+	// Reason says what is wrong and how to enter the number, for the user.
+	Reason string
+}
+
+// Error says what is wrong with the number.
+func (e *InvalidPhoneError) Error() string { return "challenge: invalid phone number: " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalidPhone) true.
+func (e *InvalidPhoneError) Is(target error) bool { return target == ErrInvalidPhone }
 
 // WrongCodeError is the ErrWrongCode outcome.
 type WrongCodeError struct {

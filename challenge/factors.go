@@ -14,17 +14,21 @@ import (
 // Passed.Method.
 const (
 	MethodTOTP = "totp" // an authenticator app (virtual MFA)
+	MethodSMS  = "sms"  // a code sent by SMS to the bound phone
 )
 
 // factorsName is the name of the user's durable record of bound factors.
 const factorsName = "factors"
 
 // Factors are the second factors a user has bound. They are kept as one durable record
-// per user; fields for further methods (a bound phone number) and per-user settings
-// join this struct, so a record written by an older gateway still reads.
+// per user; fields for further methods and per-user settings join this struct, so a
+// record written by an older gateway still reads.
 type Factors struct {
 	// TOTP is the bound authenticator app, or nil.
 	TOTP *TOTPBinding `json:"totp,omitempty"`
+
+	// Phone is the bound phone for SMS codes, or nil.
+	Phone *PhoneBinding `json:"phone,omitempty"`
 }
 
 // A TOTPBinding is a bound authenticator app.
@@ -37,17 +41,42 @@ type TOTPBinding struct {
 	BoundAt time.Time `json:"bound_at"`
 }
 
-// Bound returns the names of the methods the user has bound, in a fixed order.
+// A PhoneBinding is a bound phone number. Binding a phone proves the user receives
+// SMS at that number (a code sent to it, typed back).
+type PhoneBinding struct {
+	// SealedNumber is the E.164 number, sealed by the Service's Sealer for
+	// "phone:"+user, like a TOTP secret: a copy of the store does not list phone numbers.
+	SealedNumber []byte `json:"sealed_number"`
+
+	// Last4 is the number's last four digits, for display ("••• 4567").
+	Last4 string `json:"last4"`
+
+	// Masked is the number with all but the country code and the last four digits
+	// hidden ("+44 ••• ••• 0123"), for display.
+	Masked string `json:"masked"`
+
+	// BoundAt is when the user bound the phone.
+	BoundAt time.Time `json:"bound_at"`
+}
+
+// Bound returns the names of the methods the user has bound, in a fixed order: "totp",
+// then "sms".
 func (f Factors) Bound() []string {
 	var m []string
 	if f.TOTP != nil {
 		m = append(m, MethodTOTP)
+	}
+	if f.Phone != nil {
+		m = append(m, MethodSMS)
 	}
 	return m
 }
 
 // totpBoundTo is the record a user's sealed TOTP secret is bound to.
 func totpBoundTo(user string) string { return "totp:" + user }
+
+// phoneBoundTo is the record a user's sealed phone number is bound to.
+func phoneBoundTo(user string) string { return "phone:" + user }
 
 // loadFactors reads the user's factors; no record means none bound.
 func loadFactors(ctx context.Context, st store.Store, user string) (Factors, error) {

@@ -4,7 +4,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 )
@@ -17,6 +19,10 @@ const sealVersion byte = 1
 // configured key can feed other derivations without the keys being related.
 const sealInfo = "caddy-stepup seal v1"
 
+// macInfo is the HKDF info string of the MAC key. Its own info makes it a key
+// independent of the sealing key, though both come from the same configured key.
+const macInfo = "caddy-stepup mac v1"
+
 // MinKeySize is the shortest encryption key NewSealer accepts, in bytes.
 const MinKeySize = 32
 
@@ -28,13 +34,18 @@ var ErrUnsealable = errors.New("challenge: sealed value cannot be opened (wrong 
 // sealed value is bound to the record it protects (for example "totp:alice"), so a
 // value copied into another record, or onto another user, does not open. A Sealer is
 // safe for concurrent use.
+//
+// A Sealer also computes MACs (see MAC) with a second key derived from the same
+// configured key, for values that must be recognized but never read back: SMS codes,
+// and phone numbers in store keys.
 type Sealer struct {
-	aead cipher.AEAD
+	aead   cipher.AEAD
+	macKey []byte
 }
 
-// NewSealer returns a Sealer whose AES-256 key is derived with HKDF-SHA256 from key,
-// the encryption key from the configuration. key must be at least MinKeySize bytes of
-// high-entropy material; it is not a password.
+// NewSealer returns a Sealer whose AES-256 key, and separately its HMAC-SHA256 key,
+// are derived with HKDF-SHA256 from key, the encryption key from the configuration.
+// key must be at least MinKeySize bytes of high-entropy material; it is not a password.
 func NewSealer(key []byte) (*Sealer, error) {
 	if len(key) < MinKeySize {
 		return nil, fmt.Errorf("challenge: encryption key is %d bytes, need at least %d", len(key), MinKeySize)
@@ -53,7 +64,26 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("challenge: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	macKey, err := hkdf.Key(sha256.New, key, nil, macInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: deriving MAC key: %w", err)
+	}
+	return &Sealer{aead: aead, macKey: macKey}, nil
+}
+
+// MAC returns the HMAC-SHA256 of data for the given purpose (such as "sms-code"), keyed
+// with the Sealer's MAC key: a key of its own, derived with HKDF from the configured
+// key under another label than the sealing key, so a MAC reveals nothing about the
+// sealing key and the other way round. The purpose is bound into the MAC
+// (length-prefixed), so MACs made for one purpose never match those of another.
+// Compare MACs with subtle.ConstantTimeCompare or hmac.Equal.
+func (s *Sealer) MAC(data []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, s.macKey)
+	var n [binary.MaxVarintLen64]byte
+	m.Write(n[:binary.PutUvarint(n[:], uint64(len(purpose)))])
+	m.Write([]byte(purpose))
+	m.Write(data)
+	return m.Sum(nil)
 }
 
 // Seal encrypts plaintext for the record named boundTo. The result is a version byte,

@@ -1,7 +1,9 @@
 // Package challenge runs the gateway's second-factor checks: TOTP codes from an
 // authenticator app (binding with two consecutive codes, verification with a replay
-// guard), the challenge a user answers before a protected login or operation goes
-// through, and the limits on wrong codes per challenge, per user and per client network.
+// guard), SMS codes sent to a bound phone (binding a number, sending with send limits,
+// verification), the challenge a user answers before a protected login or operation
+// goes through, and the limits on wrong codes per challenge, per user and per client
+// network, shared by both methods.
 //
 // All state lives in a store.Store, so limits and single use hold across gateway
 // instances. Secrets are sealed at rest with a Sealer. Nothing here logs or speaks HTTP:
@@ -31,7 +33,8 @@ const (
 	PurposeBind      = "bind"      // the user binds a new second factor, after passing the existing one
 )
 
-// Limits bound how many wrong codes are tried. Zero fields take the defaults shown.
+// Limits bound how many wrong codes are tried and how many SMS codes are sent. Zero
+// fields take the defaults shown.
 type Limits struct {
 	// ChallengeTTL is how long a challenge, and what waits on it, lives. Default 5m.
 	ChallengeTTL time.Duration
@@ -53,7 +56,30 @@ type Limits struct {
 
 	// IPWindow is the window of IPFailures. Default 15m.
 	IPWindow time.Duration
+
+	// ResendAfter is how long after an SMS code was sent for a challenge another may be
+	// sent for it. Default 60s.
+	ResendAfter time.Duration
+
+	// SendsPerUserHour is how many SMS codes one user may be sent per hour (a fixed
+	// window from the first send). Default 5.
+	SendsPerUserHour int
+
+	// SendsPerNumberDay is how many SMS codes one phone number may be sent per day
+	// (24 hours from the first send), whichever users and challenges ask. Default 10.
+	SendsPerNumberDay int
+
+	// SendsPerIPHour is how many SMS codes one client network (an IPv4 address or an
+	// IPv6 /64) may ask for per hour. Default 20.
+	SendsPerIPHour int
+
+	// SMSCodeTTL is how long an SMS code is valid, at most 10 minutes (NIST SP 800-63B
+	// §5.1.3.2); never longer than its challenge. Default 5m.
+	SMSCodeTTL time.Duration
 }
+
+// maxSMSCodeTTL is the longest SMSCodeTTL New accepts (NIST SP 800-63B, OWASP ASVS V2.7).
+const maxSMSCodeTTL = 10 * time.Minute
 
 // failureWindow is how long a user's count of wrong codes in a row lasts without a new
 // one, and how long a lock record is kept (longer than the lock itself; see
@@ -62,13 +88,17 @@ const failureWindow = 24 * time.Hour
 
 // Record names within a challenge's, a user's and a client network's store scope.
 const (
-	challengeName   = "challenge"
-	attemptsName    = "attempts"
-	pendingTOTPName = "pending-totp"
-	failuresName    = "failures"
-	lockedName      = "locked"
-	totpStepName    = "totp-step"
-	blockedName     = "blocked"
+	challengeName    = "challenge"
+	attemptsName     = "attempts"
+	pendingTOTPName  = "pending-totp"
+	failuresName     = "failures"
+	lockedName       = "locked"
+	totpStepName     = "totp-step"
+	blockedName      = "blocked"
+	smsCodeName      = "sms-code"      // a challenge's SMS code, as an HMAC
+	smsResendName    = "sms-resend"    // a challenge's resend wait
+	pendingPhoneName = "pending-phone" // a challenge's phone number being bound, sealed
+	smsSendsName     = "sms-sends"     // a user's, number's or network's count of sends
 )
 
 // A Service runs challenges. Build it with New; it is safe for concurrent use.
@@ -76,19 +106,26 @@ type Service struct {
 	// Store keeps challenges, factors and counters. Required.
 	Store store.Store
 
-	// Sealer seals TOTP secrets at rest. Required.
+	// Sealer seals TOTP secrets and phone numbers at rest, and keys the HMACs of SMS
+	// codes and of phone numbers in store keys. Required.
 	Sealer *Sealer
 
-	// Issuer is the name authenticator apps show next to the user's name.
+	// SMS sends SMS codes (an sms.Provider satisfies it). Nil means SMS is not
+	// configured: sending and phone binding return ErrSMSUnavailable.
+	SMS SMSSender
+
+	// Issuer is the name authenticator apps show next to the user's name, and the name
+	// SMS messages start with.
 	Issuer string
 
-	// Limits bound wrong codes; zero fields take defaults.
+	// Limits bound wrong codes and SMS sends; zero fields take defaults.
 	Limits Limits
 
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 
-	// Rand is the source of challenge ids and TOTP secrets. Default crypto/rand.
+	// Rand is the source of challenge ids, TOTP secrets and SMS codes. Default
+	// crypto/rand.
 	Rand io.Reader
 }
 
@@ -101,8 +138,12 @@ func New(s Service) (*Service, error) {
 		return nil, errors.New("challenge: Service needs a Sealer")
 	}
 	l := &s.Limits
-	if l.ChallengeTTL < 0 || l.MaxAttempts < 0 || l.LockAfter < 0 || l.LockFor < 0 || l.IPFailures < 0 || l.IPWindow < 0 {
+	if l.ChallengeTTL < 0 || l.MaxAttempts < 0 || l.LockAfter < 0 || l.LockFor < 0 || l.IPFailures < 0 || l.IPWindow < 0 ||
+		l.ResendAfter < 0 || l.SendsPerUserHour < 0 || l.SendsPerNumberDay < 0 || l.SendsPerIPHour < 0 || l.SMSCodeTTL < 0 {
 		return nil, errors.New("challenge: limits must not be negative")
+	}
+	if l.SMSCodeTTL > maxSMSCodeTTL {
+		return nil, fmt.Errorf("challenge: SMS codes may be valid for at most %v (NIST SP 800-63B), not %v", maxSMSCodeTTL, l.SMSCodeTTL)
 	}
 	setDefault(&l.ChallengeTTL, 5*time.Minute)
 	setDefault(&l.MaxAttempts, 5)
@@ -110,6 +151,11 @@ func New(s Service) (*Service, error) {
 	setDefault(&l.LockFor, 15*time.Minute)
 	setDefault(&l.IPFailures, 50)
 	setDefault(&l.IPWindow, 15*time.Minute)
+	setDefault(&l.ResendAfter, time.Minute)
+	setDefault(&l.SendsPerUserHour, 5)
+	setDefault(&l.SendsPerNumberDay, 10)
+	setDefault(&l.SendsPerIPHour, 20)
+	setDefault(&l.SMSCodeTTL, 5*time.Minute)
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -150,8 +196,8 @@ type Challenge struct {
 	// Return is the same-origin path to go back to; the caller validates it.
 	Return string `json:"return,omitempty"`
 
-	// Methods are the second-factor methods on offer (MethodTOTP, …); only these can
-	// answer the challenge.
+	// Methods are the second-factor methods on offer (MethodTOTP, MethodSMS); only these
+	// can answer the challenge, and any one of them passes it.
 	Methods []string `json:"methods"`
 
 	// Created and Expires are set by Begin.
@@ -171,7 +217,7 @@ type Passed struct {
 	// Challenge is the challenge passed; it cannot be used again.
 	Challenge Challenge
 
-	// Method is the method that passed it (MethodTOTP).
+	// Method is the method that passed it (MethodTOTP or MethodSMS).
 	Method string
 
 	// AMR are the RFC 8176 authentication method references for the step-up token.
@@ -264,7 +310,17 @@ func (s *Service) take(ctx context.Context, id string) error {
 }
 
 func passed(c Challenge, method string, now time.Time) Passed {
-	return Passed{Challenge: c, Method: method, AMR: []string{"otp", "mfa"}, AuthTime: now}
+	return Passed{Challenge: c, Method: method, AMR: amr(method), AuthTime: now}
+}
+
+// amr returns the RFC 8176 method references of a passed method: "otp" for an
+// authenticator app, "sms" for a code sent by SMS, and "mfa" since the password came
+// first.
+func amr(method string) []string {
+	if method == MethodSMS {
+		return []string{"sms", "mfa"}
+	}
+	return []string{"otp", "mfa"}
 }
 
 // remaining is how long c has left to live, at least a second so a store TTL is never

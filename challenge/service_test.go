@@ -153,11 +153,18 @@ func TestNew(t *testing.T) {
 	if _, err := New(Service{Store: mem, Sealer: sealer, Limits: Limits{MaxAttempts: -1}}); err == nil {
 		t.Error("negative limit accepted")
 	}
+	if _, err := New(Service{Store: mem, Sealer: sealer, Limits: Limits{SendsPerIPHour: -1}}); err == nil {
+		t.Error("negative send limit accepted")
+	}
+	if _, err := New(Service{Store: mem, Sealer: sealer, Limits: Limits{SMSCodeTTL: 11 * time.Minute}}); err == nil {
+		t.Error("SMS codes valid for 11 minutes accepted")
+	}
 	s, err := New(Service{Store: mem, Sealer: sealer, Limits: Limits{MaxAttempts: 3}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Limits{ChallengeTTL: 5 * time.Minute, MaxAttempts: 3, LockAfter: 10, LockFor: 15 * time.Minute, IPFailures: 50, IPWindow: 15 * time.Minute}
+	want := Limits{ChallengeTTL: 5 * time.Minute, MaxAttempts: 3, LockAfter: 10, LockFor: 15 * time.Minute, IPFailures: 50, IPWindow: 15 * time.Minute,
+		ResendAfter: time.Minute, SendsPerUserHour: 5, SendsPerNumberDay: 10, SendsPerIPHour: 20, SMSCodeTTL: 5 * time.Minute}
 	if s.Limits != want || s.Now == nil || s.Rand == nil {
 		t.Errorf("defaults: %+v", s.Limits)
 	}

@@ -88,10 +88,13 @@ func (f *faultStore) Advance(ctx context.Context, k store.Key, n int64) (bool, e
 	return f.Store.Advance(ctx, k, n)
 }
 
+// A faultOp sets up its state, arms the fault store, and runs the operation under test.
+type faultOp func(e *env, fs *faultStore) error
+
 // Every store call of every operation, failed in turn, makes the operation fail with
 // the store's error: never a pass, never "not found" or "wrong code".
 func TestStoreFailurePropagates(t *testing.T) {
-	type op func(e *env, fs *faultStore) error
+	type op = faultOp
 	verify := func(right bool) op {
 		return func(e *env, fs *faultStore) error {
 			secret := e.bind("alice")
@@ -165,6 +168,12 @@ func TestStoreFailurePropagates(t *testing.T) {
 			return e.svc.ResetFactors(e.ctx, "alice")
 		},
 	}
+	checkStoreFaults(t, ops)
+}
+
+// checkStoreFaults runs each op once per store call it makes, failing that call, and
+// checks that the op then fails with the store's error and nothing else.
+func checkStoreFaults(t *testing.T, ops map[string]faultOp) {
 	for name, run := range ops {
 		t.Run(name, func(t *testing.T) {
 			for k := 1; ; k++ {
@@ -184,7 +193,8 @@ func TestStoreFailurePropagates(t *testing.T) {
 				if !errors.Is(err, store.ErrUnavailable) {
 					t.Fatalf("store call %d failed: err = %v, want the store's error", k, err)
 				}
-				for _, sentinel := range []error{ErrWrongCode, ErrChallengeEnded, ErrNotYours, ErrLocked, ErrIPLimited, ErrNotBound, ErrAlreadyBound, store.ErrNotFound} {
+				for _, sentinel := range []error{ErrWrongCode, ErrChallengeEnded, ErrNotYours, ErrLocked, ErrIPLimited, ErrNotBound, ErrAlreadyBound, store.ErrNotFound,
+					ErrSendLimited, ErrSendFailed, ErrNotOffered} {
 					if errors.Is(err, sentinel) {
 						t.Fatalf("store call %d failed: err = %v reads as %v", k, err, sentinel)
 					}

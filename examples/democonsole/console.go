@@ -23,6 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddy-stepup/stepup/sms"
 )
 
 const (
@@ -62,6 +64,7 @@ func DemoUsers() []User {
 // Console is the demo console as an [http.Handler]. Create it with [New].
 type Console struct {
 	title    string
+	outbox   string // the SMS outbox file shown at /outbox, or "" for none
 	users    map[string]User
 	sessions *sessionStore
 	inv      *inventory
@@ -82,15 +85,16 @@ func newState() *state {
 // New returns a console with fresh state (seeded instances, no sessions)
 // and the default title.
 func New() *Console {
-	return newConsole(DefaultTitle, newState())
+	return newConsole(DefaultTitle, "", newState())
 }
 
-func newConsole(title string, st *state) *Console {
+func newConsole(title, outbox string, st *state) *Console {
 	if title == "" {
 		title = DefaultTitle
 	}
 	c := &Console{
 		title:    title,
+		outbox:   outbox,
 		users:    make(map[string]User, len(demoUsers)),
 		sessions: st.sessions,
 		inv:      st.inv,
@@ -126,6 +130,9 @@ func (c *Console) routes() http.Handler {
 	public.HandleFunc("POST /login", c.login)
 	public.HandleFunc("GET /logout", c.logout)
 	public.HandleFunc("POST /logout", c.logout)
+	if c.outbox != "" {
+		public.HandleFunc("GET /outbox", c.outboxPage)
+	}
 	public.Handle("/", c.requireSession(private))
 	return public
 }
@@ -194,7 +201,24 @@ func (c *Console) authenticate(name, password string) (User, bool) {
 
 // loginPage serves GET /login.
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	c.render(w, http.StatusOK, "login", pageData{Page: "Sign in", Users: demoUsers})
+	c.render(w, http.StatusOK, "login", pageData{Page: "Sign in", Users: demoUsers, OutboxLink: c.outbox != ""})
+}
+
+// outboxSize is how many messages the outbox page shows.
+const outboxSize = 50
+
+// outboxPage serves GET /outbox when an outbox is configured: the latest
+// messages the gateway's "log" SMS provider wrote instead of sending them.
+// It is a development aid and needs no session, so the codes can be read
+// while signing in.
+func (c *Console) outboxPage(w http.ResponseWriter, r *http.Request) {
+	d := pageData{Page: "SMS outbox (development)", OutboxLink: true}
+	msgs, err := sms.ReadOutbox(c.outbox, outboxSize)
+	if err != nil {
+		d.Error = "The outbox could not be read: " + err.Error()
+	}
+	d.Outbox = msgs
+	c.render(w, http.StatusOK, "outbox", d)
 }
 
 // login serves POST /login with a form or a JSON body.
@@ -227,10 +251,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.render(w, http.StatusUnauthorized, "login", pageData{
-			Page:     "Sign in",
-			Error:    "Wrong user name or password",
-			Username: creds.Username,
-			Users:    demoUsers,
+			Page:       "Sign in",
+			Error:      "Wrong user name or password",
+			Username:   creds.Username,
+			Users:      demoUsers,
+			OutboxLink: c.outbox != "",
 		})
 		return
 	}

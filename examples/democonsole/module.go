@@ -35,6 +35,12 @@ type Handler struct {
 	// Default: "Demo Cloud Console".
 	Title string `json:"title,omitempty"`
 
+	// Outbox is the outbox file of the gateway's "log" SMS provider (development
+	// only). When set, the console serves GET /outbox, a page listing the latest
+	// messages written there (verification codes included), with no sign-in needed,
+	// and links it from the login page. Placeholders such as {env.*} are replaced.
+	Outbox string `json:"outbox,omitempty"`
+
 	console *Console
 	holding bool // whether this handler holds a reference in states
 }
@@ -56,7 +62,8 @@ func (h *Handler) Provision(caddy.Context) error {
 		return err
 	}
 	h.holding = true
-	h.console = newConsole(h.Title, val.(*state))
+	outbox := caddy.NewReplacer().ReplaceKnown(h.Outbox, "")
+	h.console = newConsole(h.Title, outbox, val.(*state))
 	return nil
 }
 
@@ -79,10 +86,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	democonsole [<matcher>] {
-//	    title <text>
+//	    title  <text>
+//	    outbox <path>
 //	}
 //
-// The block is optional. The directive is ordered before reverse_proxy, so
+// The block is optional. outbox names the outbox file of the gateway's "log" SMS
+// provider, shown at /outbox (development only). The directive is ordered before reverse_proxy, so
 // no "order" option is needed.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -96,6 +105,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			h.Title = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "outbox":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Outbox = d.Val()
 			if d.NextArg() {
 				return d.ArgErr()
 			}

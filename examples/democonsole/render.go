@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+
+	"github.com/caddy-stepup/stepup/sms"
 )
 
 //go:embed templates/*.html
@@ -13,7 +15,7 @@ var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed together with
 // templates/layout.html and defines the "content" block.
-var pageNames = []string{"login", "dashboard", "instances", "confirm_delete", "billing", "not_found"}
+var pageNames = []string{"login", "dashboard", "instances", "confirm_delete", "billing", "not_found", "outbox"}
 
 // pages holds one parsed template set per page, built once at start-up.
 var pages = parsePages()
@@ -37,6 +39,10 @@ type pageData struct {
 	Error    string // #login-error
 	Username string // user name to keep in the form after a failure
 	Users    []User // demo accounts
+
+	// login, outbox
+	OutboxLink bool                // link the SMS outbox (#nav-outbox)
+	Outbox     []sms.OutboxMessage // outbox messages, latest first
 
 	// dashboard, instances, billing
 	Instances     []Instance

@@ -1,0 +1,349 @@
+package challenge
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/caddy-stepup/stepup/store"
+)
+
+// This file sends and checks SMS codes. A code is six digits from Service.Rand,
+// valid for Limits.SMSCodeTTL (never past its challenge), for one challenge and one
+// phone number: only an HMAC of the challenge id, the number and the code is stored,
+// so neither a copy of the store nor a code sent for another challenge or number
+// passes. Sends are limited before anything is sent: one per challenge per
+// Limits.ResendAfter, and per user per hour, per phone number per day and per client
+// network per hour, all counted in the store so the limits hold across instances.
+//
+// Every send that gets past the limits counts against all of them, even when the
+// provider then fails: a failure can be a timeout after the message went out, a
+// provider may charge for refused messages, and counting attempts is what stops a
+// failing path from being used to hammer the provider (cost abuse). The user can try
+// again after ResendAfter; up to SendsPerUserHour failures in a row then make them
+// wait for the hour, or use their authenticator app. The send limits are separate from
+// the wrong-code counts: sending a code never resets or adds to them.
+
+// SMSSender sends a text message to an E.164 phone number. An sms.Provider satisfies
+// it. Send returns nil once the provider has taken the message.
+type SMSSender interface {
+	Send(ctx context.Context, to, text string) error
+}
+
+// smsDigits is the length of an SMS code.
+const smsDigits = 6
+
+// Purposes of the Sealer's MACs.
+const (
+	smsCodePurpose   = "sms-code"   // challenge id, number and code
+	smsNumberPurpose = "sms-number" // a phone number, naming its store scope
+)
+
+// SentCode is the outcome of a code sent, for the page to show.
+type SentCode struct {
+	// To is the number the code went to, masked ("+44 ••• ••• 0123").
+	To string
+
+	// ResendAt is the earliest time another code may be sent for the challenge.
+	ResendAt time.Time
+
+	// Expires is when the code stops being valid.
+	Expires time.Time
+}
+
+// smsCodeRecord is an SMS code as stored: its MAC and when it expires.
+type smsCodeRecord struct {
+	MAC     []byte    `json:"mac"`
+	Expires time.Time `json:"expires"`
+}
+
+// SendSMSCode sends a new code for challenge id to the user's bound phone, when the
+// user asks for one (never on page load: every call may cost money and counts against
+// the send limits). A new code replaces the challenge's previous one; the counts of
+// wrong codes are not touched. The message names the Issuer and the code's lifetime.
+//
+// The error is, in the order checked: ErrSMSUnavailable, ErrIPLimited,
+// ErrChallengeEnded, ErrNotYours, ErrNotOffered, ErrNotBound (no phone bound: show the
+// binding page), ErrLocked (the second factor is locked: no code is sent), ErrSendLimited
+// (a *SendLimitedError with when to retry), or ErrSendFailed (the provider failed; no
+// code is valid, and the error holds the provider's answer for the log). clientIP is as
+// in VerifyTOTP.
+func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string) (SentCode, error) {
+	if s.SMS == nil {
+		return SentCode{}, ErrSMSUnavailable
+	}
+	now := s.Now()
+	ip, err := s.checkIP(ctx, clientIP, now)
+	if err != nil {
+		return SentCode{}, err
+	}
+	c, err := s.load(ctx, id, binding, now)
+	if err != nil {
+		return SentCode{}, err
+	}
+	if !slices.Contains(c.Methods, MethodSMS) {
+		return SentCode{}, ErrNotOffered
+	}
+	f, err := loadFactors(ctx, s.Store, c.User)
+	if err != nil {
+		return SentCode{}, err
+	}
+	if f.Phone == nil {
+		return SentCode{}, ErrNotBound
+	}
+	number, err := s.Sealer.Open(f.Phone.SealedNumber, phoneBoundTo(c.User))
+	if err != nil {
+		return SentCode{}, fmt.Errorf("challenge: opening the bound phone number: %w", err)
+	}
+	if err := s.checkSendLimits(ctx, c, string(number), ip, now); err != nil {
+		return SentCode{}, err
+	}
+	return s.sendCode(ctx, c, string(number), now)
+}
+
+// VerifySMS answers challenge id with the code sent by SMS for it (SendSMSCode). It
+// works, and counts wrong codes, exactly like VerifyTOTP: a wrong SMS code uses up the
+// same attempts of the challenge and of the user as a wrong TOTP code. A code sent for
+// another challenge, to another number, already used, expired, or never sent is a
+// wrong code. Passed.Method is MethodSMS and Passed.AMR ["sms", "mfa"]. The errors are
+// those of VerifyTOTP (ErrNotBound meaning no phone bound).
+func (s *Service) VerifySMS(ctx context.Context, id, binding, code, clientIP string) (Passed, error) {
+	return s.answer(ctx, id, binding, MethodSMS, clientIP, func(c Challenge, f Factors, now time.Time) (codeCheck, error) {
+		if f.Phone == nil {
+			return nil, ErrNotBound
+		}
+		number, err := s.Sealer.Open(f.Phone.SealedNumber, phoneBoundTo(c.User))
+		if err != nil {
+			return nil, fmt.Errorf("challenge: opening the bound phone number: %w", err)
+		}
+		return func() (bool, bool, error) { return s.checkSMSCode(ctx, c.ID, string(number), code, now) }, nil
+	})
+}
+
+// checkSMSCode checks code against the code sent for challenge id to number and, if it
+// is right, uses it up. The code is read first and taken only when right, so a wrong
+// guess does not destroy the code the user is about to type; the take is atomic, so of
+// several requests with the right code one gets it (the others see a reused code).
+func (s *Service) checkSMSCode(ctx context.Context, id, number, code string, now time.Time) (ok, reused bool, err error) {
+	key := store.ChallengeKey(id, smsCodeName)
+	raw, err := s.Store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, false, nil // none sent, or expired: a wrong code
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("challenge: reading the SMS code: %w", err)
+	}
+	var rec smsCodeRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return false, false, fmt.Errorf("challenge: SMS code record is damaged: %w", err)
+	}
+	// The MAC is computed and compared whatever the input, in constant time.
+	match := subtle.ConstantTimeCompare(s.smsCodeMAC(id, number, code), rec.MAC) == 1
+	// The store's TTL removes the record too; Expires keeps the lifetime exact and on
+	// the Service's clock.
+	if !match || !sixDigits(code) || !now.Before(rec.Expires) {
+		return false, false, nil
+	}
+	if _, err := s.Store.Take(ctx, key); errors.Is(err, store.ErrNotFound) {
+		return false, true, nil
+	} else if err != nil {
+		return false, false, fmt.Errorf("challenge: using up the SMS code: %w", err)
+	}
+	return true, false, nil
+}
+
+// sendCode makes a new code for c, stores its MAC (replacing any earlier code of c) and
+// sends it to number. The send limits are checked already. If the provider fails, the
+// code is removed again, so no code is valid that the user may not have received.
+func (s *Service) sendCode(ctx context.Context, c Challenge, number string, now time.Time) (SentCode, error) {
+	code, err := newSMSCode(s.Rand)
+	if err != nil {
+		return SentCode{}, err
+	}
+	expires := now.Add(s.Limits.SMSCodeTTL)
+	if c.Expires.Before(expires) {
+		expires = c.Expires // a code outliving its challenge would be no use
+	}
+	rec, err := json.Marshal(smsCodeRecord{MAC: s.smsCodeMAC(c.ID, number, code), Expires: expires})
+	if err != nil {
+		return SentCode{}, fmt.Errorf("challenge: encoding the SMS code: %w", err)
+	}
+	// Stored before it is sent, so a code that arrives at once already works.
+	key := store.ChallengeKey(c.ID, smsCodeName)
+	if err := s.Store.Put(ctx, key, rec, max(expires.Sub(now), time.Second)); err != nil {
+		return SentCode{}, fmt.Errorf("challenge: storing the SMS code: %w", err)
+	}
+	if err := s.SMS.Send(ctx, number, smsText(s.Issuer, code, expires.Sub(now))); err != nil {
+		sendErr := fmt.Errorf("%w: %w", ErrSendFailed, err)
+		if derr := s.Store.Delete(ctx, key); derr != nil {
+			return SentCode{}, errors.Join(sendErr, fmt.Errorf("challenge: removing the unsent SMS code: %w", derr))
+		}
+		return SentCode{}, sendErr
+	}
+	return SentCode{To: MaskPhone(number), ResendAt: now.Add(s.Limits.ResendAfter), Expires: expires}, nil
+}
+
+// checkSendLimits refuses a send for challenge c to number from the client network
+// ipScope if the user's second factor is locked or a send limit is reached, and
+// otherwise counts the send against every limit. The limits are checked from the
+// narrowest (this challenge) out, and a send refused by one is not counted by those
+// after it.
+func (s *Service) checkSendLimits(ctx context.Context, c Challenge, number, ipScope string, now time.Time) error {
+	// A locked user cannot use a code, so none is sent (and none paid for).
+	until, err := s.readUntil(ctx, store.UserKey(c.User, lockedName))
+	if err != nil {
+		return err
+	}
+	if now.Before(until) {
+		return &LockedError{Until: until}
+	}
+	if err := s.claimResend(ctx, c, now); err != nil {
+		return err
+	}
+	l := s.Limits
+	if err := s.countSend(ctx, store.Key{Scope: ipScope, Name: smsSendsName}, l.SendsPerIPHour, time.Hour, now, SendLimitNetwork); err != nil {
+		return err
+	}
+	if err := s.countSend(ctx, store.UserKey(c.User, smsSendsName), l.SendsPerUserHour, time.Hour, now, SendLimitUser); err != nil {
+		return err
+	}
+	return s.countSend(ctx, store.Key{Scope: s.numberScope(number), Name: smsSendsName}, l.SendsPerNumberDay, 24*time.Hour, now, SendLimitNumber)
+}
+
+// claimResend starts the wait before another code may be sent for c, or refuses the
+// send if the wait is on. PutNew makes it atomic: of several sends at once, one goes.
+func (s *Service) claimResend(ctx context.Context, c Challenge, now time.Time) error {
+	key := store.ChallengeKey(c.ID, smsResendName)
+	wait := s.Limits.ResendAfter
+	next := formatUntil(now.Add(wait))
+	for range 2 {
+		stored, err := s.Store.PutNew(ctx, key, next, wait)
+		if err != nil {
+			return fmt.Errorf("challenge: starting the SMS resend wait: %w", err)
+		}
+		if stored {
+			return nil
+		}
+		raw, err := s.Store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // the wait ended in between: claim again
+		}
+		if err != nil {
+			return fmt.Errorf("challenge: reading the SMS resend wait: %w", err)
+		}
+		until, err := parseUntil(raw)
+		if err != nil {
+			return err
+		}
+		if now.Before(until) {
+			return &SendLimitedError{RetryAt: until, Reason: SendLimitResend}
+		}
+		// Over by the Service's clock, but the store still holds it (the clocks differ a
+		// little). Claim the ended wait, named after it so one request wins, as
+		// beginAttempt claims an ended lock.
+		claim := store.ChallengeKey(c.ID, smsResendName+"-claim:"+string(raw))
+		won, err := s.Store.PutNew(ctx, claim, []byte{1}, wait)
+		if err != nil {
+			return fmt.Errorf("challenge: claiming the ended SMS resend wait: %w", err)
+		}
+		if !won {
+			return &SendLimitedError{RetryAt: now.Add(wait), Reason: SendLimitResend}
+		}
+		if err := s.Store.Put(ctx, key, next, wait); err != nil {
+			return fmt.Errorf("challenge: starting the SMS resend wait: %w", err)
+		}
+		return nil
+	}
+	return errors.New("challenge: SMS resend wait keeps changing")
+}
+
+// countSend counts a send against a limit of limit per window (a fixed window from the
+// first send) and refuses it past the limit, saying when the window ends. The count comes
+// first, atomically, so sends at once cannot all slip under the limit.
+func (s *Service) countSend(ctx context.Context, key store.Key, limit int, window time.Duration, now time.Time, reason string) error {
+	n, err := s.Store.Incr(ctx, key, window)
+	if err != nil {
+		return fmt.Errorf("challenge: counting SMS sends: %w", err)
+	}
+	// The window's end is noted beside the count when the window starts, to tell a
+	// refused user when to come back.
+	endKey := store.Key{Scope: key.Scope, Name: key.Name + "-until"}
+	if n == 1 {
+		if err := s.Store.Put(ctx, endKey, formatUntil(now.Add(window)), window); err != nil {
+			return fmt.Errorf("challenge: noting the SMS send window: %w", err)
+		}
+	}
+	if n <= int64(limit) {
+		return nil
+	}
+	until, err := s.readUntil(ctx, endKey)
+	if err != nil {
+		return err
+	}
+	if !now.Before(until) {
+		until = now.Add(window) // no note: never tell the user to come back too early
+	}
+	return &SendLimitedError{RetryAt: until, Reason: reason}
+}
+
+// smsCodeMAC is the MAC of a code sent for challenge id to number: the only form in
+// which a code is stored. Ids and E.164 numbers hold no NUL, so the input is
+// unambiguous.
+func (s *Service) smsCodeMAC(id, number, code string) []byte {
+	return s.Sealer.MAC([]byte(id+"\x00"+number+"\x00"+code), smsCodePurpose)
+}
+
+// numberScope is the store scope of a phone number's send count: named by a MAC of
+// the number, so store keys never show phone numbers.
+func (s *Service) numberScope(number string) string {
+	return "phone:" + base64.RawURLEncoding.EncodeToString(s.Sealer.MAC([]byte(number), smsNumberPurpose))
+}
+
+// newSMSCode returns a uniformly random 6-digit code read from r.
+func newSMSCode(r io.Reader) (string, error) {
+	// The largest multiple of 10^6 below 2^32: values at or above it are drawn again,
+	// so every code is equally likely.
+	const limit = 4_294_000_000
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return "", fmt.Errorf("challenge: reading random code: %w", err)
+		}
+		if v := binary.BigEndian.Uint32(b[:]); v < limit {
+			return fmt.Sprintf("%0*d", smsDigits, v%1_000_000), nil
+		}
+	}
+}
+
+// smsText is the message that carries a code: the issuer, the code and its lifetime,
+// and nothing else.
+func smsText(issuer, code string, lifetime time.Duration) string {
+	name := strings.Join(strings.Fields(issuer), " ") // one line, whatever the configuration
+	if name == "" {
+		name = "Your"
+	}
+	return name + " verification code: " + code + ". It expires in " + describeLifetime(lifetime) + ". Do not share it."
+}
+
+// describeLifetime says how long a code lives, rounded down so the user never counts
+// on more time than there is.
+func describeLifetime(d time.Duration) string {
+	if m := int(d / time.Minute); m >= 1 {
+		if m == 1 {
+			return "1 minute"
+		}
+		return fmt.Sprintf("%d minutes", m)
+	}
+	if sec := int(d / time.Second); sec > 1 {
+		return fmt.Sprintf("%d seconds", sec)
+	}
+	return "1 second"
+}

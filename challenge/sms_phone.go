@@ -1,0 +1,178 @@
+package challenge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/caddy-stepup/stepup/store"
+)
+
+// phoneExample is the example every InvalidPhoneError gives.
+const phoneExample = "enter the number in international format, e.g. +44 7700 900123"
+
+// NormalizePhone returns s as an E.164 phone number ("+447700900123"), or an
+// *InvalidPhoneError whose Reason tells the user how to enter it. Spaces, dashes, dots
+// and parentheses are removed, and a "(0)" (the national trunk prefix, as in
+// "+44 (0) 7700 900123"); what remains must be a "+", then a country code not
+// starting with 0, 8 to 15 digits in all. A national number ("07700 900123") or an
+// international prefix ("0044…") is refused: the country must be explicit.
+func NormalizePhone(s string) (string, error) {
+	// "+44 (0) 7700 900123": the (0) is the national trunk prefix, left out when
+	// dialling from abroad.
+	s = strings.TrimSpace(strings.ReplaceAll(s, "(0)", ""))
+	if s == "" {
+		return "", &InvalidPhoneError{Reason: "no number given; " + phoneExample}
+	}
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')' || r == '\u00a0':
+		default:
+			return "", &InvalidPhoneError{Reason: "a phone number has only digits after the leading +, with spaces, dashes, dots or parentheses between them; " + phoneExample}
+		}
+	}
+	n := b.String()
+	switch digits := strings.TrimPrefix(n, "+"); {
+	case !strings.HasPrefix(n, "+"):
+		return "", &InvalidPhoneError{Reason: "start with + and the country code; " + phoneExample}
+	case digits == "":
+		return "", &InvalidPhoneError{Reason: "no digits given; " + phoneExample}
+	case digits[0] == '0':
+		return "", &InvalidPhoneError{Reason: "the country code cannot start with 0: leave out the 0 of the national number; " + phoneExample}
+	case len(digits) < 8:
+		return "", &InvalidPhoneError{Reason: "the number is too short (with the country code it has at least 8 digits); " + phoneExample}
+	case len(digits) > 15:
+		return "", &InvalidPhoneError{Reason: "the number is too long (E.164 numbers have at most 15 digits); " + phoneExample}
+	}
+	return n, nil
+}
+
+// MaskPhone returns an E.164 number with all but its country code and last four digits
+// hidden: "+447700900123" → "+44 ••• ••• 0123". It is what pages show and errors may
+// name.
+func MaskPhone(e164 string) string {
+	digits := strings.TrimPrefix(e164, "+")
+	if len(digits) < 8 {
+		return "•••"
+	}
+	return "+" + digits[:countryCodeLen(digits)] + " ••• ••• " + digits[len(digits)-4:]
+}
+
+// countryCodeLen is the length of the ITU-T E.164 country calling code that digits
+// start with. The codes are prefix-free: 1 and 7 are the only one-digit codes, the
+// two-digit ones are listed, and every other code has three digits.
+func countryCodeLen(digits string) int {
+	switch digits[0] {
+	case '1', '7':
+		return 1
+	}
+	switch digits[:2] {
+	case "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
+		"48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66",
+		"81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98":
+		return 2
+	}
+	return 3
+}
+
+// StartPhoneBinding begins binding the phone number for the user of challenge id: it
+// normalizes the number (ErrInvalidPhone, with a reason for the user), keeps it sealed
+// with the challenge and sends it a code, under the same send limits as SendSMSCode.
+// Calling it again with another number (a typo corrected) replaces the pending number;
+// a code sent to the earlier one no longer confirms. The challenge must offer
+// MethodSMS, and the user must have no second factor bound, or the challenge must be
+// a PurposeBind challenge (begun after a fresh pass of an existing factor), through
+// which a bound phone may also be changed; otherwise ErrAlreadyBound. The other errors
+// are those of SendSMSCode.
+func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string) (SentCode, error) {
+	if s.SMS == nil {
+		return SentCode{}, ErrSMSUnavailable
+	}
+	number, err := NormalizePhone(number)
+	if err != nil {
+		return SentCode{}, err
+	}
+	now := s.Now()
+	ip, err := s.checkIP(ctx, clientIP, now)
+	if err != nil {
+		return SentCode{}, err
+	}
+	c, err := s.loadForBinding(ctx, id, binding, MethodSMS, now)
+	if err != nil {
+		return SentCode{}, err
+	}
+	if err := s.checkSendLimits(ctx, c, number, ip, now); err != nil {
+		return SentCode{}, err
+	}
+	sealed, err := s.Sealer.Seal([]byte(number), pendingPhoneBoundTo(c))
+	if err != nil {
+		return SentCode{}, err
+	}
+	if err := s.Store.Put(ctx, store.ChallengeKey(c.ID, pendingPhoneName), sealed, remaining(c, now)); err != nil {
+		return SentCode{}, fmt.Errorf("challenge: storing the pending phone number: %w", err)
+	}
+	return s.sendCode(ctx, c, number, now)
+}
+
+// ConfirmPhoneBinding finishes binding with the code sent to the pending number. On
+// success the phone is bound (replacing a bound one, through a PurposeBind challenge)
+// and the challenge is passed too, with MethodSMS (binding is itself a second-factor
+// check). Wrong codes count like wrong codes in VerifySMS. It returns ErrNotBound if
+// StartPhoneBinding was not called for this challenge, and otherwise the same errors
+// as VerifySMS and StartPhoneBinding.
+func (s *Service) ConfirmPhoneBinding(ctx context.Context, id, binding, code, clientIP string) (Passed, error) {
+	var number string
+	prepare := func(c Challenge, now time.Time) (codeCheck, error) {
+		sealed, err := s.Store.Get(ctx, store.ChallengeKey(c.ID, pendingPhoneName))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrNotBound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("challenge: reading the pending phone number: %w", err)
+		}
+		plain, err := s.Sealer.Open(sealed, pendingPhoneBoundTo(c))
+		if err != nil {
+			return nil, fmt.Errorf("challenge: opening the pending phone number: %w", err)
+		}
+		number = string(plain)
+		return func() (bool, bool, error) { return s.checkSMSCode(ctx, c.ID, number, code, now) }, nil
+	}
+	bind := func(c Challenge, f *Factors, now time.Time) error {
+		sealed, err := s.Sealer.Seal([]byte(number), phoneBoundTo(c.User))
+		if err != nil {
+			return err
+		}
+		f.Phone = &PhoneBinding{SealedNumber: sealed, Last4: number[len(number)-4:], Masked: MaskPhone(number), BoundAt: now}
+		return nil
+	}
+	return s.confirmBinding(ctx, id, binding, MethodSMS, clientIP, prepare, bind)
+}
+
+// RemovePhone unbinds the user's phone; ErrNotBound if none is bound. It checks no
+// code itself: the caller MUST have had the user pass a fresh second factor first (a
+// step-up within the last few minutes; OWASP ASVS 5.0 §7.5.1), since removing a
+// factor is a change to the account's protection. An administrator acting for a user
+// who lost the phone uses ResetFactors instead, audited. As after UnbindTOTP, the
+// caller revokes the user's step-up tokens afterwards.
+func (s *Service) RemovePhone(ctx context.Context, user string) error {
+	f, err := loadFactors(ctx, s.Store, user)
+	if err != nil {
+		return err
+	}
+	if f.Phone == nil {
+		return ErrNotBound
+	}
+	f.Phone = nil
+	return saveFactors(ctx, s.Store, user, f)
+}
+
+// pendingPhoneBoundTo is the record a pending phone number is sealed for: this
+// challenge and user (as pendingBoundTo for a TOTP secret).
+func pendingPhoneBoundTo(c Challenge) string { return "pending-phone:" + c.ID + ":" + c.User }

@@ -1,0 +1,811 @@
+package challenge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddy-stepup/stepup/store"
+)
+
+const (
+	testNumber = "+447700900123"
+	testMasked = "+44 ••• ••• 0123"
+)
+
+// sentSMS is a message the recording sender was asked to send.
+type sentSMS struct{ to, text string }
+
+// recordingSender is an SMSSender that records what it is asked to send and answers
+// with fail. The real providers are tested against real HTTP servers in package sms.
+type recordingSender struct {
+	mu   sync.Mutex
+	sent []sentSMS
+	fail error
+}
+
+func (r *recordingSender) Send(_ context.Context, to, text string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, sentSMS{to, text})
+	return r.fail
+}
+
+func (r *recordingSender) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sent)
+}
+
+func (r *recordingSender) last(t testing.TB) sentSMS {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.sent) == 0 {
+		t.Fatal("no SMS sent")
+	}
+	return r.sent[len(r.sent)-1]
+}
+
+var codeInText = regexp.MustCompile(`\b(\d{6})\b`)
+
+// lastCode returns the code in the last message sent.
+func (r *recordingSender) lastCode(t testing.TB) string {
+	t.Helper()
+	m := codeInText.FindStringSubmatch(r.last(t).text)
+	if m == nil {
+		t.Fatalf("no code in %q", r.last(t).text)
+	}
+	return m[1]
+}
+
+// withSMS gives the service a recording sender.
+func (e *env) withSMS() *recordingSender {
+	r := new(recordingSender)
+	e.svc.SMS = r
+	return r
+}
+
+// bindPhone gives user a bound phone directly, as a finished binding would, keeping
+// any other factor.
+func (e *env) bindPhone(user, number string) {
+	e.t.Helper()
+	f, err := loadFactors(e.ctx, e.st, user)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	sealed, err := e.svc.Sealer.Seal([]byte(number), phoneBoundTo(user))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f.Phone = &PhoneBinding{SealedNumber: sealed, Last4: number[len(number)-4:], Masked: MaskPhone(number), BoundAt: e.clock.Now()}
+	if err := saveFactors(e.ctx, e.st, user, f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// beginWith begins an operation challenge for user offering methods.
+func (e *env) beginWith(user string, methods ...string) Challenge {
+	e.t.Helper()
+	c, err := e.svc.Begin(e.ctx, Challenge{User: user, Binding: binding(user), Purpose: PurposeOperation, Methods: methods})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) send(c Challenge) (SentCode, error) {
+	return e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, testIP)
+}
+
+func (e *env) verifySMS(c Challenge, code string) (Passed, error) {
+	return e.svc.VerifySMS(e.ctx, c.ID, c.Binding, code, testIP)
+}
+
+// otherCode returns a six-digit code other than code.
+func otherCode(code string) string {
+	if code == "000000" {
+		return "000001"
+	}
+	return "000000"
+}
+
+func wantLimited(t *testing.T, err error, reason string, retryAt time.Time) {
+	t.Helper()
+	var lim *SendLimitedError
+	if !errors.As(err, &lim) || !errors.Is(err, ErrSendLimited) {
+		t.Fatalf("err = %v, want a send limit", err)
+	}
+	if lim.Reason != reason || !lim.RetryAt.Equal(retryAt) {
+		t.Fatalf("limited: %q until %v, want %q until %v", lim.Reason, lim.RetryAt, reason, retryAt)
+	}
+}
+
+func TestSMSHappyPath(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodSMS)
+	if out.count() != 0 {
+		t.Fatal("a code was sent before the user asked")
+	}
+	now := e.clock.Now()
+	sent, err := e.send(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.To != testMasked || !sent.ResendAt.Equal(now.Add(time.Minute)) || !sent.Expires.Equal(now.Add(5*time.Minute)) {
+		t.Errorf("SentCode = %+v", sent)
+	}
+	msg := out.last(t)
+	code := out.lastCode(t)
+	if msg.to != testNumber || msg.text != "Example Console verification code: "+code+". It expires in 5 minutes. Do not share it." {
+		t.Errorf("sent %+v", msg)
+	}
+	p, err := e.verifySMS(c, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Challenge.ID != c.ID || p.Method != MethodSMS || strings.Join(p.AMR, ",") != "sms,mfa" || !p.AuthTime.Equal(now) {
+		t.Errorf("Passed = %+v", p)
+	}
+	// Single use: the challenge and the code are used up.
+	if _, err := e.verifySMS(c, code); !errors.Is(err, ErrChallengeEnded) {
+		t.Errorf("second verify: %v", err)
+	}
+	if _, err := e.st.Get(e.ctx, store.ChallengeKey(c.ID, smsCodeName)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("code record left behind: %v", err)
+	}
+}
+
+func TestSMSCodesAreRandom(t *testing.T) {
+	e := newEnv(t, Limits{SendsPerUserHour: 100, SendsPerIPHour: 100, SendsPerNumberDay: 100})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	seen := map[string]bool{}
+	for range 20 {
+		if _, err := e.send(e.beginWith("alice", MethodSMS)); err != nil {
+			t.Fatal(err)
+		}
+		seen[out.lastCode(t)] = true
+	}
+	if len(seen) < 19 {
+		t.Errorf("%d distinct codes in 20 sends", len(seen))
+	}
+	// Values past the largest multiple of 10^6 are drawn again (no modulo bias).
+	code, err := newSMSCode(bytes.NewReader([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0x30, 0x39}))
+	if err != nil || code != "012345" {
+		t.Errorf("newSMSCode = %q, %v", code, err)
+	}
+	if _, err := newSMSCode(bytes.NewReader(nil)); err == nil {
+		t.Error("no randomness accepted")
+	}
+}
+
+func TestSMSWrongCodesShareTheBudgetWithTOTP(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	secret := e.bind("alice")
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodTOTP, MethodSMS)
+	if _, err := e.send(c); err != nil {
+		t.Fatal(err)
+	}
+	code := out.lastCode(t)
+	wrongTOTP := e.wrongCode(secret)
+	_, err := e.verifySMS(c, otherCode(code))
+	wantWrong(t, err, 4)
+	_, err = e.verify(c, wrongTOTP)
+	wantWrong(t, err, 3)
+	_, err = e.verifySMS(c, "12345") // malformed counts too
+	wantWrong(t, err, 2)
+	_, err = e.verify(c, wrongTOTP)
+	wantWrong(t, err, 1)
+	if n := e.counter(store.UserKey("alice", failuresName)); n != 4 {
+		t.Errorf("user failures = %d, want 4", n)
+	}
+	_, err = e.verifySMS(c, otherCode(code))
+	wantWrong(t, err, 0)
+	// Five wrong codes of either method end the challenge: the right SMS code is too late.
+	if _, err := e.verifySMS(c, code); !errors.Is(err, ErrChallengeEnded) {
+		t.Fatalf("right code after 5 wrong: %v", err)
+	}
+	// A right code on a new challenge resets the user's count.
+	c = e.beginWith("alice", MethodSMS)
+	e.send(c)
+	if _, err := e.verifySMS(c, out.lastCode(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.counter(store.UserKey("alice", failuresName)); n != 0 {
+		t.Errorf("user failures after a pass = %d", n)
+	}
+}
+
+func TestSMSWrongCodesLockTheUser(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	var err error
+	for n := 1; n <= 10; n++ {
+		c := e.beginWith("alice", MethodSMS)
+		_, err = e.verifySMS(c, "000000") // no code sent: wrong
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("10th wrong SMS code: %v", err)
+	}
+	// Locked: no code is even sent.
+	if _, err := e.send(e.beginWith("alice", MethodSMS)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("send while locked: %v", err)
+	}
+	if out.count() != 0 {
+		t.Error("a code was sent to a locked user")
+	}
+}
+
+func TestSMSCodeBoundToChallengeAndNumber(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c1, c2 := e.beginWith("alice", MethodSMS), e.beginWith("alice", MethodSMS)
+	if _, err := e.send(c1); err != nil {
+		t.Fatal(err)
+	}
+	code1 := out.lastCode(t)
+	// No code was sent for c2: c1's code is wrong there.
+	_, err := e.verifySMS(c2, code1)
+	wantWrong(t, err, 4)
+	// Even with c1's record copied over, the MAC binds the challenge id.
+	raw, _ := e.st.Get(e.ctx, store.ChallengeKey(c1.ID, smsCodeName))
+	e.st.Put(e.ctx, store.ChallengeKey(c2.ID, smsCodeName), raw, time.Minute)
+	_, err = e.verifySMS(c2, code1)
+	wantWrong(t, err, 3)
+	// A code sent for c2 does not pass c1 either (unless the six digits happen to match).
+	if _, err := e.send(c2); err != nil {
+		t.Fatal(err)
+	}
+	if code2 := out.lastCode(t); code2 != code1 {
+		_, err = e.verifySMS(c1, code2)
+		wantWrong(t, err, 4)
+	}
+	// The number changed since the code was sent: the code is for the old number.
+	e.bindPhone("alice", "+15551234567")
+	_, err = e.verifySMS(c1, code1)
+	wantWrong(t, err, 3)
+}
+
+func TestSMSCodeExpires(t *testing.T) {
+	e := newEnv(t, Limits{ChallengeTTL: 15 * time.Minute})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c1, c2 := e.beginWith("alice", MethodSMS), e.beginWith("alice", MethodSMS)
+	e.send(c1)
+	code1 := out.lastCode(t)
+	e.send(c2)
+	code2 := out.lastCode(t)
+	e.clock.Add(5*time.Minute - time.Second)
+	if _, err := e.verifySMS(c1, code1); err != nil {
+		t.Fatalf("just before expiry: %v", err)
+	}
+	e.clock.Add(time.Second)
+	_, err := e.verifySMS(c2, code2)
+	wantWrong(t, err, 4) // expired counts as wrong
+	// A code never outlives its challenge, and the message says so.
+	c3 := e.beginWith("alice", MethodSMS)
+	e.clock.Add(14 * time.Minute)
+	sent, err := e.send(c3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sent.Expires.Equal(c3.Expires) || !strings.Contains(out.last(t).text, "It expires in 1 minute.") {
+		t.Errorf("late code: %+v, %q", sent, out.last(t).text)
+	}
+}
+
+func TestSMSResendWait(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodSMS)
+	start := e.clock.Now()
+	if _, err := e.send(c); err != nil {
+		t.Fatal(err)
+	}
+	old := out.lastCode(t)
+	_, err := e.send(c)
+	wantLimited(t, err, SendLimitResend, start.Add(time.Minute))
+	if !strings.Contains(err.Error(), "try again at") {
+		t.Errorf("error: %v", err)
+	}
+	e.clock.Add(59 * time.Second)
+	_, err = e.send(c)
+	wantLimited(t, err, SendLimitResend, start.Add(time.Minute))
+	if out.count() != 1 {
+		t.Fatalf("%d messages sent", out.count())
+	}
+	// The store still holds the wait (its clock has not moved), but by the Service's
+	// clock it is over.
+	e.clock.Add(time.Second)
+	sent, err := e.send(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sent.ResendAt.Equal(e.clock.Now().Add(time.Minute)) {
+		t.Errorf("ResendAt = %v", sent.ResendAt)
+	}
+	_, err = e.send(c)
+	wantLimited(t, err, SendLimitResend, e.clock.Now().Add(time.Minute))
+	// The new code replaced the old one.
+	if code := out.lastCode(t); code != old {
+		_, err := e.verifySMS(c, old)
+		wantWrong(t, err, 4)
+		if _, err := e.verifySMS(c, code); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSMSConcurrentSendsSendOnce(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodSMS)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			if _, err := e.send(c); err != nil && !errors.Is(err, ErrSendLimited) {
+				t.Errorf("send: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if out.count() != 1 {
+		t.Fatalf("%d messages for one challenge at once", out.count())
+	}
+}
+
+func TestSMSUserHourlyLimit(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	start := e.clock.Now()
+	c := e.beginWith("alice", MethodSMS)
+	for i := range 5 {
+		if i == 3 {
+			c = e.beginWith("alice", MethodSMS) // across challenges too
+		}
+		if _, err := e.send(c); err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+		e.clock.Add(time.Minute)
+	}
+	_, err := e.send(c)
+	wantLimited(t, err, SendLimitUser, start.Add(time.Hour))
+	if out.count() != 5 {
+		t.Errorf("%d sent", out.count())
+	}
+	// Another user on another number is not affected.
+	e.bindPhone("bob", "+15551234567")
+	if _, err := e.send(e.beginWith("bob", MethodSMS)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSMSNumberDailyLimit(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	start := e.clock.Now()
+	for _, u := range []string{"alice", "bob", "carol"} {
+		e.bindPhone(u, testNumber)
+	}
+	e.bindPhone("dave", "+15551234567")
+	for i := range 10 {
+		user := "alice"
+		if i >= 5 {
+			user = "bob"
+		}
+		if _, err := e.send(e.beginWith(user, MethodSMS)); err != nil {
+			t.Fatalf("send %d: %v", i+1, err)
+		}
+	}
+	_, err := e.send(e.beginWith("carol", MethodSMS))
+	wantLimited(t, err, SendLimitNumber, start.Add(24*time.Hour))
+	if out.count() != 10 {
+		t.Errorf("%d sent", out.count())
+	}
+	if _, err := e.send(e.beginWith("dave", MethodSMS)); err != nil {
+		t.Fatalf("another number: %v", err)
+	}
+}
+
+func TestSMSIPLimit(t *testing.T) {
+	e := newEnv(t, Limits{SendsPerIPHour: 3})
+	out := e.withSMS()
+	start := e.clock.Now()
+	users := []string{"a", "b", "c", "d", "e"}
+	for i, u := range users {
+		e.bindPhone(u, fmt.Sprintf("+1555123456%d", i))
+	}
+	send := func(user, ip string) error {
+		c := e.beginWith(user, MethodSMS)
+		_, err := e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, ip)
+		return err
+	}
+	// One IPv6 /64 is one network, whatever the user.
+	for i, ip := range []string{"2001:db8::1", "[2001:db8::2]:443", "2001:db8::3"} {
+		if err := send(users[i], ip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := send("d", "2001:db8::4")
+	wantLimited(t, err, SendLimitNetwork, start.Add(time.Hour))
+	if err := send("d", "2001:db8:1::1"); err != nil {
+		t.Fatalf("another network: %v", err)
+	}
+	if err := send("e", ""); err == nil || errors.Is(err, ErrSendLimited) {
+		t.Fatalf("no client address: %v", err)
+	}
+	if out.count() != 4 {
+		t.Errorf("%d sent", out.count())
+	}
+	// A network refused for wrong codes gets no codes sent either.
+	e2 := newEnv(t, Limits{IPFailures: 1})
+	e2.withSMS()
+	e2.bindPhone("alice", testNumber)
+	e2.verifySMS(e2.beginWith("alice", MethodSMS), "000000")
+	if _, err := e2.send(e2.beginWith("alice", MethodSMS)); !errors.Is(err, ErrIPLimited) {
+		t.Fatalf("send from a refused network: %v", err)
+	}
+}
+
+func TestSMSNewSendKeepsFailures(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodSMS)
+	e.send(c)
+	for left := 4; left >= 3; left-- {
+		_, err := e.verifySMS(c, otherCode(out.lastCode(t)))
+		wantWrong(t, err, left)
+	}
+	e.clock.Add(time.Minute)
+	if _, err := e.send(c); err != nil {
+		t.Fatal(err)
+	}
+	if a, f := e.counter(store.ChallengeKey(c.ID, attemptsName)), e.counter(store.UserKey("alice", failuresName)); a != 2 || f != 2 {
+		t.Fatalf("after a new send: attempts %d, failures %d; want 2, 2", a, f)
+	}
+	_, err := e.verifySMS(c, otherCode(out.lastCode(t)))
+	wantWrong(t, err, 2)
+}
+
+func TestSMSProviderFailure(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	out.fail = errors.New(`sms: twilio: could not send the message: provider answered 400 Bad Request: "{\"code\": 21211}"`)
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodSMS)
+	_, err := e.send(c)
+	if !errors.Is(err, ErrSendFailed) || !strings.Contains(err.Error(), "21211") {
+		t.Fatalf("err = %v, want ErrSendFailed with the provider's answer", err)
+	}
+	code := out.lastCode(t)
+	if strings.Contains(err.Error(), code) || strings.Contains(err.Error(), "7700900123") {
+		t.Errorf("error holds the code or the number: %v", err)
+	}
+	if _, err := e.st.Get(e.ctx, store.ChallengeKey(c.ID, smsCodeName)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the unsent code is stored: %v", err)
+	}
+	// The code the provider was given does not pass.
+	_, err = e.verifySMS(c, code)
+	wantWrong(t, err, 4)
+	// The failed send counted: the resend wait applies.
+	_, err = e.send(c)
+	wantLimited(t, err, SendLimitResend, e.clock.Now().Add(time.Minute))
+	out.fail = nil
+	e.clock.Add(time.Minute)
+	if _, err := e.send(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verifySMS(c, out.lastCode(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.counter(store.UserKey("alice", smsSendsName)); n != 2 {
+		t.Errorf("user send count = %d, want 2 (failed sends count)", n)
+	}
+}
+
+func TestSMSNotConfiguredNotBoundNotOffered(t *testing.T) {
+	e := newEnv(t, Limits{})
+	c := e.beginWith("alice", MethodSMS)
+	if _, err := e.send(c); !errors.Is(err, ErrSMSUnavailable) {
+		t.Errorf("no provider: %v", err)
+	}
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); !errors.Is(err, ErrSMSUnavailable) {
+		t.Errorf("binding without a provider: %v", err)
+	}
+	out := e.withSMS()
+	if _, err := e.send(c); !errors.Is(err, ErrNotBound) {
+		t.Errorf("no phone: %v", err)
+	}
+	if _, err := e.verifySMS(c, "123456"); !errors.Is(err, ErrNotBound) {
+		t.Errorf("verify without a phone: %v", err)
+	}
+	e.bindPhone("alice", testNumber)
+	totp := e.beginWith("alice", MethodTOTP)
+	if _, err := e.send(totp); !errors.Is(err, ErrNotOffered) {
+		t.Errorf("send on a TOTP-only challenge: %v", err)
+	}
+	if _, err := e.verifySMS(totp, "123456"); !errors.Is(err, ErrNotOffered) {
+		t.Errorf("verify SMS on a TOTP-only challenge: %v", err)
+	}
+	if _, err := e.svc.SendSMSCode(e.ctx, c.ID, "someone else", testIP); !errors.Is(err, ErrNotYours) {
+		t.Errorf("send with another binding: %v", err)
+	}
+	if out.count() != 0 {
+		t.Errorf("%d sent", out.count())
+	}
+	// None of these counted anything.
+	if n := e.counter(store.ChallengeKey(c.ID, attemptsName)); n != 0 {
+		t.Errorf("attempts = %d", n)
+	}
+}
+
+func TestSMSConcurrentVerifyPassesOnce(t *testing.T) {
+	e := newEnv(t, Limits{MaxAttempts: 100, LockAfter: 1000, IPFailures: 1000})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	c := e.beginWith("alice", MethodSMS)
+	e.send(c)
+	code := out.lastCode(t)
+	// Every request reads the code before any goes on.
+	bs := newBarrier(e.st, smsCodeName, 16)
+	e.svc.Store = bs
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		passes int
+	)
+	for range 16 {
+		wg.Go(func() {
+			_, err := e.verifySMS(c, code)
+			switch {
+			case err == nil:
+				mu.Lock()
+				passes++
+				mu.Unlock()
+			case !errors.Is(err, ErrWrongCode) && !errors.Is(err, ErrChallengeEnded):
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if passes != 1 {
+		t.Fatalf("%d passes of one code", passes)
+	}
+}
+
+func TestBothMethodsEitherPasses(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	secret := e.bind("alice")
+	e.bindPhone("alice", testNumber)
+	f, err := e.svc.Factors(e.ctx, "alice")
+	if err != nil || strings.Join(f.Bound(), ",") != "totp,sms" {
+		t.Fatalf("Bound = %v, %v", f.Bound(), err)
+	}
+	c1 := e.beginWith("alice", MethodTOTP, MethodSMS)
+	if p, err := e.verify(c1, e.code(secret)); err != nil || p.Method != MethodTOTP {
+		t.Fatalf("TOTP on a challenge offering both: %+v, %v", p, err)
+	}
+	c2 := e.beginWith("alice", MethodTOTP, MethodSMS)
+	e.send(c2)
+	if p, err := e.verifySMS(c2, out.lastCode(t)); err != nil || p.Method != MethodSMS {
+		t.Fatalf("SMS on a challenge offering both: %+v, %v", p, err)
+	}
+	// After an SMS code was sent, TOTP still passes the challenge, and then the SMS code
+	// is no use.
+	c3 := e.beginWith("alice", MethodTOTP, MethodSMS)
+	e.send(c3)
+	e.nextStep()
+	if _, err := e.verify(c3, e.code(secret)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verifySMS(c3, out.lastCode(t)); !errors.Is(err, ErrChallengeEnded) {
+		t.Fatalf("SMS code after TOTP passed: %v", err)
+	}
+}
+
+func TestNormalizePhone(t *testing.T) {
+	for in, want := range map[string]string{
+		"+447700900123":            "+447700900123",
+		" +44 7700 900123 ":        "+447700900123",
+		"+1 (555) 123-4567":        "+15551234567",
+		"+1.555.123.4567":          "+15551234567",
+		"+49 30 1234567":           "+49301234567",
+		"+86 138 0013 8000":        "+8613800138000",
+		"+1\u00a0555\u00a01234567": "+15551234567",
+		"+12345678":                "+12345678",        // 8 digits
+		"+123456789012345":         "+123456789012345", // 15 digits
+	} {
+		got, err := NormalizePhone(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizePhone(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"":                  "no number",
+		"   ":               "no number",
+		"07700 900123":      "start with +",
+		"0044 7700 900123":  "start with +",
+		"447700900123":      "start with +",
+		"+":                 "no digits",
+		"+0 7700 900123":    "cannot start with 0",
+		"+44 (0) 77009":     "too short",
+		"+1234567":          "too short",
+		"+1234567890123456": "too long",
+		"+44 7700 9001x3":   "only digits",
+		"+44+7700900123":    "only digits",
+		"tel:+447700900123": "only digits",
+		"+４４7700900123":     "only digits",
+	} {
+		_, err := NormalizePhone(in)
+		var ip *InvalidPhoneError
+		if !errors.As(err, &ip) || !errors.Is(err, ErrInvalidPhone) {
+			t.Errorf("NormalizePhone(%q): err = %v, want an InvalidPhoneError", in, err)
+			continue
+		}
+		if !strings.Contains(ip.Reason, want) || !strings.Contains(ip.Reason, "e.g. +44 7700 900123") {
+			t.Errorf("NormalizePhone(%q): reason %q, want it to say %q and give the example", in, ip.Reason, want)
+		}
+		if len(in) > 6 && strings.Contains(err.Error(), strings.TrimSpace(in)) {
+			t.Errorf("error holds the number: %v", err)
+		}
+	}
+}
+
+func TestMaskPhone(t *testing.T) {
+	for in, want := range map[string]string{
+		"+447700900123":  "+44 ••• ••• 0123",
+		"+15551234567":   "+1 ••• ••• 4567",
+		"+79161234567":   "+7 ••• ••• 4567",
+		"+8613800138000": "+86 ••• ••• 8000",
+		"+353851234567":  "+353 ••• ••• 4567",
+		"+97150123456":   "+971 ••• ••• 3456",
+		"+2348012345678": "+234 ••• ••• 5678",
+		"+12":            "•••",
+	} {
+		if got := MaskPhone(in); got != want {
+			t.Errorf("MaskPhone(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSMSText(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		d      time.Duration
+		want   string
+	}{
+		{"Example Console", 5 * time.Minute, "Example Console verification code: 123456. It expires in 5 minutes. Do not share it."},
+		{"", 5 * time.Minute, "Your verification code: 123456. It expires in 5 minutes. Do not share it."},
+		{"Acme\nCloud\t", 90 * time.Second, "Acme Cloud verification code: 123456. It expires in 1 minute. Do not share it."},
+		{"X", 30 * time.Second, "X verification code: 123456. It expires in 30 seconds. Do not share it."},
+		{"X", 0, "X verification code: 123456. It expires in 1 second. Do not share it."},
+	} {
+		if got := smsText(tc.issuer, "123456", tc.d); got != tc.want {
+			t.Errorf("smsText(%q, %v) = %q", tc.issuer, tc.d, got)
+		}
+	}
+}
+
+func TestSealerMAC(t *testing.T) {
+	s1, _ := NewSealer(testKey)
+	s2, _ := NewSealer(bytes.Repeat([]byte("j"), 32))
+	a := s1.MAC([]byte("data"), "p")
+	if len(a) != 32 || !bytes.Equal(a, s1.MAC([]byte("data"), "p")) {
+		t.Fatal("MAC not deterministic or not 32 bytes")
+	}
+	for name, other := range map[string][]byte{
+		"other purpose": s1.MAC([]byte("data"), "q"),
+		"other data":    s1.MAC([]byte("datb"), "p"),
+		"other key":     s2.MAC([]byte("data"), "p"),
+		"shifted":       s1.MAC([]byte("pdata"), ""),
+	} {
+		if bytes.Equal(a, other) {
+			t.Errorf("%s: same MAC", name)
+		}
+	}
+	// The MAC key is not the sealing key: a MAC with the configured key itself, or
+	// with the sealing key's derivation, differs.
+	if bytes.Equal(s1.macKey, testKey) {
+		t.Error("MAC key is the configured key")
+	}
+}
+
+// writeSpy records every key and value written to the store.
+type writeSpy struct {
+	store.Store
+	mu     sync.Mutex
+	keys   []store.Key
+	values [][]byte
+}
+
+func (w *writeSpy) note(k store.Key, v []byte) {
+	w.mu.Lock()
+	w.keys = append(w.keys, k)
+	w.values = append(w.values, bytes.Clone(v))
+	w.mu.Unlock()
+}
+
+func (w *writeSpy) Put(ctx context.Context, k store.Key, v []byte, ttl time.Duration) error {
+	w.note(k, v)
+	return w.Store.Put(ctx, k, v, ttl)
+}
+
+func (w *writeSpy) PutNew(ctx context.Context, k store.Key, v []byte, ttl time.Duration) (bool, error) {
+	w.note(k, v)
+	return w.Store.PutNew(ctx, k, v, ttl)
+}
+
+func (w *writeSpy) Incr(ctx context.Context, k store.Key, window time.Duration) (int64, error) {
+	w.note(k, nil)
+	return w.Store.Incr(ctx, k, window)
+}
+
+func (w *writeSpy) Advance(ctx context.Context, k store.Key, n int64) (bool, error) {
+	w.note(k, nil)
+	return w.Store.Advance(ctx, k, n)
+}
+
+// The store sees neither a code nor a phone number, in keys or values.
+func TestSMSStoreHoldsOnlyMACs(t *testing.T) {
+	mem, _ := store.NewMemory("")
+	defer mem.Close()
+	spy := &writeSpy{Store: mem}
+	e := newEnvWith(t, spy, Limits{})
+	out := e.withSMS()
+	var codes []string
+	// Bind a phone, then send codes and verify one.
+	c := e.beginWith("carol", MethodSMS)
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 7700 900123", testIP); err != nil {
+		t.Fatal(err)
+	}
+	codes = append(codes, out.lastCode(t))
+	if _, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, c.Binding, out.lastCode(t), testIP); err != nil {
+		t.Fatal(err)
+	}
+	c = e.beginWith("carol", MethodSMS)
+	e.send(c)
+	codes = append(codes, out.lastCode(t))
+	e.clock.Add(time.Minute)
+	e.send(c)
+	codes = append(codes, out.lastCode(t))
+	if _, err := e.verifySMS(c, out.lastCode(t)); err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{"+447700900123", "447700900123", "7700900123", "7700 900123"}
+	for _, code := range codes {
+		secrets = append(secrets, code)
+	}
+	spy.mu.Lock()
+	defer spy.mu.Unlock()
+	if len(spy.values) < 10 {
+		t.Fatalf("only %d writes seen", len(spy.values))
+	}
+	for i, k := range spy.keys {
+		for _, s := range secrets {
+			if strings.Contains(k.Scope+"/"+k.Name, s) {
+				t.Errorf("key %v holds %q", k, s)
+			}
+			if bytes.Contains(spy.values[i], []byte(s)) {
+				t.Errorf("record %v holds %q: %q", k, s, spy.values[i])
+			}
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package sms
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"golang.org/x/net/http/httpguts"
+)
+
+func init() {
+	caddy.RegisterModule(Webhook{})
+}
+
+// Webhook is the SMS provider "stepup.sms.webhook": it POSTs each message as JSON to a
+// URL of your own, which passes it on to an SMS service. The body is
+//
+//	{"to": "+15551234567", "message": "Example Console verification code: …"}
+//
+// with Content-Type application/json and the configured headers. A 2xx answer means
+// the message was accepted; anything else, a redirect included, is a failure whose
+// answer goes to the log. Requests are never retried.
+type Webhook struct {
+	// URL receives the messages: an absolute http or https URL. Placeholders known at
+	// provisioning time (such as {env.SMS_WEBHOOK_URL}) are replaced. Required.
+	URL string `json:"url,omitempty"`
+
+	// Headers are sent with every request, for example an authorization token:
+	// {"Authorization": "Bearer {env.SMS_WEBHOOK_TOKEN}"}. Placeholders in the values are
+	// replaced at provisioning time. Content-Type is always application/json.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// Timeout bounds each request, answer included. Default: 10s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	url     string      // URL with placeholders replaced
+	headers http.Header // Headers with placeholders replaced
+	client  *http.Client
+}
+
+// CaddyModule returns the Caddy module information.
+func (Webhook) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "stepup.sms.webhook",
+		New: func() caddy.Module { return new(Webhook) },
+	}
+}
+
+// Provision replaces placeholders in the URL and header values and sets defaults.
+func (w *Webhook) Provision(caddy.Context) error {
+	repl := caddy.NewReplacer()
+	w.url = repl.ReplaceKnown(w.URL, "")
+	w.headers = make(http.Header, len(w.Headers))
+	for name, value := range w.Headers {
+		w.headers.Set(name, repl.ReplaceKnown(value, ""))
+	}
+	if w.Timeout == 0 {
+		w.Timeout = caddy.Duration(defaultTimeout)
+	}
+	w.client = newClient(time.Duration(w.Timeout))
+	return nil
+}
+
+// Validate checks the provisioned configuration. Its errors never show the URL or a
+// header value, which may hold secrets.
+func (w *Webhook) Validate() error {
+	if err := validURL("sms webhook: url", w.url); err != nil {
+		return err
+	}
+	for name, value := range w.Headers {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("sms webhook: header name %q is not valid", name)
+		}
+		if !httpguts.ValidHeaderFieldValue(w.headers.Get(name)) {
+			return fmt.Errorf("sms webhook: the value of header %s is not valid", name)
+		}
+		if value != "" && w.headers.Get(name) == "" {
+			return fmt.Errorf("sms webhook: the value of header %s is empty after replacing placeholders (is the environment variable set?)", name)
+		}
+	}
+	if w.Timeout < 0 {
+		return fmt.Errorf("sms webhook: timeout must not be negative")
+	}
+	return nil
+}
+
+// webhookMessage is the JSON body of a webhook request.
+type webhookMessage struct {
+	To      string `json:"to"`
+	Message string `json:"message"`
+}
+
+// Send POSTs the message to the URL once.
+func (w *Webhook) Send(ctx context.Context, to, text string) error {
+	body, err := json.Marshal(webhookMessage{To: to, Message: text})
+	if err != nil {
+		return &SendError{Provider: "webhook", Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return &SendError{Provider: "webhook", Err: fmt.Errorf("building the request failed")}
+	}
+	for name, values := range w.headers {
+		req.Header[name] = values
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return do(w.client, "webhook", req, func(status int) bool { return status >= 200 && status <= 299 })
+}
+
+// UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
+//
+//	webhook <url> {
+//	    header  <name> <value>
+//	    timeout <duration>
+//	}
+//
+// The block is optional; header may be repeated. Values may use placeholders such as
+// {env.SMS_WEBHOOK_TOKEN}, replaced when the configuration is loaded.
+func (w *Webhook) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the provider name
+	if !d.NextArg() {
+		return d.Err("sms webhook needs a URL: webhook <url>")
+	}
+	w.URL = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "header":
+			var name, value string
+			if !d.Args(&name, &value) {
+				return d.Err("header needs a name and a value: header <name> <value>")
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if w.Headers == nil {
+				w.Headers = make(map[string]string)
+			}
+			w.Headers[name] = value
+		case "timeout":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return err
+			}
+			w.Timeout = dur
+		default:
+			return d.Errf("unrecognized sms webhook option '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// parseDuration reads the single duration argument of the current option.
+func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return 0, d.Errf("bad duration '%s': %v", d.Val(), err)
+	}
+	if dur <= 0 {
+		return 0, d.Errf("duration must be positive: %s", d.Val())
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return caddy.Duration(dur), nil
+}
+
+// Interface guards.
+var (
+	_ Provider              = (*Webhook)(nil)
+	_ caddy.Module          = (*Webhook)(nil)
+	_ caddy.Provisioner     = (*Webhook)(nil)
+	_ caddy.Validator       = (*Webhook)(nil)
+	_ caddyfile.Unmarshaler = (*Webhook)(nil)
+)
