@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/base32"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,10 +52,16 @@ const (
 // test script (scripts/test) installs chromium and zbar-tools.
 func onCI() bool { return os.Getenv("CI") == "true" }
 
-// caddyfileTemplate is Caddyfile.example with the ports, the log and Caddy's own
-// storage moved into the test's temporary directory, and Caddy kept from writing its
-// autosave file into the user's home. The stepup block is the example's, word for word.
-const caddyfileTemplate = `{
+// exampleCaddyfile is the demo config the journeys run: the one the README tells
+// users to start, read at test time so that the tests follow it.
+const exampleCaddyfile = "../Caddyfile.example"
+
+// exampleGlobals is the example's global options block. The harness swaps it for
+// testGlobals: Caddy's storage and log go into the test's temporary directory,
+// Caddy keeps no autosave file in the user's home, and stops in a second.
+const exampleGlobals = "{\n\tadmin off\n\tauto_https off\n}\n"
+
+const testGlobals = `{
 	admin off
 	persist_config off
 	auto_https off
@@ -62,43 +72,102 @@ const caddyfileTemplate = `{
 		level INFO
 	}
 }
-
-# The demo console: a plain web console that knows nothing about two-factor auth.
-http://:@CONSOLE_PORT@ {
-	bind 127.0.0.1
-	democonsole
-}
-
-http://:@GATEWAY_PORT@ {
-	bind 127.0.0.1
-	stepup {
-		issuer "Demo Console"
-
-		login /login {
-			user_field username
-			success_status 200 303
-			success_cookie console_session
-		}
-		logout /logout
-
-		protect /instances/*/delete /api/instances/* {
-			methods POST DELETE
-			max_age 5m
-			name "instance changes"
-		}
-		protect /billing/pay /api/billing/* {
-			methods POST
-			max_age 2m
-			name "payments"
-		}
-
-		enforce operation all
-		root alice
-		admins bob
-	}
-	reverse_proxy 127.0.0.1:@CONSOLE_PORT@
-}
 `
+
+// testCaddyfile returns Caddyfile.example with only what a test must change: the
+// global options (see exampleGlobals) and the two ports, console :9000 (and the
+// gateway's reverse_proxy to it) and gateway :8080, moved to free loopback ports.
+// Everything else, the whole stepup block above all, is the example's word for word.
+// Each substitution must apply exactly once: when the example changes shape, the
+// harness fails here, loudly, instead of testing something else.
+func testCaddyfile(t *testing.T, dir, consolePort, gatewayPort string) string {
+	t.Helper()
+	b, err := os.ReadFile(exampleCaddyfile)
+	if err != nil {
+		t.Fatalf("reading the example config: %v", err)
+	}
+	example := string(b)
+	globals := strings.NewReplacer(
+		"@STORAGE@", strconv.Quote(filepath.Join(dir, "caddy-data")),
+		"@LOG@", strconv.Quote(filepath.Join(dir, "caddy.log")),
+	).Replace(testGlobals)
+	cfg := example
+	for _, sub := range []struct{ old, new string }{
+		{exampleGlobals, globals},
+		{"\nhttp://:9000 {\n", "\nhttp://:" + consolePort + " {\n"},
+		{"\nhttp://:8080 {\n", "\nhttp://:" + gatewayPort + " {\n"},
+		{"\treverse_proxy 127.0.0.1:9000\n", "\treverse_proxy 127.0.0.1:" + consolePort + "\n"},
+	} {
+		if n := strings.Count(cfg, sub.old); n != 1 {
+			t.Fatalf("%s changed shape: the harness replaces %q, found %d times (want 1); update e2e/harness_test.go to match it",
+				exampleCaddyfile, sub.old, n)
+		}
+		cfg = strings.Replace(cfg, sub.old, sub.new, 1)
+	}
+	want, ok := stepupDirective(example)
+	if !ok {
+		t.Fatalf("%s has no single stepup { ... } block", exampleCaddyfile)
+	}
+	got, ok := stepupDirective(cfg)
+	if !ok || got != want {
+		t.Fatalf("the test config's stepup block differs from the example's:\n%s\nwant:\n%s", got, want)
+	}
+	return cfg
+}
+
+// stepupDirective returns the text of the one "stepup {" block of a Caddyfile, from
+// the directive to its closing brace.
+func stepupDirective(cfg string) (string, bool) {
+	const open = "\tstepup {\n"
+	i := strings.Index(cfg, open)
+	if i < 0 || strings.Count(cfg, open) != 1 {
+		return "", false
+	}
+	depth := 0
+	for j := i; j < len(cfg); j++ {
+		switch cfg[j] {
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return cfg[i : j+1], true
+			}
+		}
+	}
+	return "", false
+}
+
+// checkListeners makes sure the adapted config listens on the test's two loopback
+// ports and nowhere else (a site added to the example would otherwise bind a fixed
+// port, or go untested).
+func checkListeners(t *testing.T, cfgJSON []byte, ports ...string) {
+	t.Helper()
+	var cfg struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string `json:"listen"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatalf("reading the adapted config: %v", err)
+	}
+	var got, want []string
+	for _, srv := range cfg.Apps.HTTP.Servers {
+		got = append(got, srv.Listen...)
+	}
+	for _, p := range ports {
+		want = append(want, "127.0.0.1:"+p)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the test config listens on %v, want %v only: has %s a new site?", got, want, exampleCaddyfile)
+	}
+}
 
 // stack is one running Caddy: the console and the gateway in front of it.
 type stack struct {
@@ -111,7 +180,7 @@ type stack struct {
 // url returns the absolute gateway URL of path.
 func (s *stack) url(path string) string { return s.base + path }
 
-// startStack runs Caddy in-process with the demo config on free loopback ports and
+// startStack runs Caddy in-process with Caddyfile.example on free loopback ports and
 // stops it when the test ends. Each test gets its own: Caddy's memory store and the
 // console's state are per process and are dropped when the config stops, so every
 // journey starts with fresh bindings, sessions, instances and balance.
@@ -120,24 +189,20 @@ func startStack(t *testing.T) *stack {
 	dir := t.TempDir()
 	consolePort, gatewayPort := freePort(t), freePort(t)
 	s := &stack{base: "http://127.0.0.1:" + gatewayPort, log: filepath.Join(dir, "caddy.log")}
-	cfg := strings.NewReplacer(
-		"@STORAGE@", strconv.Quote(filepath.Join(dir, "caddy-data")),
-		"@LOG@", strconv.Quote(s.log),
-		"@CONSOLE_PORT@", consolePort,
-		"@GATEWAY_PORT@", gatewayPort,
-	).Replace(caddyfileTemplate)
+	cfg := testCaddyfile(t, dir, consolePort, gatewayPort)
 
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	if adapter == nil {
 		t.Fatal("the caddyfile config adapter is not registered")
 	}
-	cfgJSON, warnings, err := adapter.Adapt([]byte(cfg), map[string]any{"filename": "e2e.Caddyfile"})
+	cfgJSON, warnings, err := adapter.Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile.example"})
 	if err != nil {
 		t.Fatalf("adapting the Caddyfile: %v", err)
 	}
 	for _, w := range warnings {
 		t.Logf("Caddyfile warning: %s", w.String())
 	}
+	checkListeners(t, cfgJSON, consolePort, gatewayPort)
 	if err := caddy.Load(cfgJSON, true); err != nil {
 		t.Fatalf("starting Caddy: %v", err)
 	}
@@ -236,6 +301,13 @@ func newPage(t *testing.T) *page {
 	return &page{t: t, ctx: newBrowser(t, path), s: s}
 }
 
+// newDevice starts another browser, with a profile (cookies) of its own, on the same
+// Caddy: the same user on a second device.
+func (p *page) newDevice() *page {
+	p.t.Helper()
+	return &page{t: p.t, ctx: newBrowser(p.t, findChromium(p.t)), s: p.s}
+}
+
 // step returns a context for one wait.
 func (p *page) step() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(p.ctx, stepTimeout)
@@ -323,6 +395,18 @@ func (p *page) has(id string) bool {
 	return ok
 }
 
+// title returns the document's title.
+func (p *page) title() string {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		p.fail("reading the title: %v", err)
+	}
+	return s
+}
+
 // location returns the URL the browser shows.
 func (p *page) location() *url.URL {
 	p.t.Helper()
@@ -368,14 +452,28 @@ func (p *page) expectChallengePage(resp *network.Response) string {
 	return loc.Path
 }
 
-// signIn signs in on the console's login page through the gateway and checks the
-// dashboard.
-func (p *page) signIn(user string) {
+// submitLogin fills in and submits the console's login page through the gateway, and
+// returns the final document response, wherever the gateway sent the browser, and
+// every response on the way (see clickRecording).
+func (p *page) submitLogin(user string) (*network.Response, []hop) {
 	p.t.Helper()
 	p.open("/login")
 	p.fill("username", user)
 	p.fill("password", user+"-password")
-	resp := p.click("login-submit")
+	return p.clickRecording("login-submit")
+}
+
+// signIn signs in on the console's login page through the gateway and checks the
+// dashboard (a user without login protection).
+func (p *page) signIn(user string) {
+	p.t.Helper()
+	resp, _ := p.submitLogin(user)
+	p.expectSignedIn(resp, user)
+}
+
+// expectSignedIn checks that the browser shows the console's dashboard for user.
+func (p *page) expectSignedIn(resp *network.Response, user string) {
+	p.t.Helper()
 	p.expectAt(resp, 200, "/dashboard")
 	if got := p.text("whoami"); got != user {
 		p.fail("signed in as %q, the console shows %q", user, got)
@@ -425,6 +523,118 @@ func (p *page) setCookie(c *network.Cookie) {
 	if err != nil {
 		p.fail("setting cookie %s: %v", c.Name, err)
 	}
+}
+
+// Cookies of a login: the demo console's (its HttpOnly session and the user name that
+// scripts can read) and the gateway's session.
+const (
+	consoleSessionCookie = "console_session"
+	consoleUserCookie    = "console_user"
+	gatewaySessionCookie = "stepup_session"
+)
+
+// documentCookie returns document.cookie: the cookies the page's scripts see.
+func (p *page) documentCookie() string {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.cookie`))
+	if err != nil {
+		p.fail("reading document.cookie: %v", err)
+	}
+	return s
+}
+
+// expectLoginHeld checks that nothing of a held login has reached the browser: none
+// of the console's cookies, in the cookie store (HttpOnly ones included) or to the
+// page's scripts, and no gateway session.
+func (p *page) expectLoginHeld() {
+	p.t.Helper()
+	for _, name := range []string{consoleSessionCookie, consoleUserCookie, gatewaySessionCookie} {
+		if c := p.cookie(name); c != nil {
+			p.fail("the login is held, but the browser has the cookie %s=%s", c.Name, c.Value)
+		}
+	}
+	if dc := p.documentCookie(); strings.Contains(dc, consoleUserCookie+"=") {
+		p.fail("the login is held, but the page's scripts see the console's cookie: %q", dc)
+	}
+}
+
+// hop is one HTTP response of a navigation (a redirect or the final document) as it
+// came over the wire, with its raw headers: Set-Cookie among them, which the
+// browser's parsed responses leave out.
+type hop struct {
+	Status  int64
+	Headers network.Headers
+}
+
+// header returns the values of a raw response header (the browser joins repeated
+// headers with newlines).
+func (h hop) header(name string) []string {
+	for k, v := range h.Headers {
+		if strings.EqualFold(k, name) {
+			if s, ok := v.(string); ok {
+				return strings.Split(s, "\n")
+			}
+		}
+	}
+	return nil
+}
+
+// setCookies returns the names of the cookies this response sets, and of those it
+// clears (Max-Age<=0 or an expiry in the past).
+func (h hop) setCookies() (set, cleared []string) {
+	for _, line := range h.header("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			continue
+		}
+		if c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(time.Now())) {
+			cleared = append(cleared, c.Name)
+		} else {
+			set = append(set, c.Name)
+		}
+	}
+	return set, cleared
+}
+
+// clickRecording clicks like click, and also returns every response of the document
+// navigation that followed, redirects included, in order.
+func (p *page) clickRecording(id string) (*network.Response, []hop) {
+	p.t.Helper()
+	var mu sync.Mutex
+	var hops []hop
+	lctx, stop := context.WithCancel(p.ctx)
+	defer stop()
+	if err := chromedp.Listen(lctx, func(ev any) {
+		if e, ok := ev.(*network.EventResponseReceivedExtraInfo); ok {
+			mu.Lock()
+			hops = append(hops, hop{Status: e.StatusCode, Headers: e.Headers})
+			mu.Unlock()
+		}
+	}); err != nil {
+		p.fail("listening to the network: %v", err)
+	}
+	resp := p.click(id)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	return resp, slices.Clone(hops)
+}
+
+// redirectHop returns the one redirect among hops (status 3xx), failing otherwise.
+func (p *page) redirectHop(hops []hop) hop {
+	p.t.Helper()
+	var found []hop
+	for _, h := range hops {
+		if h.Status >= 300 && h.Status < 400 {
+			found = append(found, h)
+		}
+	}
+	if len(found) != 1 {
+		p.fail("expected exactly one redirect, the browser saw %d responses: %+v", len(hops), hops)
+	}
+	return found[0]
 }
 
 // allowPageScripts lets scripts run from the test call the site's API from the
@@ -612,6 +822,71 @@ func (p *page) bind(a *authenticator) *network.Response {
 	p.fill("code1", code1)
 	p.fill("code2", code2)
 	return p.click("bind-submit")
+}
+
+// bindRecording is bind, also returning the responses of the navigation it starts
+// (see clickRecording).
+func (p *page) bindRecording(a *authenticator) (*network.Response, []hop) {
+	p.t.Helper()
+	code1, code2 := a.bindingCodes()
+	p.fill("code1", code1)
+	p.fill("code2", code2)
+	return p.clickRecording("bind-submit")
+}
+
+// expectReleasedLogin checks the answer that completed a held login: the console's
+// own, a 303 to its dashboard setting its two cookies, with the gateway's session
+// cookie added and its pending-login cookie cleared.
+func (p *page) expectReleasedLogin(h hop) {
+	p.t.Helper()
+	if h.Status != 303 {
+		p.fail("the released login answered %d, want the console's 303", h.Status)
+	}
+	if loc := h.header("Location"); len(loc) != 1 || loc[0] != "/dashboard" {
+		p.fail("the released login redirects to %q, want the console's /dashboard", loc)
+	}
+	set, cleared := h.setCookies()
+	for _, name := range []string{consoleSessionCookie, consoleUserCookie, gatewaySessionCookie} {
+		if !slices.Contains(set, name) {
+			p.fail("the released login does not set %s; it sets %v", name, set)
+		}
+	}
+	if !slices.Contains(cleared, "stepup_login") {
+		p.fail("the released login does not clear the pending-login cookie; it clears %v", cleared)
+	}
+}
+
+// expectHeldLogin checks the gateway's answer to a login it holds: a 303 to its
+// challenge page that sets the pending-login cookie and nothing of the console's.
+func (p *page) expectHeldLogin(h hop) {
+	p.t.Helper()
+	if h.Status != 303 {
+		p.fail("the held login answered %d, want 303 to the challenge", h.Status)
+	}
+	if loc := h.header("Location"); len(loc) != 1 || !strings.HasPrefix(loc[0], "/.stepup/challenge/") {
+		p.fail("the held login redirects to %q, want the gateway's challenge", loc)
+	}
+	if set, cleared := h.setCookies(); !slices.Equal(set, []string{"stepup_login"}) || len(cleared) != 0 {
+		p.fail("the held login sets cookies %v and clears %v; want the pending-login cookie alone", set, cleared)
+	}
+}
+
+// expectSignedInCookies checks the browser's cookies after a login: the console's,
+// as the console set them, and the gateway's session.
+func (p *page) expectSignedInCookies() {
+	p.t.Helper()
+	if c := p.cookie(consoleSessionCookie); c == nil || !c.HTTPOnly || c.Path != "/" {
+		p.fail("console session cookie after the login: %+v, want HttpOnly with Path=/", c)
+	}
+	if c := p.cookie(consoleUserCookie); c == nil || c.HTTPOnly || c.Value != p.text("whoami") {
+		p.fail("console user cookie after the login: %+v, want the user's name, readable by scripts", c)
+	}
+	if dc := p.documentCookie(); !strings.Contains(dc, consoleUserCookie+"=") {
+		p.fail("the page's scripts do not see the console's user cookie: %q", dc)
+	}
+	if c := p.cookie(gatewaySessionCookie); c == nil || !c.HTTPOnly {
+		p.fail("gateway session cookie after the login: %+v", c)
+	}
 }
 
 // bindFromSettings binds an authenticator app from the gateway's security settings

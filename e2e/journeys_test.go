@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,23 +20,20 @@ func TestBrowserOperationChallengeWithTOTP(t *testing.T) {
 
 	// "Upon successful binding of virtual MFA, secondary authentication is
 	// simultaneously completed" (the seed): binding passed a second-factor check, so
-	// for the rule's max_age a delete goes through without another one.
-	p.open("/instances/i-1003/delete")
-	resp := p.click("delete-i-1003")
+	// for the rule's max_age a delete, its confirmation page and its form post, goes
+	// through without another one.
+	resp := p.open("/instances/i-1003/delete")
+	p.expectAt(resp, 200, "/instances/i-1003/delete")
+	resp = p.click("delete-i-1003")
 	p.expectAt(resp, 200, "/instances?deleted=i-1003")
 
 	// A new session (the user comes back later) has no recent second factor.
 	p.signOut()
 	p.signIn("alice")
 
-	// The console's confirmation page is a GET, which the demo rule (methods POST
-	// DELETE) does not protect; the delete it posts is.
-	resp = p.open("/instances/i-1001/delete")
-	p.expectAt(resp, 200, "/instances/i-1001/delete")
-	if got := p.text("confirm-title"); got != "Delete instance i-1001?" {
-		p.fail("confirmation title %q", got)
-	}
-	challengePath := p.expectChallengePage(p.click("delete-i-1001"))
+	// The rule covers every method: the console's confirmation page, a GET, is
+	// challenged itself.
+	challengePath := p.expectChallengePage(p.open("/instances/i-1001/delete"))
 	if !p.has("challenge-form") {
 		p.fail("expected the challenge form (alice has an app bound)")
 	}
@@ -64,14 +62,19 @@ func TestBrowserOperationChallengeWithTOTP(t *testing.T) {
 	}
 	p.screenshot("challenge-wrong-code")
 
-	// The right code: the held delete is replayed to the console, which redirects to
-	// its list with a flash.
+	// The right code: back to the confirmation page, whose form post then goes
+	// through on the fresh step-up token, with no second challenge.
 	code, err := app.nextCode(p.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.fill("code", code)
 	resp = p.click("challenge-submit")
+	p.expectAt(resp, 200, "/instances/i-1001/delete")
+	if got := p.text("confirm-title"); got != "Delete instance i-1001?" {
+		p.fail("confirmation title %q", got)
+	}
+	resp = p.click("delete-i-1001")
 	p.expectAt(resp, 200, "/instances?deleted=i-1001")
 	if got := p.text("flash"); got != "Instance i-1001 deleted" {
 		p.fail("flash %q", got)
@@ -81,7 +84,8 @@ func TestBrowserOperationChallengeWithTOTP(t *testing.T) {
 	}
 
 	// The token is still fresh: the next delete goes straight through.
-	p.open("/instances/i-1002/delete")
+	resp = p.open("/instances/i-1002/delete")
+	p.expectAt(resp, 200, "/instances/i-1002/delete")
 	resp = p.click("delete-i-1002")
 	p.expectAt(resp, 200, "/instances?deleted=i-1002")
 	if got := p.text("flash"); got != "Instance i-1002 deleted" {
@@ -133,6 +137,14 @@ func TestBrowserBindOnFirstChallenge(t *testing.T) {
 		p.fail("balance after paying: %q", got)
 	}
 
+	// Binding passed the challenge and issued a step-up token: a delete, a different
+	// rule, goes straight to its confirmation page.
+	if c := p.cookie("stepup_token"); c == nil || !c.HTTPOnly {
+		p.fail("binding issued no HttpOnly step-up token cookie: %+v", c)
+	}
+	resp = p.open("/instances/i-1001/delete")
+	p.expectAt(resp, 200, "/instances/i-1001/delete")
+
 	// And the app is bound for next time.
 	resp = p.open("/.stepup/")
 	p.expectAt(resp, 200, "/.stepup/")
@@ -144,15 +156,18 @@ func TestBrowserBindOnFirstChallenge(t *testing.T) {
 // TestBrowserAPIChallenge: a script in the signed-in page calls a protected API, gets
 // an RFC 9470 step-up challenge, answers it through the gateway's JSON API and
 // retries with the cookie it got.
+//
+// carol, not bob: bob's login is protected, and a login that passed a second factor
+// is itself a recent one, so his API calls would not be challenged.
 func TestBrowserAPIChallenge(t *testing.T) {
 	p := newPage(t)
-	p.signIn("bob")
+	p.signIn("carol")
 	app := p.bindFromSettings()
 	// Binding completed a second-factor check for this session; a new session needs
 	// a new one.
 	p.expectAt(p.click("back"), 200, "/dashboard")
 	p.signOut()
-	p.signIn("bob")
+	p.signIn("carol")
 	p.allowPageScripts()
 
 	res := p.fetch("DELETE", "/api/instances/i-1002", "")
@@ -213,19 +228,25 @@ func TestBrowserAPIChallenge(t *testing.T) {
 // TestBrowserLogoutRevokes: signing out ends the gateway session and its step-up
 // token on the server, not only in the browser: after signing in again the protected
 // operation asks again, and the old cookies, put back, get nothing.
+//
+// alice, not bob: bob's login is protected, so his sign-in would pass a second
+// factor and his operations would not be challenged.
 func TestBrowserLogoutRevokes(t *testing.T) {
 	p := newPage(t)
-	p.signIn("bob")
+	p.signIn("alice")
 
-	// Pass a challenge: bob has nothing bound, so binding is the challenge.
-	p.open("/instances/i-1001/delete")
-	p.expectChallengePage(p.click("delete-i-1001"))
+	// Pass a challenge: alice has nothing bound, so binding is the challenge. It
+	// sends her back to the confirmation page, whose post then goes through.
+	p.expectChallengePage(p.open("/instances/i-1001/delete"))
 	app, _ := p.bindingPage()
 	resp := p.bind(app)
+	p.expectAt(resp, 200, "/instances/i-1001/delete")
+	resp = p.click("delete-i-1001")
 	p.expectAt(resp, 200, "/instances?deleted=i-1001")
 
 	// The step-up token works in this session.
-	p.open("/instances/i-1002/delete")
+	resp = p.open("/instances/i-1002/delete")
+	p.expectAt(resp, 200, "/instances/i-1002/delete")
 	resp = p.click("delete-i-1002")
 	p.expectAt(resp, 200, "/instances?deleted=i-1002")
 	oldSession, oldToken := p.cookie("stepup_session"), p.cookie("stepup_token")
@@ -237,27 +258,195 @@ func TestBrowserLogoutRevokes(t *testing.T) {
 	if c := p.cookie("stepup_token"); c != nil {
 		t.Fatalf("the step-up cookie survived signing out: %+v", c)
 	}
-	p.signIn("bob")
+	p.signIn("alice")
 
-	// Challenged again.
-	p.open("/instances/i-1003/delete")
-	p.expectChallengePage(p.click("delete-i-1003"))
+	// Challenged again, for a delete and for a payment; the payment form, held
+	// while she answers, is replayed once she does.
+	p.expectChallengePage(p.open("/instances/i-1003/delete"))
 	if !p.has("challenge-form") {
 		p.fail("expected the challenge form after signing in again")
+	}
+	resp = p.open("/billing")
+	p.expectAt(resp, 200, "/billing")
+	p.expectChallengePage(p.click("pay"))
+	if !p.has("challenge-form") {
+		p.fail("expected the challenge form for the payment")
+	}
+	code, err := app.nextCode(p.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fill("code", code)
+	resp = p.click("challenge-submit")
+	p.expectAt(resp, 200, "/billing?paid=1")
+	if got := p.text("flash"); got != "Payment received" {
+		p.fail("flash %q", got)
 	}
 
 	// The old cookies, put back (as by a thief who copied them), get nothing: the
 	// session and its step-up token were revoked in the store at sign-out, so the
 	// gateway sends the delete to sign in instead of letting it through.
-	resp = p.open("/instances/i-1003/delete")
-	p.expectAt(resp, 200, "/instances/i-1003/delete")
 	p.setCookie(oldSession)
 	p.setCookie(oldToken)
-	resp = p.click("delete-i-1003")
+	resp = p.open("/instances/i-1003/delete")
 	p.expectAt(resp, 200, "/login")
 	resp = p.open("/instances")
 	p.expectAt(resp, 200, "/instances")
 	if !p.has("instance-i-1003") || p.has("flash") {
 		p.fail("i-1003 was deleted with revoked cookies")
+	}
+}
+
+// TestBrowserLoginBindsThenSignsIn: bob has login protection and nothing bound. He
+// signs in on the console's own login page; the gateway holds the console's answer
+// (nothing of it reaches the browser) and shows the binding page; binding completes
+// the login, and the console's answer is released as it was: a 303 to the dashboard
+// with its cookies, plus the gateway's session cookie.
+func TestBrowserLoginBindsThenSignsIn(t *testing.T) {
+	p := newPage(t)
+	resp, hops := p.submitLogin("bob")
+	p.expectChallengePage(resp)
+	p.expectHeldLogin(p.redirectHop(hops))
+	if p.has("challenge-form") {
+		p.fail("bob has nothing bound: expected the binding page, not the challenge form")
+	}
+	app, _ := p.bindingPage()
+	p.screenshot("login-bind")
+	p.expectLoginHeld()
+
+	resp, hops = p.bindRecording(app)
+	p.expectSignedIn(resp, "bob")
+	p.expectReleasedLogin(p.redirectHop(hops))
+	p.expectSignedInCookies()
+
+	// Bound for next time, and the settings say his login is protected.
+	resp = p.open("/.stepup/")
+	p.expectAt(resp, 200, "/.stepup/")
+	if got := p.text("totp-status"); !strings.HasPrefix(got, "Bound on ") {
+		p.fail("authenticator status after binding at sign-in: %q", got)
+	}
+	if got := p.text("settings-login"); got != "on" {
+		p.fail("settings show login protection %q, want on", got)
+	}
+}
+
+// TestBrowserLoginWithTOTP: bob, with an app bound, signs in; the gateway holds the
+// login on the sign-in challenge, refuses a wrong code (still nothing of the login in
+// the browser) and with the right one releases it: he lands on the dashboard, and
+// his two-factor login counts as a recent second factor, so a delete right after is
+// not challenged.
+func TestBrowserLoginWithTOTP(t *testing.T) {
+	p := newPage(t)
+	resp, _ := p.submitLogin("bob")
+	p.expectChallengePage(resp)
+	app, _ := p.bindingPage()
+	p.expectSignedIn(p.bind(app), "bob")
+	p.signOut()
+
+	resp, hops := p.submitLogin("bob")
+	challengePath := p.expectChallengePage(resp)
+	p.expectHeldLogin(p.redirectHop(hops))
+	if !p.has("challenge-form") {
+		p.fail("bob has an app bound: expected the challenge form")
+	}
+	if got := p.text("challenge-title"); got != "Confirm your sign-in" {
+		p.fail("sign-in challenge title %q", got)
+	}
+	if got := p.title(); !strings.HasPrefix(got, "Confirm your sign-in") {
+		p.fail("sign-in challenge page title %q", got)
+	}
+	if got := p.text("challenge-user"); got != "bob" {
+		p.fail("challenge is for %q", got)
+	}
+	if p.has("challenge-error") {
+		p.fail("a fresh challenge page shows an error")
+	}
+	p.expectLoginHeld()
+	p.screenshot("login-challenge")
+
+	// A wrong code: the same challenge again, saying so, and still no login.
+	p.fill("code", app.wrongCode())
+	resp = p.click("challenge-submit")
+	if got := p.location().Path; got != challengePath {
+		p.fail("after a wrong code the browser shows %s, want the challenge %s", got, challengePath)
+	}
+	if resp.Status != 401 {
+		p.fail("status after a wrong code: %d, want 401", resp.Status)
+	}
+	if got := p.text("challenge-error"); !strings.Contains(got, "not right") {
+		p.fail("challenge error %q does not say the code is not right", got)
+	}
+	p.expectLoginHeld()
+
+	// The right code releases the console's answer.
+	code, err := app.nextCode(p.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.fill("code", code)
+	resp, hops = p.clickRecording("challenge-submit")
+	p.expectSignedIn(resp, "bob")
+	p.expectReleasedLogin(p.redirectHop(hops))
+	p.expectSignedInCookies()
+
+	// A login that passed a second factor is a recent one: no challenge for a delete,
+	// neither its confirmation page nor its form post.
+	resp = p.open("/instances/i-1001/delete")
+	p.expectAt(resp, 200, "/instances/i-1001/delete")
+	resp = p.click("delete-i-1001")
+	p.expectAt(resp, 200, "/instances?deleted=i-1001")
+	if got := p.text("flash"); got != "Instance i-1001 deleted" {
+		p.fail("flash %q", got)
+	}
+}
+
+// TestBrowserSignOutEverywhere: alice is signed in on two devices and has passed a
+// challenge on the first; "Sign out everywhere" on the second revokes every session
+// and step-up token of hers, so the first device's next protected request is sent to
+// sign in, although its step-up token was fresh.
+func TestBrowserSignOutEverywhere(t *testing.T) {
+	first := newPage(t)
+	second := first.newDevice()
+
+	first.signIn("alice")
+	first.expectChallengePage(first.open("/instances/i-1001/delete"))
+	app, _ := first.bindingPage()
+	resp := first.bind(app)
+	first.expectAt(resp, 200, "/instances/i-1001/delete")
+
+	second.signIn("alice")
+	resp = second.click("nav-security")
+	second.expectAt(resp, 200, "/.stepup/")
+	resp, hops := second.clickRecording("signout-all")
+	if len(hops) == 0 || hops[0].Status != 303 || !slices.Equal(hops[0].header("Location"), []string{"/logout"}) {
+		second.fail("signing out everywhere should answer 303 to the console's /logout; the browser saw %+v", hops)
+	}
+	second.expectAt(resp, 200, "/login")
+	for _, name := range []string{gatewaySessionCookie, "stepup_token", consoleSessionCookie} {
+		if c := second.cookie(name); c != nil {
+			second.fail("after signing out everywhere this browser still has %s", name)
+		}
+	}
+
+	// The first device still holds its cookies, but they are revoked: its delete
+	// is sent to sign in, and so is its settings page.
+	if first.cookie(gatewaySessionCookie) == nil || first.cookie("stepup_token") == nil {
+		first.fail("the first device should still hold its (revoked) gateway cookies")
+	}
+	resp = first.click("delete-i-1001")
+	first.expectAt(resp, 200, "/login")
+	resp = first.open("/.stepup/")
+	first.expectAt(resp, 200, "/login")
+
+	// Signing in again works, with a new challenge for the delete.
+	first.signIn("alice")
+	first.expectChallengePage(first.open("/instances/i-1001/delete"))
+	if !first.has("challenge-form") {
+		first.fail("expected the challenge form (alice has an app bound)")
+	}
+	resp = first.open("/instances")
+	first.expectAt(resp, 200, "/instances")
+	if !first.has("instance-i-1001") {
+		first.fail("i-1001 was deleted with revoked cookies")
 	}
 }
