@@ -46,13 +46,16 @@ type Grant struct {
 }
 
 // Store is the gateway's state. Every method is safe for concurrent use. Any error
-// other than ErrNotFound means the store could not answer and wraps ErrUnavailable.
+// other than ErrNotFound means the store could not answer and wraps ErrUnavailable;
+// so does a call the store refuses as a caller's bug (a negative ttl), since failing
+// closed is right for that too.
 type Store interface {
 	// Get returns the record at key, or ErrNotFound.
 	Get(ctx context.Context, key Key) ([]byte, error)
 
 	// Put stores value at key. A ttl of 0 keeps it until deleted (a durable record,
-	// which the memory store also writes to its file when one is configured).
+	// which the memory store also writes to its file when one is configured). A
+	// negative ttl is an error. The store keeps its own copy of value.
 	Put(ctx context.Context, key Key, value []byte, ttl time.Duration) error
 
 	// PutNew stores value at key only if no live record is there; it reports whether
@@ -68,19 +71,25 @@ type Store interface {
 
 	// Incr adds one to the counter at key and returns the new count. The first
 	// increment starts a window of the given length; the counter vanishes when it ends
-	// (fixed window). A window of 0 keeps the counter until deleted.
+	// (fixed window). A window of 0 keeps the counter until deleted. The count is a
+	// record holding decimal text (Get reads it, Delete resets it); Incr of a record
+	// that is not such a number, or a negative window, is an error.
 	Incr(ctx context.Context, key Key, window time.Duration) (int64, error)
 
 	// Advance raises the number at key to n if n is greater than the number stored
 	// (or nothing is stored) and reports whether it did, atomically. The number is
 	// durable. This is the TOTP replay guard: a step at or before the last accepted
-	// one is refused, even when two instances see the same code at once.
+	// one is refused, even when two instances see the same code at once. Like a
+	// counter, the number is a record holding decimal text.
 	Advance(ctx context.Context, key Key, n int64) (bool, error)
 
-	// Track records a live grant until its Expires.
+	// Track records a live grant until its Expires, kept to the millisecond. Tracking
+	// an id again replaces its grant; an Expires already past ends it. An empty ID is
+	// an error.
 	Track(ctx context.Context, g Grant) error
 
-	// Live reports whether every one of ids is a live grant of user.
+	// Live reports whether every one of ids is a live grant of user. With no ids it
+	// reports false: an empty check proves nothing.
 	Live(ctx context.Context, user string, ids ...string) (bool, error)
 
 	// Revoke ends the grant id of user and every grant whose Session is id (revoking a
@@ -90,9 +99,10 @@ type Store interface {
 	// RevokeUser ends every grant of user ("sign out everywhere", MFA reset).
 	RevokeUser(ctx context.Context, user string) error
 
-	// Grants lists the live grants of user.
+	// Grants lists the live grants of user, soonest to expire first (then by ID).
 	Grants(ctx context.Context, user string) ([]Grant, error)
 
-	// Close releases what the store holds (connections, the file).
+	// Close releases what the store holds; later calls fail with ErrUnavailable.
+	// Closing twice is harmless. The Redis store does not close its client.
 	Close() error
 }

@@ -1,0 +1,33 @@
+package store
+
+import (
+	"testing"
+	"time"
+)
+
+// Hooks for the external tests (package store_test), which cannot import the
+// conformance suite from inside package store without an import cycle.
+
+// SetNow makes f the memory store's clock until t ends. Tests that call it must not
+// run in parallel.
+func SetNow(t testing.TB, f func() time.Time) {
+	old := now
+	now = f
+	t.Cleanup(func() { now = old })
+}
+
+// SweepEvery is how often writes sweep expired entries.
+const SweepEvery = sweepEvery
+
+// Sizes returns how many records and users with grants m holds, expired or not.
+func (m *Memory) Sizes() (records, users int) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.records), len(m.grants)
+}
+
+// SetFilePath points m's file writes at path.
+func (m *Memory) SetFilePath(path string) { m.file.path = path }
+
+// RedisKey returns the Redis key of k.
+func (r *Redis) RedisKey(k Key) string { return r.key(k) }
