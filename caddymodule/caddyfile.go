@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -47,6 +48,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    enforce login|operation all|<user...>
 //	    methods totp|sms ...
+//	    sms webhook <url> {
+//	        header <name> <value>
+//	        timeout <duration>
+//	    }
+//	    sms twilio {
+//	        account_sid <sid>
+//	        auth_token <token>
+//	        from <number> | messaging_service_sid <sid>
+//	        base_url <url>
+//	        timeout <duration>
+//	    }
+//	    sms log [<outbox file>]       # development: codes go to the log and a file
 //	    root <user...>
 //	    admins <user...>
 //	    token_lifetime <duration>
@@ -94,6 +107,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.parseEnforce(d)
 		case "methods":
 			err = h.parseMethods(d)
+		case "sms":
+			err = h.parseSMS(d)
 		case "root":
 			err = users(d, &h.Root)
 		case "admins":
@@ -107,7 +122,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "max_held_request":
 			err = size(d, &h.MaxHeldRequest)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, enforce, methods, root, admins, token_lifetime, session_lifetime, challenge_lifetime or max_held_request)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, enforce, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime or max_held_request)", d.Val())
 		}
 		if err != nil {
 			return err
@@ -225,6 +240,23 @@ func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// parseSMS hands the provider's tokens to the provider module's own parser.
+func (h *Handler) parseSMS(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.Err("sms needs a provider: webhook, twilio or log")
+	}
+	name := d.Val()
+	if _, err := caddy.GetModule("stepup.sms." + name); err != nil {
+		return d.Errf("unknown sms provider %q (expected webhook, twilio or log)", name)
+	}
+	unm, err := caddyfile.UnmarshalModule(d, "stepup.sms."+name)
+	if err != nil {
+		return err
+	}
+	h.SMSRaw = caddyconfig.JSONModuleObject(unm, "provider", name, nil)
 	return nil
 }
 

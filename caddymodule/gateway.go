@@ -1,20 +1,15 @@
 package caddymodule
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"html/template"
 	"net/http"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
-	"github.com/caddy-stepup/stepup/web"
 )
 
 // maxFormBody bounds the gateway's own forms and API bodies (a code and a token).
@@ -39,19 +34,30 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request, next cadd
 		w.Header().Set("Content-Type", "application/json")
 		_, err := w.Write(jwks)
 		return err
-	case strings.HasPrefix(sub, "/challenge/") && !strings.Contains(sub[len("/challenge/"):], "/"):
-		id := sub[len("/challenge/"):]
-		if post {
+	case strings.HasPrefix(sub, "/challenge/"):
+		id, action, _ := strings.Cut(sub[len("/challenge/"):], "/")
+		switch {
+		case action == "" && post:
 			return h.submitChallenge(w, r, next, id)
+		case action == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+			return h.showChallenge(w, r, id, pageState{})
+		case action == "sms" && post:
+			return h.sendChallengeSMS(w, r, id)
+		case action == "phone" && post:
+			return h.startPhoneBinding(w, r, id)
 		}
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			return h.showChallenge(w, r, id, "", http.StatusOK)
-		}
-	case strings.HasPrefix(sub, "/api/challenges/") && strings.HasSuffix(sub, "/verify") && post:
-		id := strings.TrimSuffix(sub[len("/api/challenges/"):], "/verify")
-		if !strings.Contains(id, "/") {
+	case strings.HasPrefix(sub, "/api/challenges/") && post:
+		id, action, _ := strings.Cut(sub[len("/api/challenges/"):], "/")
+		switch action {
+		case "verify":
 			return h.apiVerify(w, r, id)
+		case "sms":
+			return h.apiSendSMS(w, r, id)
 		}
+	case sub == "/phone/bind" && post:
+		return h.startPhoneSettings(w, r)
+	case sub == "/phone/remove" && post:
+		return h.removePhone(w, r)
 	case sub == "/totp/bind" && post:
 		return h.startBinding(w, r)
 	case sub == "/totp/unbind" && post:
@@ -95,78 +101,6 @@ func (h *Handler) gatewayCaller(w http.ResponseWriter, r *http.Request) (caller,
 		return c, false, h.needSignIn(w, r)
 	}
 	return c, true, nil
-}
-
-// showChallenge renders the challenge page, or the binding page when the user has no
-// authenticator bound yet (binding passes the challenge).
-func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id, errText string, status int) error {
-	ch, err := h.findChallenge(r, id)
-	if err != nil {
-		return h.challengeFailure(w, r, id, err)
-	}
-	f, err := h.challenges.Factors(r.Context(), ch.User)
-	if err != nil {
-		return h.unavailable(w, r, err)
-	}
-	data := map[string]any{
-		"Title": "Confirm it's you", "Issuer": h.Issuer, "User": ch.User, "Rule": ch.Rule,
-		"Purpose": ch.Purpose, "Error": errText, "Action": h.challengeURL(id),
-		"CSRF": h.csrfToken(ch.Binding, "challenge:"+id),
-	}
-	if ch.Purpose == challenge.PurposeLogin {
-		data["Title"] = "Confirm your sign-in"
-		data["Rule"] = ""
-	}
-	if f.TOTP != nil {
-		return web.Render(w, status, "challenge.html", data)
-	}
-	enr, err := h.challenges.StartTOTPBinding(r.Context(), id, ch.Binding)
-	if err != nil {
-		return h.challengeFailure(w, r, id, err)
-	}
-	data["Title"] = "Bind an authenticator app"
-	data["Secret"] = enr.Secret
-	data["QR"] = dataURL(enr.QRPNG)
-	return web.Render(w, status, "bind.html", data)
-}
-
-// dataURL inlines a PNG, so the secret inside the QR code never travels in a URL.
-func dataURL(png []byte) template.URL {
-	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
-}
-
-// submitChallenge checks a code (or, on the binding page, two consecutive codes).
-func (h *Handler) submitChallenge(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, id string) error {
-	if err := r.ParseForm(); err != nil {
-		return caddyhttp.Error(http.StatusBadRequest, err)
-	}
-	ch, err := h.findChallenge(r, id)
-	if err != nil {
-		return h.challengeFailure(w, r, id, err)
-	}
-	c := caller{User: ch.User}
-	if !h.checkCSRF(r, ch.Binding, "challenge:"+id) {
-		h.logger.Warn("challenge form refused: bad CSRF token or cross-site", zap.String("user", ch.User), zap.String("challenge", id), zap.String("client_ip", clientIP(r)))
-		return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
-	}
-	var passed challenge.Passed
-	if r.PostForm.Has("code1") {
-		passed, err = h.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, r.PostFormValue("code1"), r.PostFormValue("code2"), clientIP(r))
-	} else {
-		passed, err = h.challenges.VerifyTOTP(r.Context(), id, ch.Binding, r.PostFormValue("code"), clientIP(r))
-	}
-	if err != nil {
-		f, known := describe(err)
-		if !known {
-			return h.unavailable(w, r, err)
-		}
-		h.logFailure(r, c, id, err)
-		if f.Status == http.StatusUnauthorized {
-			return h.showChallenge(w, r, id, f.Text, f.Status)
-		}
-		return h.pageFailure(w, r, c, id, err)
-	}
-	return h.passed(w, r, next, passed)
 }
 
 // errSignIn: the caller presents nothing that could answer a challenge (no gateway
@@ -269,62 +203,4 @@ func (h *Handler) pageFailure(w http.ResponseWriter, r *http.Request, c caller, 
 		retryAfter(w, f.Until)
 	}
 	return h.message(w, f.Status, "Second factor not confirmed", f.Text, "/", "Back to the console")
-}
-
-// apiVerify is POST {prefix}/api/challenges/{id}/verify with {"code": "123456"}.
-func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) error {
-	if !checkAPIOrigin(r) {
-		return writeJSON(w, http.StatusForbidden, map[string]any{"error": "forbidden", "error_description": "Send the code as JSON from this site"})
-	}
-	var body struct {
-		Code   string `json:"code"`
-		Method string `json:"method"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		return writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": `Expected {"code": "123456"}`})
-	}
-	if body.Method != "" && body.Method != "totp" {
-		return writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Unknown method"})
-	}
-	ch, err := h.findChallenge(r, id)
-	if errors.Is(err, errSignIn) {
-		return h.needSignIn(w, r)
-	}
-	c := caller{User: ch.User}
-	var passed challenge.Passed
-	if err == nil {
-		passed, err = h.challenges.VerifyTOTP(r.Context(), id, ch.Binding, body.Code, clientIP(r))
-	}
-	if err != nil {
-		f, known := describe(err)
-		if !known {
-			return h.unavailable(w, r, err)
-		}
-		h.logFailure(r, c, id, err)
-		if !f.Until.IsZero() {
-			retryAfter(w, f.Until)
-		}
-		resp := map[string]any{"error": f.Code, "error_description": f.Text}
-		if f.Code == "invalid_code" {
-			resp["attempts_left"] = f.Left
-		}
-		return writeJSON(w, f.Status, resp)
-	}
-	metrics.verifications.WithLabelValues("passed").Inc()
-	if passed.Challenge.Purpose == challenge.PurposeLogin {
-		return h.releaseLogin(w, r, passed)
-	}
-	raw, claims, err := h.issueStepUp(w, r, passed)
-	if err != nil {
-		return h.unavailable(w, r, err)
-	}
-	h.logger.Info("second factor passed", zap.String("user", c.User), zap.String("challenge", id), zap.String("method", passed.Method), zap.String("client_ip", clientIP(r)))
-	return writeJSON(w, http.StatusOK, map[string]any{
-		"token":      raw,
-		"token_type": "stepup",
-		"header":     tokenHeader,
-		"expires_in": int(time.Until(claims.Expires) / time.Second),
-		"auth_time":  claims.AuthTime.Unix(),
-		"amr":        claims.AMR,
-	})
 }

@@ -4,6 +4,8 @@
 package caddymodule
 
 import (
+	"encoding/json"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/store"
 	"github.com/caddy-stepup/stepup/token"
 )
@@ -69,6 +72,10 @@ type Handler struct {
 	// Enforce says who must use a second factor and with which methods.
 	Enforce *EnforceConfig `json:"enforce,omitempty"`
 
+	// SMSRaw is the SMS provider that sends codes: a module in the stepup.sms
+	// namespace, "webhook", "twilio" or "log" (development). Needed for the sms method.
+	SMSRaw json.RawMessage `json:"sms,omitempty" caddy:"namespace=stepup.sms inline_key=provider"`
+
 	// Root and Admins name the console's root and administrator users.
 	Root   []string `json:"root,omitempty"`
 	Admins []string `json:"admins,omitempty"`
@@ -86,6 +93,7 @@ type Handler struct {
 	// passes the challenge, then replayed. Default 1 MiB.
 	MaxHeldRequest int64 `json:"max_held_request,omitempty"`
 
+	sms        sms.Provider
 	store      store.Store
 	storeKey   string
 	tokens     *token.Tokens

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/token"
 )
 
@@ -40,6 +41,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.setDefaults()
 
+	if h.SMSRaw != nil {
+		mod, err := ctx.LoadModule(h, "SMSRaw")
+		if err != nil {
+			return fmt.Errorf("stepup: loading the sms provider: %v", err)
+		}
+		h.sms = mod.(sms.Provider)
+	}
 	rules, err := h.compileRules()
 	if err != nil {
 		return err
@@ -76,12 +84,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("stepup: encryption_key: %v", err)
 	}
-	h.challenges, err = challenge.New(challenge.Service{
+	svc := challenge.Service{
 		Store:  h.store,
 		Sealer: sealer,
 		Issuer: h.Issuer,
 		Limits: challenge.Limits{ChallengeTTL: time.Duration(h.ChallengeLifetime)},
-	})
+	}
+	if h.sms != nil { // never a typed nil in the interface
+		svc.SMS = h.sms
+	}
+	h.challenges, err = challenge.New(svc)
 	if err != nil {
 		return fmt.Errorf("stepup: %v", err)
 	}
@@ -197,8 +209,8 @@ func (h *Handler) compileEnforcement() (policy.Enforcement, error) {
 		if err != nil {
 			return out, fmt.Errorf("stepup: enforce: %v", err)
 		}
-		if pm == policy.SMS {
-			return out, fmt.Errorf("stepup: enforce: the sms method needs an sms provider, which this build does not have yet")
+		if pm == policy.SMS && h.SMSRaw == nil && h.sms == nil {
+			return out, fmt.Errorf("stepup: the sms method needs an sms provider: add `sms webhook <url>`, `sms twilio {...}` or, for development, `sms log`")
 		}
 		out.Methods = append(out.Methods, pm)
 	}

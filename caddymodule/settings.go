@@ -3,10 +3,12 @@ package caddymodule
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/web"
 )
 
@@ -24,10 +26,15 @@ func (h *Handler) serveSettings(w http.ResponseWriter, r *http.Request, notice, 
 	data := map[string]any{
 		"Title": "Two-factor authentication", "Issuer": h.Issuer, "User": c.User, "Prefix": h.Prefix,
 		"Operation": p.Operation, "Login": p.Login, "TOTPBound": f.TOTP != nil,
-		"CSRF": h.csrfToken(c.Session, "settings"), "Notice": notice, "Error": errText,
+		"SMSAvailable": h.sms != nil,
+		"CSRF":         h.csrfToken(c.Session, "settings"), "Notice": notice, "Error": errText,
 	}
 	if f.TOTP != nil {
 		data["TOTPBoundAt"] = f.TOTP.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
+	}
+	if f.Phone != nil {
+		data["Phone"] = f.Phone.Masked
+		data["PhoneBoundAt"] = f.Phone.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
 	}
 	status := http.StatusOK
 	if errText != "" {
@@ -39,31 +46,126 @@ func (h *Handler) serveSettings(w http.ResponseWriter, r *http.Request, notice, 
 // startBinding begins binding an authenticator app from the settings page: a
 // challenge whose page shows the QR code.
 func (h *Handler) startBinding(w http.ResponseWriter, r *http.Request) error {
-	c, ok, err := h.gatewayCaller(w, r)
+	c, f, ok, err := h.settingsForm(w, r)
 	if !ok {
 		return err
 	}
-	if !h.checkCSRF(r, c.Session, "settings") {
-		return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
-	}
-	f, err := h.challenges.Factors(r.Context(), c.User)
-	if err != nil {
-		return h.unavailable(w, r, err)
-	}
-	// With TOTP the only factor, "no TOTP bound" means "nothing bound", so binding
-	// needs no earlier second factor. Once another factor exists, binding a new one
-	// must first pass that factor (binding a new authenticator is sensitive).
 	if f.TOTP != nil {
 		return h.serveSettings(w, r, "", "An authenticator app is already bound; unbind it first.")
 	}
+	return h.bindFromSettings(w, r, c, f, challenge.MethodTOTP, "bind an authenticator app")
+}
+
+// bindFromSettings starts binding a factor. Binding while another factor is bound is
+// sensitive (whoever holds the session could add their own device): it needs a
+// recent second factor first.
+func (h *Handler) bindFromSettings(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, method, what string) error {
+	if len(f.Bound()) > 0 {
+		fresh, err := h.recentSecondFactor(r, c)
+		if err != nil {
+			return h.unavailable(w, r, err)
+		}
+		if !fresh {
+			return h.stepUpFirst(w, r, c, f, what)
+		}
+	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: c.Session, Purpose: "bind", Return: h.Prefix + "/", Methods: []string{"totp"},
+		User: c.User, Binding: c.Session, Purpose: challenge.PurposeBind, Return: h.Prefix + "/", Methods: []string{method},
 	})
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
 	http.Redirect(w, r, h.challengeURL(ch.ID), http.StatusSeeOther)
 	return nil
+}
+
+// settingsMaxAge is how recent a second factor must be to change second factors.
+const settingsMaxAge = 5 * time.Minute
+
+// recentSecondFactor reports whether the caller passed a second factor within
+// settingsMaxAge (a step-up token, or a two-factor login), still live.
+func (h *Handler) recentSecondFactor(r *http.Request, c caller) (bool, error) {
+	t := now()
+	if tok, ok := h.stepUpToken(r, ""); ok {
+		if policy.Fresh(&policy.StepUp{User: tok.User, Session: tok.Session, AuthTime: tok.AuthTime}, c.User, c.Session, settingsMaxAge, t) {
+			return h.live(r.Context(), c, tok.ID)
+		}
+	}
+	if c.secondFactor() && policy.Fresh(&policy.StepUp{User: c.User, Session: c.Session, AuthTime: c.AuthTime}, c.User, c.Session, settingsMaxAge, t) {
+		return h.live(r.Context(), c, "")
+	}
+	return false, nil
+}
+
+// stepUpFirst sends the user through a challenge with their bound factors, then back
+// to the settings page, where they repeat the change.
+func (h *Handler) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, what string) error {
+	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
+		User: c.User, Binding: c.Session, Purpose: challenge.PurposeOperation, Rule: what, Return: h.Prefix + "/", Methods: f.Bound(),
+	})
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	h.logger.Info("second factor required to change second factors", zap.String("user", c.User), zap.String("change", what), zap.String("challenge", ch.ID))
+	http.Redirect(w, r, h.challengeURL(ch.ID), http.StatusSeeOther)
+	return nil
+}
+
+// startPhoneSettings starts binding (or changing) the user's phone.
+func (h *Handler) startPhoneSettings(w http.ResponseWriter, r *http.Request) error {
+	c, f, ok, err := h.settingsForm(w, r)
+	if !ok {
+		return err
+	}
+	if h.sms == nil {
+		return h.serveSettings(w, r, "", "Text messages are not available here.")
+	}
+	return h.bindFromSettings(w, r, c, f, challenge.MethodSMS, "change your phone")
+}
+
+// removePhone unbinds the phone after a recent second factor, and ends the step-up
+// tokens it may have backed.
+func (h *Handler) removePhone(w http.ResponseWriter, r *http.Request) error {
+	c, f, ok, err := h.settingsForm(w, r)
+	if !ok {
+		return err
+	}
+	if f.Phone == nil {
+		return h.serveSettings(w, r, "", "No phone is bound.")
+	}
+	fresh, err := h.recentSecondFactor(r, c)
+	if err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if !fresh {
+		return h.stepUpFirst(w, r, c, f, "remove your phone")
+	}
+	if err := h.challenges.RemovePhone(r.Context(), c.User); err != nil {
+		return h.unavailable(w, r, err)
+	}
+	if err := h.revokeStepUps(r.Context(), c.User); err != nil {
+		return h.unavailable(w, r, err)
+	}
+	h.logger.Info("phone removed", zap.String("user", c.User), zap.String("client_ip", clientIP(r)))
+	http.SetCookie(w, h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
+	return h.serveSettings(w, r, "Phone removed.", "")
+}
+
+// settingsForm checks a settings form (session, CSRF) and loads the user's factors.
+// ok is false when a response has been written.
+func (h *Handler) settingsForm(w http.ResponseWriter, r *http.Request) (caller, challenge.Factors, bool, error) {
+	c, ok, err := h.gatewayCaller(w, r)
+	if !ok {
+		return c, challenge.Factors{}, false, err
+	}
+	if !h.checkCSRF(r, c.Session, "settings") {
+		return c, challenge.Factors{}, false, h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
+	}
+	f, err := h.challenges.Factors(r.Context(), c.User)
+	if err != nil {
+		return c, f, false, h.unavailable(w, r, err)
+	}
+	return c, f, true, nil
 }
 
 // unbind removes the authenticator app; it needs a current code from it (seed:

@@ -26,7 +26,22 @@ func describe(err error) (f failure, ok bool) {
 	var wrong *challenge.WrongCodeError
 	var locked *challenge.LockedError
 	var ipLimited *challenge.IPLimitedError
+	var sendLimited *challenge.SendLimitedError
+	var badPhone *challenge.InvalidPhoneError
 	switch {
+	case errors.As(err, &sendLimited):
+		return failure{Status: http.StatusTooManyRequests, Code: "send_limited", Until: sendLimited.RetryAt,
+			Text: sendLimited.Reason + " You can ask for a code again at " + sendLimited.RetryAt.UTC().Format("15:04:05 MST") + "."}, true
+	case errors.As(err, &badPhone):
+		return failure{Status: http.StatusBadRequest, Code: "invalid_phone", Text: badPhone.Reason}, true
+	case errors.Is(err, challenge.ErrSendFailed):
+		// The provider's answer is in err, for the log; the user gets the gist.
+		return failure{Status: http.StatusBadGateway, Code: "send_failed",
+			Text: "We could not send the code. Try again later, or use another method if you have one."}, true
+	case errors.Is(err, challenge.ErrSMSUnavailable):
+		return failure{Status: http.StatusConflict, Code: "sms_unavailable", Text: "Text messages are not available here."}, true
+	case errors.Is(err, challenge.ErrNotOffered):
+		return failure{Status: http.StatusConflict, Code: "not_offered", Text: "That method cannot be used for this check."}, true
 	case errors.As(err, &wrong):
 		text := "That code is not right."
 		if wrong.AttemptsLeft > 0 {
@@ -45,7 +60,7 @@ func describe(err error) (f failure, ok bool) {
 	case errors.Is(err, challenge.ErrNotYours):
 		return failure{Status: http.StatusForbidden, Code: "forbidden", Text: "This check belongs to another session."}, true
 	case errors.Is(err, challenge.ErrNotBound):
-		return failure{Status: http.StatusConflict, Code: "not_bound", Text: "No authenticator app is bound."}, true
+		return failure{Status: http.StatusConflict, Code: "not_bound", Text: "That second factor is not bound."}, true
 	case errors.Is(err, challenge.ErrAlreadyBound):
 		return failure{Status: http.StatusConflict, Code: "already_bound", Text: "An authenticator app is already bound; unbind it first."}, true
 	case errors.Is(err, store.ErrUnavailable):

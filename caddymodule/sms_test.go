@@ -1,0 +1,287 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// smsRelay is a real HTTP server on loopback standing in for an operator's SMS
+// relay: it records every message the webhook provider posts, or fails on demand.
+type smsRelay struct {
+	*httptest.Server
+	mu       sync.Mutex
+	messages []map[string]string
+	auth     []string
+	fail     bool
+}
+
+func newSMSRelay(t *testing.T) *smsRelay {
+	s := &smsRelay{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m map[string]string
+		_ = json.Unmarshal(b, &m)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.fail {
+			http.Error(w, `{"error":"carrier rejected the number"}`, http.StatusBadGateway)
+			return
+		}
+		if r.Method != http.MethodPost || r.URL.Path != "/send" {
+			http.Error(w, "wrong endpoint", http.StatusNotFound)
+			return
+		}
+		s.messages = append(s.messages, m)
+		s.auth = append(s.auth, r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *smsRelay) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.messages)
+}
+
+var smsCodeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+// lastCode reads the code out of the last message sent to number.
+func (s *smsRelay) lastCode(t *testing.T, number string) string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.messages) - 1; i >= 0; i-- {
+		if s.messages[i]["to"] == number {
+			m := smsCodeRE.FindStringSubmatch(s.messages[i]["message"])
+			if m == nil {
+				t.Fatalf("no code in %q", s.messages[i]["message"])
+			}
+			return m[1]
+		}
+	}
+	t.Fatalf("no message to %s", number)
+	return ""
+}
+
+func smsBlock(relay string) string {
+	return strings.Replace(demoBlock, "enforce operation all", `enforce operation all
+	methods totp sms
+	issuer "Demo Console"
+	sms webhook `+relay+`/send {
+		header Authorization "Bearer {env.STEPUP_TEST_RELAY_TOKEN}"
+		timeout 2s
+	}`, 1)
+}
+
+const phone = "+447700900123"
+
+// bindPhone binds a phone for a user with nothing bound, through the settings page.
+func (c *client) bindPhone(relay *smsRelay) {
+	t := c.g.t
+	t.Helper()
+	settings := c.page("GET", "/.stepup/", nil)
+	start := c.page("POST", "/.stepup/phone/bind", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
+	loc := start.Header.Get("Location")
+	page := c.page("GET", loc, nil)
+	if !strings.Contains(page.Body, `id="phone-form"`) {
+		t.Fatalf("phone binding page expected: %d %s", page.StatusCode, page.Body)
+	}
+	csrf := match(t, csrfRE, page.Body)
+	bad := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"07700 900123"}})
+	if bad.StatusCode != http.StatusBadRequest || !strings.Contains(bad.Body, "international format") {
+		t.Fatalf("a number without a country code: %d %s", bad.StatusCode, bad.Body)
+	}
+	sent := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+44 7700 900123"}})
+	if sent.StatusCode != http.StatusOK || !strings.Contains(sent.Body, `id="phone-code"`) {
+		t.Fatalf("send to the new phone: %d %s", sent.StatusCode, sent.Body)
+	}
+	done := c.page("POST", loc, url.Values{"csrf": {csrf}, "phone_code": {relay.lastCode(t, phone)}})
+	if done.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm the phone: %d %s", done.StatusCode, done.Body)
+	}
+	c.jar.SetCookies(mustURL(c.g.srv.URL), []*http.Cookie{{Name: tokenCookie, Value: "", MaxAge: -1}})
+}
+
+func TestOperationChallengeWithSMS(t *testing.T) {
+	t.Setenv("STEPUP_TEST_RELAY_TOKEN", "relay-secret")
+	relay := newSMSRelay(t)
+	g := newGateway(t, smsBlock(relay.URL))
+	c := g.client()
+	c.login("alice")
+	c.bindPhone(relay)
+	if relay.auth[0] != "Bearer relay-secret" {
+		t.Fatalf("relay auth header %q", relay.auth[0])
+	}
+	settings := c.page("GET", "/.stepup/", nil)
+	if !strings.Contains(settings.Body, "44 ••• ••• 0123, bound on") {
+		t.Fatalf("settings should show the masked phone: %s", settings.Body)
+	}
+
+	r := c.page("GET", "/instances/i-1001/delete", nil)
+	loc := r.Header.Get("Location")
+	sentBefore := relay.count()
+	page := c.page("GET", loc, nil)
+	if relay.count() != sentBefore {
+		t.Fatal("an SMS went out on page load")
+	}
+	if !strings.Contains(page.Body, `id="sms-send"`) || strings.Contains(page.Body, `id="challenge-form"`) {
+		t.Fatalf("only SMS is bound: the page should offer it alone: %s", page.Body)
+	}
+	csrf := match(t, csrfRE, page.Body)
+	sent := c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
+	if sent.StatusCode != http.StatusOK || !strings.Contains(sent.Body, `id="sms-code"`) || relay.count() != sentBefore+1 {
+		t.Fatalf("send: %d, relay got %d", sent.StatusCode, relay.count()-sentBefore)
+	}
+	msg := relay.messages[len(relay.messages)-1]["message"]
+	if !strings.Contains(msg, "Demo Console") || !regexp.MustCompile(`expires in [1-5] minutes`).MatchString(msg) {
+		t.Errorf("message should name the issuer and lifetime: %q", msg)
+	}
+	again := c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
+	if again.StatusCode != http.StatusTooManyRequests || again.Header.Get("Retry-After") == "" || relay.count() != sentBefore+1 {
+		t.Fatalf("resend within 60 s: %d %q", again.StatusCode, again.Header.Get("Retry-After"))
+	}
+	wrong := c.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {"000000"}})
+	if wrong.StatusCode != http.StatusUnauthorized || !strings.Contains(wrong.Body, "4 attempts left") {
+		t.Fatalf("wrong SMS code: %d", wrong.StatusCode)
+	}
+	ok := c.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {relay.lastCode(t, phone)}})
+	if ok.StatusCode != http.StatusSeeOther || ok.Header.Get("Location") != "/instances/i-1001/delete" {
+		t.Fatalf("right SMS code: %d %q %s", ok.StatusCode, ok.Header.Get("Location"), ok.Body)
+	}
+	claims, err := g.h.tokens.Parse("stepup+jwt", c.cookie(tokenCookie))
+	if err != nil || claims.AMR[0] != "sms" {
+		t.Fatalf("token amr: %+v %v", claims, err)
+	}
+}
+
+func TestSMSOverTheAPI(t *testing.T) {
+	relay := newSMSRelay(t)
+	g := newGateway(t, smsBlock(relay.URL))
+	c := g.client()
+	c.login("alice")
+	c.bindPhone(relay)
+	first := c.api("DELETE", "/api/instances/i-1001", nil)
+	body := first.json(t)
+	if m, _ := body["methods"].([]any); len(m) != 1 || m[0] != "sms" {
+		t.Fatalf("methods on offer: %v", body["methods"])
+	}
+	id := body["challenge_id"].(string)
+	send := c.api("POST", "/.stepup/api/challenges/"+id+"/sms", map[string]string{})
+	if send.StatusCode != http.StatusOK || send.json(t)["sent_to"] != "+44 ••• ••• 0123" {
+		t.Fatalf("send over the API: %d %s", send.StatusCode, send.Body)
+	}
+	if again := c.api("POST", "/.stepup/api/challenges/"+id+"/sms", map[string]string{}); again.StatusCode != http.StatusTooManyRequests || again.Header.Get("Retry-After") == "" {
+		t.Fatalf("resend: %d", again.StatusCode)
+	}
+	v := c.api("POST", body["verify_url"].(string), map[string]string{"method": "sms", "code": relay.lastCode(t, phone)})
+	if v.StatusCode != http.StatusOK {
+		t.Fatalf("verify: %d %s", v.StatusCode, v.Body)
+	}
+	if r := c.api("DELETE", "/api/instances/i-1001", nil); r.StatusCode != http.StatusOK {
+		t.Fatalf("retry: %d", r.StatusCode)
+	}
+}
+
+func TestEitherMethodPassesWhenBothAreBound(t *testing.T) {
+	relay := newSMSRelay(t)
+	g := newGateway(t, smsBlock(relay.URL))
+	c := g.client()
+	c.login("alice")
+	c.bindPhone(relay)
+	// Binding an authenticator now needs a recent second factor first: the phone.
+	settings := c.page("GET", "/.stepup/", nil)
+	r := c.page("POST", "/.stepup/totp/bind", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
+	loc := r.Header.Get("Location")
+	page := c.page("GET", loc, nil)
+	if !strings.Contains(page.Body, "bind an authenticator app") || !strings.Contains(page.Body, `id="sms-send"`) {
+		t.Fatalf("binding a second factor while one is bound must ask for the bound one: %s", page.Body)
+	}
+	csrf := match(t, csrfRE, page.Body)
+	c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
+	pass := c.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {relay.lastCode(t, phone)}})
+	if pass.Header.Get("Location") != "/.stepup/" {
+		t.Fatalf("back to settings: %d %q", pass.StatusCode, pass.Header.Get("Location"))
+	}
+	secret := c.bindTOTP()
+
+	first := c.api("DELETE", "/api/instances/i-1001", nil).json(t)
+	if m, _ := first["methods"].([]any); len(m) != 2 {
+		t.Fatalf("both methods should be offered: %v", first["methods"])
+	}
+	if v := c.api("POST", first["verify_url"].(string), map[string]string{"code": nextCode(secret, 1)}); v.StatusCode != http.StatusOK {
+		t.Fatalf("TOTP when both are bound: %d %s", v.StatusCode, v.Body)
+	}
+	c.jar.SetCookies(mustURL(g.srv.URL), []*http.Cookie{{Name: tokenCookie, Value: "", MaxAge: -1}})
+	second := c.api("DELETE", "/api/instances/i-1002", nil).json(t)
+	id := second["challenge_id"].(string)
+	c.api("POST", "/.stepup/api/challenges/"+id+"/sms", map[string]string{})
+	if v := c.api("POST", second["verify_url"].(string), map[string]string{"method": "sms", "code": relay.lastCode(t, phone)}); v.StatusCode != http.StatusOK {
+		t.Fatalf("SMS when both are bound: %d %s", v.StatusCode, v.Body)
+	}
+}
+
+func TestProviderFailureOffersTheOtherMethod(t *testing.T) {
+	relay := newSMSRelay(t)
+	g := newGateway(t, smsBlock(relay.URL))
+	c := g.client()
+	c.login("alice")
+	c.bindPhone(relay)
+	relay.mu.Lock()
+	relay.fail = true
+	relay.mu.Unlock()
+	loc := c.page("GET", "/instances/i-1001/delete", nil).Header.Get("Location")
+	page := c.page("GET", loc, nil)
+	r := c.page("POST", loc+"/sms", url.Values{"csrf": {match(t, csrfRE, page.Body)}})
+	if r.StatusCode != http.StatusBadGateway || !strings.Contains(r.Body, "could not send the code") || strings.Contains(r.Body, "carrier") {
+		t.Fatalf("provider failure: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+func TestLoginChallengeWithSMS(t *testing.T) {
+	relay := newSMSRelay(t)
+	g := newGateway(t, strings.Replace(smsBlock(relay.URL), "enforce operation all", "enforce operation all\n\tenforce login alice", 1))
+	// First login: nothing bound; bind the phone on the binding page.
+	c := g.client()
+	loc := c.rawLogin("alice", "alice-password").Header.Get("Location")
+	page := c.page("GET", loc, nil)
+	csrf := match(t, csrfRE, page.Body)
+	c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {phone}})
+	assertReleased(t, g, c.page("POST", loc, url.Values{"csrf": {csrf}, "phone_code": {relay.lastCode(t, phone)}}), "alice")
+
+	c2 := g.client()
+	r := c2.rawLogin("alice", "alice-password")
+	assertNothingOfTheConsole(t, r)
+	loc = r.Header.Get("Location")
+	page = c2.page("GET", loc, nil)
+	csrf = match(t, csrfRE, page.Body)
+	c2.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
+	sess := assertReleased(t, g, c2.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {relay.lastCode(t, phone)}}), "alice")
+	if sess.AMR[1] != "sms" {
+		t.Fatalf("session amr %v", sess.AMR)
+	}
+}
+
+func TestSMSConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ block, want string }{
+		{"stepup {\n\tsms carrier-pigeon\n}", `unknown sms provider "carrier-pigeon"`},
+		{"stepup {\n\tsms webhook\n}", "webhook"},
+	} {
+		if _, err := adapt(t, "Caddyfile", "http://:8080 {\n"+tt.block+"\n}\n"); err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Caddyfile:3") {
+			t.Errorf("%q: %v, want %q at Caddyfile:3", tt.block, err, tt.want)
+		}
+	}
+	var h Handler
+	_ = json.Unmarshal([]byte(`{"enforce":{"methods":["sms"]}}`), &h)
+	if _, err := h.compileEnforcement(); err == nil || !strings.Contains(err.Error(), "needs an sms provider") {
+		t.Errorf("sms without a provider: %v", err)
+	}
+}
