@@ -17,8 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/boombuler/barcode"
-	"github.com/boombuler/barcode/qr"
+	"github.com/pquerna/otp"
 )
 
 // The TOTP parameters the gateway issues and accepts: RFC 6238 with HMAC-SHA1, 6 digits
@@ -130,16 +129,18 @@ func QRCodePNG(uri string, size int) ([]byte, error) {
 	if size <= 0 {
 		return nil, errors.New("challenge: QR code size must be positive")
 	}
-	code, err := qr.Encode(uri, qr.M, qr.Auto)
+	// pquerna/otp renders the key URI the way authenticator apps expect it
+	// (medium error correction, scaled to size).
+	key, err := otp.NewKeyFromURL(uri)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: reading key URI: %w", err)
+	}
+	img, err := key.Image(size, size)
 	if err != nil {
 		return nil, fmt.Errorf("challenge: encoding QR code: %w", err)
 	}
-	scaled, err := barcode.Scale(code, size, size)
-	if err != nil {
-		return nil, fmt.Errorf("challenge: scaling QR code: %w", err)
-	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, scaled); err != nil {
+	if err := png.Encode(&buf, img); err != nil {
 		return nil, fmt.Errorf("challenge: writing QR code PNG: %w", err)
 	}
 	return buf.Bytes(), nil

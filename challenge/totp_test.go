@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/base32"
 	"hash"
 	"image/png"
 	"net/url"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pquerna/otp"
+	pqtotp "github.com/pquerna/otp/totp"
 )
 
 var rfcSecretSHA1 = []byte("12345678901234567890")
@@ -245,5 +249,22 @@ func TestQRCodePNG(t *testing.T) {
 	}
 	if got := strings.TrimRight(string(out), "\n"); got != uri {
 		t.Errorf("QR decodes to %q, want %q", got, uri)
+	}
+}
+
+// TestTOTPCodeAgreesWithPquerna checks the gateway's own RFC 6238 code against an
+// independent implementation, pquerna/otp, over a spread of times.
+func TestTOTPCodeAgreesWithPquerna(t *testing.T) {
+	secret := []byte("12345678901234567890")
+	b32secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
+	for _, unix := range []int64{0, 59, 1111111109, 1234567890, 2000000000, 4102444800, 20000000000} {
+		at := time.Unix(unix, 0)
+		want, err := pqtotp.GenerateCodeCustom(b32secret, at, pqtotp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := TOTPCode(secret, at); got != want {
+			t.Errorf("at %d: TOTPCode = %s, pquerna/otp = %s", unix, got, want)
+		}
 	}
 }
