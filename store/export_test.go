@@ -31,3 +31,12 @@ func (m *Memory) SetFilePath(path string) { m.file.path = path }
 
 // RedisKey returns the Redis key of k.
 func (r *Redis) RedisKey(k Key) string { return r.key(k) }
+
+// CacheOn reports whether the Redis store answers Live from its cache.
+func CacheOn(r *Redis) bool { return r.live.healthy.Load() }
+
+// Cached reports whether a Live answer for user and ids is cached.
+func Cached(r *Redis, user string, ids ...string) bool {
+	q, ok := question(ids)
+	return ok && r.live.hit(user, q, time.Now())
+}

@@ -30,6 +30,10 @@ type Redis struct {
 	c      redis.UniversalClient
 	prefix string
 	closed atomic.Bool
+
+	live      liveCache
+	stop      context.CancelFunc
+	watchDone chan struct{}
 }
 
 var _ Store = (*Redis)(nil)
@@ -42,7 +46,11 @@ var _ Store = (*Redis)(nil)
 // of successive configurations, and whoever created it closes it.
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
 	prefix = strings.NewReplacer("{", "%7B", "}", "%7D").Replace(prefix)
-	return &Redis{c: c, prefix: prefix}
+	r := &Redis{c: c, prefix: prefix, watchDone: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	go r.watchRevocations(ctx)
+	return r
 }
 
 // key returns the Redis key of k.
@@ -290,6 +298,12 @@ func (r *Redis) Live(ctx context.Context, user string, ids ...string) (bool, err
 	if len(ids) == 0 {
 		return false, nil
 	}
+	q, cacheable := question(ids)
+	now := time.Now()
+	if cacheable && r.live.hit(user, q, now) {
+		return true, nil
+	}
+	gen := r.live.gen.Load()
 	// EXISTS counts a key once per mention, so duplicates are dropped first; ids are
 	// a session and a token, and a quadratic scan beats a map at that size.
 	keys := make([]string, 0, len(ids))
@@ -302,7 +316,11 @@ func (r *Redis) Live(ctx context.Context, user string, ids ...string) (bool, err
 	if err != nil {
 		return false, unavailable(err)
 	}
-	return n == int64(len(keys)), nil
+	live := n == int64(len(keys))
+	if live && cacheable {
+		r.live.put(user, q, gen, now)
+	}
+	return live, nil
 }
 
 // revokeScript ends a grant and the grants of the session it names, and drops dead
@@ -318,6 +336,7 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     redis.call('SREM', KEYS[1], m)
   end
 end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 0
 `)
 
@@ -327,7 +346,10 @@ func (r *Redis) Revoke(ctx context.Context, user, id string) error {
 		return err
 	}
 	keys := []string{r.grantsKey(user), r.grantKey(user, id)}
-	if err := revokeScript.Run(ctx, r.c, keys, r.grantPrefix(user), id).Err(); err != nil {
+	// The script publishes the user's name, so every instance drops what it cached.
+	err := revokeScript.Run(ctx, r.c, keys, r.grantPrefix(user), id, r.revokedChannel(), user).Err()
+	r.live.drop(user)
+	if err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -338,6 +360,7 @@ func (r *Redis) Revoke(ctx context.Context, user, id string) error {
 var revokeUserScript = redis.NewScript(`
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do redis.call('DEL', ARGV[1] .. m) end
 redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 0
 `)
 
@@ -346,7 +369,8 @@ func (r *Redis) RevokeUser(ctx context.Context, user string) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	err := revokeUserScript.Run(ctx, r.c, []string{r.grantsKey(user)}, r.grantPrefix(user)).Err()
+	err := revokeUserScript.Run(ctx, r.c, []string{r.grantsKey(user)}, r.grantPrefix(user), r.revokedChannel(), user).Err()
+	r.live.drop(user)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -400,7 +424,12 @@ func (r *Redis) Grants(ctx context.Context, user string) ([]Grant, error) {
 // Close makes later calls fail with ErrUnavailable. It does not close the client,
 // which belongs to the caller (see NewRedis).
 func (r *Redis) Close() error {
-	r.closed.Store(true)
+	if r.closed.Swap(true) {
+		return nil
+	}
+	r.stop()
+	<-r.watchDone // the subscriber is gone before the client may be closed
+	r.live.flush(true)
 	return nil
 }
 
