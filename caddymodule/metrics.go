@@ -32,6 +32,9 @@ var metrics = struct {
 	}),
 }
 
+// allowed counts the fast path (a recent second factor) without a label lookup.
+var allowed = metrics.decisions.WithLabelValues("allow")
+
 func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil

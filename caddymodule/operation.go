@@ -46,7 +46,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 			return h.unavailable(w, r, err)
 		}
 		if live {
-			metrics.decisions.WithLabelValues("allow").Inc()
+			allowed.Inc()
 			setUser(r, c.User, proof.AuthTime)
 			return next.ServeHTTP(w, r)
 		}
