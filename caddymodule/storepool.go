@@ -1,9 +1,13 @@
 package caddymodule
 
 import (
+	"context"
 	"fmt"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/store"
 )
@@ -29,6 +33,17 @@ func (p pooledStore) Destruct() error {
 	return err
 }
 
+// redisLog routes go-redis's own messages (a failed dial, a reconnect) into Caddy's log
+// at debug level: during an outage the module's own error line says what matters,
+// once per refused request, instead of one line per dial attempt on stderr.
+var redisLog sync.Once
+
+type redisLogger struct{ l *zap.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...))
+}
+
 func (h *Handler) openStore() error {
 	cfg := h.Store
 	var key string
@@ -45,6 +60,7 @@ func (h *Handler) openStore() error {
 			return pooledStore{Store: m}, nil
 		}
 	case "redis":
+		redisLog.Do(func() { redis.SetLogger(redisLogger{caddy.Log().Named("stepup.redis")}) })
 		url := caddy.NewReplacer().ReplaceKnown(cfg.URL, "")
 		key = "redis:" + url + "|" + cfg.Prefix
 		construct = func() (caddy.Destructor, error) {

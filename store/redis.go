@@ -304,27 +304,40 @@ func (r *Redis) Live(ctx context.Context, user string, ids ...string) (bool, err
 		return true, nil
 	}
 	gen := r.live.gen.Load()
-	// EXISTS counts a key once per mention, so duplicates are dropped first; ids are
-	// a session and a token, and a quadratic scan beats a map at that size.
+	// Duplicates are dropped first; ids are a session and a token, and a quadratic
+	// scan beats a map at that size.
 	keys := make([]string, 0, len(ids))
 	for i, id := range ids {
 		if !slices.Contains(ids[:i], id) {
 			keys = append(keys, r.grantKey(user, id))
 		}
 	}
-	n, err := r.c.Exists(ctx, keys...).Result()
+	left, err := liveScript.Run(ctx, r.c, keys).Int64()
 	if err != nil {
 		return false, unavailable(err)
 	}
-	live := n == int64(len(keys))
+	live := left > 0
 	if live && cacheable {
-		r.live.put(user, q, gen, now)
+		r.live.put(user, q, gen, now, time.Duration(left)*time.Millisecond)
 	}
 	return live, nil
 }
 
 // revokeScript ends a grant and the grants of the session it names, and drops dead
 // members on the way. KEYS: set, grant. ARGV: grant key prefix, id.
+// liveScript answers whether every key exists, as the time until the first of them
+// expires (ms), or 0 when one is missing: a cached "live" never outlasts a grant.
+var liveScript = redis.NewScript(`
+local left = -1
+for _, k in ipairs(KEYS) do
+  local t = redis.call('PTTL', k)
+  if t == -2 or t == 0 then return 0 end
+  if t > 0 and (left < 0 or t < left) then left = t end
+end
+if left < 0 then return 86400000 end
+return left
+`)
+
 var revokeScript = redis.NewScript(`
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[1], ARGV[2])

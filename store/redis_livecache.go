@@ -66,7 +66,9 @@ func (c *liveCache) hit(user string, q liveKey, now time.Time) bool {
 	return ok && now.Before(until)
 }
 
-func (c *liveCache) put(user string, q liveKey, gen uint64, now time.Time) {
+// put caches a live answer for at most liveCacheTTL, and never past left, the time
+// until the first of the grants expires.
+func (c *liveCache) put(user string, q liveKey, gen uint64, now time.Time, left time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.healthy.Load() || c.gen.Load() != gen {
@@ -83,7 +85,7 @@ func (c *liveCache) put(user string, q liveKey, gen uint64, now time.Time) {
 	if _, ok := m[q]; !ok {
 		c.size++
 	}
-	m[q] = now.Add(liveCacheTTL)
+	m[q] = now.Add(min(liveCacheTTL, left))
 }
 
 // drop forgets what is cached about user.
