@@ -96,7 +96,7 @@ func (h *Handler) challengeForm(w http.ResponseWriter, r *http.Request, id strin
 	}
 	if !h.checkCSRF(r, ch.Binding, "challenge:"+id) {
 		h.logger.Warn("challenge form refused: bad CSRF token or cross-site", zap.String("user", ch.User), zap.String("challenge", id), zap.String("client_ip", clientIP(r)))
-		return ch, false, h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
+		return ch, false, h.refused(w)
 	}
 	return ch, true, nil
 }

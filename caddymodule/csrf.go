@@ -38,3 +38,8 @@ func checkAPIOrigin(r *http.Request) bool {
 	}
 	return sameOrigin(r)
 }
+
+// refused answers a form that failed the CSRF check.
+func (h *Handler) refused(w http.ResponseWriter) error {
+	return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
+}

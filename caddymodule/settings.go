@@ -154,12 +154,9 @@ func (h *Handler) removePhone(w http.ResponseWriter, r *http.Request) error {
 // settingsForm checks a settings form (session, CSRF) and loads the user's factors.
 // ok is false when a response has been written.
 func (h *Handler) settingsForm(w http.ResponseWriter, r *http.Request) (caller, challenge.Factors, bool, error) {
-	c, ok, err := h.gatewayCaller(w, r)
+	c, ok, err := h.settingsCaller(w, r)
 	if !ok {
 		return c, challenge.Factors{}, false, err
-	}
-	if !h.checkCSRF(r, c.Session, "settings") {
-		return c, challenge.Factors{}, false, h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
 	}
 	f, err := h.challenges.Factors(r.Context(), c.User)
 	if err != nil {
@@ -172,12 +169,9 @@ func (h *Handler) settingsForm(w http.ResponseWriter, r *http.Request) (caller, 
 // "Unbinding an MFA device requires verification through the currently bound
 // device"), and ends the step-up tokens it backed.
 func (h *Handler) unbind(w http.ResponseWriter, r *http.Request) error {
-	c, ok, err := h.gatewayCaller(w, r)
+	c, ok, err := h.settingsCaller(w, r)
 	if !ok {
 		return err
-	}
-	if !h.checkCSRF(r, c.Session, "settings") {
-		return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
 	}
 	if err := h.challenges.UnbindTOTP(r.Context(), c.User, r.PostFormValue("code"), clientIP(r)); err != nil {
 		f, known := describe(err)
@@ -217,12 +211,9 @@ func (h *Handler) revokeStepUps(ctx context.Context, user string) error {
 // signOutEverywhere ends every gateway session and step-up token of the user, on
 // every instance, then logs this browser out of the console too.
 func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) error {
-	c, ok, err := h.gatewayCaller(w, r)
+	c, ok, err := h.settingsCaller(w, r)
 	if !ok {
 		return err
-	}
-	if !h.checkCSRF(r, c.Session, "settings") {
-		return h.message(w, http.StatusForbidden, "Request refused", "This form has expired or did not come from this site. Go back and try again.", "", "")
 	}
 	if err := h.store.RevokeUser(r.Context(), c.User); err != nil {
 		return h.unavailable(w, r, err)
@@ -236,4 +227,17 @@ func (h *Handler) signOutEverywhere(w http.ResponseWriter, r *http.Request) erro
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
+}
+
+// settingsCaller checks a settings form: a live gateway session, from this site, with
+// the form's CSRF token. ok is false when a response has been written.
+func (h *Handler) settingsCaller(w http.ResponseWriter, r *http.Request) (caller, bool, error) {
+	c, ok, err := h.gatewayCaller(w, r)
+	if !ok {
+		return c, false, err
+	}
+	if !h.checkCSRF(r, c.Session, "settings") {
+		return c, false, h.refused(w)
+	}
+	return c, true, nil
 }

@@ -7,12 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,13 +78,31 @@ const testGlobals = `{
 }
 `
 
+// exampleSMSLine is the example's SMS provider: the development "log" provider, which
+// writes codes to Caddy's log and to an outbox file in /tmp. The harness swaps it for
+// testSMSLine, the webhook provider posting to the test's relay (see smsRelay), the
+// one line of the stepup block a test changes: the codes then reach the test as they
+// would reach a production relay, over HTTP, and no file outside the test's
+// temporary directory is written.
+const exampleSMSLine = "\t\tsms log /tmp/stepup-demo-sms-outbox.jsonl\n"
+
+func testSMSLine(relayURL string) string { return "\t\tsms webhook " + relayURL + "/send\n" }
+
+// exampleOutboxLine is the console's view of that outbox (its /outbox page). The
+// harness points it at an (empty, never written) file in the test's temporary
+// directory: with the webhook provider nothing writes the outbox, and the demo's
+// shared /tmp file may hold a developer's old codes, or be another user's file.
+const exampleOutboxLine = "\t\toutbox /tmp/stepup-demo-sms-outbox.jsonl\n"
+
 // testCaddyfile returns Caddyfile.example with only what a test must change: the
-// global options (see exampleGlobals) and the two ports, console :9000 (and the
-// gateway's reverse_proxy to it) and gateway :8080, moved to free loopback ports.
-// Everything else, the whole stepup block above all, is the example's word for word.
-// Each substitution must apply exactly once: when the example changes shape, the
-// harness fails here, loudly, instead of testing something else.
-func testCaddyfile(t *testing.T, dir, consolePort, gatewayPort string) string {
+// global options (see exampleGlobals), the two ports, console :9000 (and the
+// gateway's reverse_proxy to it) and gateway :8080, moved to free loopback ports, the
+// SMS provider (see exampleSMSLine), the test's relay at relayURL, and the console's
+// outbox file (see exampleOutboxLine). Everything else, the whole stepup block but its
+// sms line above all, is the example's word for word. Each substitution must apply
+// exactly once: when the example changes shape, the harness fails here, loudly,
+// instead of testing something else.
+func testCaddyfile(t *testing.T, dir, consolePort, gatewayPort, relayURL string) string {
 	t.Helper()
 	b, err := os.ReadFile(exampleCaddyfile)
 	if err != nil {
@@ -97,6 +119,8 @@ func testCaddyfile(t *testing.T, dir, consolePort, gatewayPort string) string {
 		{"\nhttp://:9000 {\n", "\nhttp://:" + consolePort + " {\n"},
 		{"\nhttp://:8080 {\n", "\nhttp://:" + gatewayPort + " {\n"},
 		{"\treverse_proxy 127.0.0.1:9000\n", "\treverse_proxy 127.0.0.1:" + consolePort + "\n"},
+		{exampleSMSLine, testSMSLine(relayURL)},
+		{exampleOutboxLine, "\t\toutbox " + strconv.Quote(filepath.Join(dir, "sms-outbox.jsonl")) + "\n"},
 	} {
 		if n := strings.Count(cfg, sub.old); n != 1 {
 			t.Fatalf("%s changed shape: the harness replaces %q, found %d times (want 1); update e2e/harness_test.go to match it",
@@ -108,9 +132,16 @@ func testCaddyfile(t *testing.T, dir, consolePort, gatewayPort string) string {
 	if !ok {
 		t.Fatalf("%s has no single stepup { ... } block", exampleCaddyfile)
 	}
+	// The sms line is the one line of the block the test changes; it must be in the
+	// block (not, say, in a second site), once.
+	if n := strings.Count(want, exampleSMSLine); n != 1 {
+		t.Fatalf("%s changed shape: its stepup block has %q %d times (want 1); update e2e/harness_test.go to match it",
+			exampleCaddyfile, exampleSMSLine, n)
+	}
+	want = strings.Replace(want, exampleSMSLine, testSMSLine(relayURL), 1)
 	got, ok := stepupDirective(cfg)
 	if !ok || got != want {
-		t.Fatalf("the test config's stepup block differs from the example's:\n%s\nwant:\n%s", got, want)
+		t.Fatalf("the test config's stepup block differs from the example's (with only its sms line changed):\n%s\nwant:\n%s", got, want)
 	}
 	return cfg
 }
@@ -175,6 +206,9 @@ type stack struct {
 	// browser uses, as a user would.
 	base string
 	log  string
+
+	// sms is the SMS relay the gateway sends its text messages to.
+	sms *smsRelay
 }
 
 // url returns the absolute gateway URL of path.
@@ -188,8 +222,11 @@ func startStack(t *testing.T) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	consolePort, gatewayPort := freePort(t), freePort(t)
-	s := &stack{base: "http://127.0.0.1:" + gatewayPort, log: filepath.Join(dir, "caddy.log")}
-	cfg := testCaddyfile(t, dir, consolePort, gatewayPort)
+	// The relay starts first, so it stops last (cleanups run in reverse): after Caddy,
+	// with no send in flight.
+	relay := startSMSRelay(t)
+	s := &stack{base: "http://127.0.0.1:" + gatewayPort, log: filepath.Join(dir, "caddy.log"), sms: relay}
+	cfg := testCaddyfile(t, dir, consolePort, gatewayPort, relay.url)
 
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	if adapter == nil {
@@ -217,6 +254,113 @@ func startStack(t *testing.T) *stack {
 		}
 	})
 	return s
+}
+
+// smsRelay is the test's SMS relay: the loopback HTTP endpoint the gateway's webhook
+// provider posts every text message to, as it would to a production relay that passes
+// them on to an SMS service. It checks each request is what the webhook provider
+// documents (POST /send, Content-Type application/json, a body of exactly
+// {"to": "<E.164 number>", "message": "..."}), records it, and answers 200. A request
+// that is not fails the test and is answered 400, so the gateway also sees a failure.
+type smsRelay struct {
+	t   *testing.T
+	url string // http://127.0.0.1:PORT
+
+	mu   sync.Mutex
+	msgs []smsMessage
+}
+
+// smsMessage is one text message the relay received.
+type smsMessage struct {
+	To      string `json:"to"`
+	Message string `json:"message"`
+}
+
+// e164 is a phone number as the gateway sends it: +, a country code not starting with
+// 0, 8 to 15 digits in all.
+var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
+
+// smsCodeText is a code message as the gateway words it: the issuer, the code, the
+// code's lifetime. Groups: the code, the lifetime.
+var smsCodeText = regexp.MustCompile(`^Demo Console verification code: ([0-9]{6})\. It expires in ((?:[0-9]+) (?:minutes?|seconds?))\.`)
+
+func startSMSRelay(t *testing.T) *smsRelay {
+	t.Helper()
+	r := &smsRelay{t: t}
+	srv := httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+func (r *smsRelay) serve(w http.ResponseWriter, req *http.Request) {
+	refuse := func(format string, args ...any) {
+		r.t.Errorf("SMS relay: "+format, args...)
+		http.Error(w, fmt.Sprintf(format, args...), http.StatusBadRequest)
+	}
+	if req.Method != http.MethodPost || req.URL.Path != "/send" {
+		refuse("got %s %s, want POST /send", req.Method, req.URL.Path)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		refuse("Content-Type %q, want application/json", req.Header.Get("Content-Type"))
+		return
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, req.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	var m smsMessage
+	if err := dec.Decode(&m); err != nil {
+		refuse("body is not {\"to\", \"message\"} JSON: %v", err)
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		refuse("body has more than one JSON value")
+		return
+	}
+	if !e164.MatchString(m.To) || strings.TrimSpace(m.Message) == "" {
+		refuse("message %+v: want an E.164 number and a text", m)
+		return
+	}
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+// count returns how many messages the relay has received. The gateway sends before it
+// answers the browser, so a page that says a code went out comes after its message.
+func (r *smsRelay) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// messages returns the messages received after the first n, in order.
+func (r *smsRelay) messagesSince(n int) []smsMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs[min(n, len(r.msgs)):])
+}
+
+// lastCode returns the code of the latest message sent to the E.164 number to and
+// that message's lifetime ("5 minutes"), failing the test if there is none or it is
+// not worded as a code message.
+func (r *smsRelay) lastCode(to string) (code, lifetime string) {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		if r.msgs[i].To != to {
+			continue
+		}
+		m := smsCodeText.FindStringSubmatch(r.msgs[i].Message)
+		if m == nil {
+			r.t.Fatalf("the latest SMS to %s is not a Demo Console code message: %q", to, r.msgs[i].Message)
+		}
+		return m[1], m[2]
+	}
+	r.t.Fatalf("no SMS was sent to %s; the relay has %+v", to, r.msgs)
+	return "", ""
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -913,6 +1057,105 @@ func (p *page) bindFromSettings() *authenticator {
 		p.fail("settings should offer unbinding, not binding, once bound")
 	}
 	return a
+}
+
+// The phone the journeys bind: a UK number from Ofcom's range for drama, never a
+// real subscriber's, as the user types it, as the gateway sends to it (E.164), and
+// masked as the pages show it.
+const (
+	demoPhoneTyped  = "+44 7700 900123"
+	demoPhoneE164   = "+447700900123"
+	demoPhoneMasked = "+44 ••• ••• 0123"
+)
+
+// expectPhoneBindingOffered checks that the binding page offers a phone besides the
+// authenticator app: a number to enter and a button to send it a code, and no code
+// to enter before one is sent.
+func (p *page) expectPhoneBindingOffered() {
+	p.t.Helper()
+	for _, id := range []string{"phone-form", "phone-number", "phone-send"} {
+		if !p.has(id) {
+			p.fail("the binding page does not offer a phone (no #%s)", id)
+		}
+	}
+	if p.has("phone-code") {
+		p.fail("the binding page asks for a phone code before one was sent")
+	}
+}
+
+// startPhoneBinding enters the journeys' phone on the binding page and asks for a
+// code. It checks that the page then asks for the code, naming the masked number,
+// and that exactly one message went out, to that number, and returns its code.
+func (p *page) startPhoneBinding() string {
+	p.t.Helper()
+	before := p.s.sms.count()
+	p.fill("phone-number", demoPhoneTyped)
+	p.expectChallengePage(p.click("phone-send"))
+	if got := p.text("phone-to"); got != demoPhoneMasked {
+		p.fail("the binding page says the code went to %q, want %q", got, demoPhoneMasked)
+	}
+	if !p.has("phone-code") || !p.has("phone-confirm") {
+		p.fail("after sending a code the binding page does not ask for it")
+	}
+	if msgs := p.s.sms.messagesSince(before); len(msgs) != 1 || msgs[0].To != demoPhoneE164 {
+		p.fail("sending a code to %s: the relay got %+v, want one message to %s", demoPhoneTyped, msgs, demoPhoneE164)
+	}
+	code, _ := p.s.sms.lastCode(demoPhoneE164)
+	return code
+}
+
+// expectSMSChallenge checks a challenge page for a user whose only factor is the
+// phone: no authenticator form, a button that sends a code to the masked number, and
+// no code form before a code is sent.
+func (p *page) expectSMSChallenge() {
+	p.t.Helper()
+	if p.has("challenge-form") {
+		p.fail("the user has no authenticator app bound, but the challenge page asks for its code")
+	}
+	if got, want := p.text("sms-send"), "Send a code to "+demoPhoneMasked; got != want {
+		p.fail("the SMS button says %q, want %q", got, want)
+	}
+	if p.has("sms-code") {
+		p.fail("the challenge page asks for an SMS code before one was sent")
+	}
+}
+
+// sendSMSCode clicks "Send a code" on the challenge page and checks that the page
+// then asks for the code sent to the masked number, and that exactly one message went
+// out, to the bound number, worded as a code message naming the issuer and the code's
+// lifetime (at most 10 minutes, NIST SP 800-63B). It returns the code.
+func (p *page) sendSMSCode() string {
+	p.t.Helper()
+	before := p.s.sms.count()
+	p.expectChallengePage(p.click("sms-send"))
+	if !p.has("sms-code") || !p.has("sms-submit") {
+		p.fail("after sending a code the challenge page does not ask for it")
+	}
+	if got := p.text("sms-to"); got != demoPhoneMasked {
+		p.fail("the challenge page says the code went to %q, want %q", got, demoPhoneMasked)
+	}
+	msgs := p.s.sms.messagesSince(before)
+	if len(msgs) != 1 || msgs[0].To != demoPhoneE164 {
+		p.fail("sending a code: the relay got %+v, want one message to %s", msgs, demoPhoneE164)
+	}
+	code, lifetime := p.s.sms.lastCode(demoPhoneE164)
+	p.t.Logf("SMS to %s: %q", msgs[0].To, msgs[0].Message)
+	if !strings.HasPrefix(msgs[0].Message, "Demo Console ") {
+		p.fail("the SMS does not name the issuer: %q", msgs[0].Message)
+	}
+	var n int
+	var unit string
+	if _, err := fmt.Sscanf(lifetime, "%d %s", &n, &unit); err != nil || n < 1 ||
+		(strings.HasPrefix(unit, "minute") && n > 10) {
+		p.fail("the SMS gives the code's lifetime as %q, want 10 minutes at most", lifetime)
+	}
+	return code
+}
+
+// otherCode returns six digits that are not code.
+func otherCode(code string) string {
+	n, _ := strconv.Atoi(code)
+	return fmt.Sprintf("%06d", (n+1)%1000000)
 }
 
 // decodeQR reads the QR code of a data: URL with zbarimg. ok is false when zbarimg is
