@@ -40,3 +40,13 @@ func Cached(r *Redis, user string, ids ...string) bool {
 	q, ok := question(ids)
 	return ok && r.live.hit(user, q, time.Now())
 }
+
+// SetCache turns answering from the cache off (flushed) or back on; the subscription
+// itself is left as it is.
+func SetCache(r *Redis, on bool) {
+	if on {
+		r.live.healthy.Store(true)
+		return
+	}
+	r.live.flush(true)
+}

@@ -338,6 +338,19 @@ func BenchmarkRedisLive(b *testing.B) {
 		}
 	}
 	var st Store = s
+	// uncached: the round trip every answer costs when the cache is off (the
+	// revocation subscription down) or cold.
+	b.Run("uncached", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			SetCache(s, false)
+			if ok, err := st.Live(ctx, "alice", "sid", "jti"); !ok || err != nil {
+				b.Fatal("not live", err)
+			}
+		}
+	})
+	SetCache(s, true)
+	// serial and parallel: the hot path, answered from the cache.
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
