@@ -34,6 +34,11 @@ func (h *Handler) apiFailure(w http.ResponseWriter, r *http.Request, ch challeng
 		return h.unavailable(w, r, err)
 	}
 	h.logFailure(r, caller{User: ch.User}, id, err)
+	return apiError(w, f)
+}
+
+// apiError writes what an API client may know of a failure.
+func apiError(w http.ResponseWriter, f failure) error {
 	if !f.Until.IsZero() {
 		retryAfter(w, f.Until)
 	}
@@ -102,7 +107,12 @@ func (h *Handler) apiSendSMS(w http.ResponseWriter, r *http.Request, id string) 
 	}
 	sent, err := h.challenges.SendSMSCode(r.Context(), id, ch.Binding, clientIP(r))
 	if err != nil {
-		return h.apiFailure(w, r, ch, id, err)
+		f, known := describe(err)
+		if !known {
+			return h.unavailable(w, r, err)
+		}
+		h.logSendFailure(r, ch, err)
+		return apiError(w, f)
 	}
 	h.logger.Info("sms code sent", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", clientIP(r)))
 	return writeJSON(w, http.StatusOK, map[string]any{

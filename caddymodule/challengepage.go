@@ -20,6 +20,7 @@ type pageState struct {
 	Notice    string
 	SMSSent   *challenge.SentCode // a code for the challenge just went out
 	PhoneSent *challenge.SentCode // a code to a phone being bound just went out
+	Number    string              // the number the user typed, shown again after an error
 }
 
 // showChallenge renders the challenge page with a form for every method the
@@ -64,7 +65,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id strin
 		return h.message(w, http.StatusConflict, "Second factor not available", "None of the second factors this needs can be used here. Please contact the administrator.", "/", "Back to the console")
 	}
 	data["Title"] = "Bind a second factor"
-	data["TOTPBind"], data["PhoneBind"] = totpBind, phoneBind
+	data["TOTPBind"], data["PhoneBind"], data["Number"] = totpBind, phoneBind, st.Number
 	if st.PhoneSent != nil {
 		data["PhoneSent"], data["PhoneTo"] = true, st.PhoneSent.To
 	}
@@ -166,6 +167,13 @@ func (h *Handler) startPhoneBinding(w http.ResponseWriter, r *http.Request, id s
 	return h.showChallenge(w, r, id, pageState{PhoneSent: &sent, Notice: "We sent a code to " + sent.To + "."})
 }
 
+// logSendFailure tells the operator why no code went out (a limit, a bad number, or
+// the provider's own answer).
+func (h *Handler) logSendFailure(r *http.Request, ch challenge.Challenge, err error) {
+	h.logger.Warn("sms code not sent", zap.String("user", ch.User), zap.String("challenge", ch.ID),
+		zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
+}
+
 // sendFailure shows why no code went out: a limit (and when to retry), a bad number,
 // or the provider's failure (with the detail in the operator's log only).
 func (h *Handler) sendFailure(w http.ResponseWriter, r *http.Request, ch challenge.Challenge, err error, st pageState) error {
@@ -173,11 +181,12 @@ func (h *Handler) sendFailure(w http.ResponseWriter, r *http.Request, ch challen
 	if !known {
 		return h.unavailable(w, r, err)
 	}
-	h.logFailure(r, caller{User: ch.User}, ch.ID, err)
+	h.logSendFailure(r, ch, err)
 	if !f.Until.IsZero() {
 		retryAfter(w, f.Until)
 	}
 	st.Error, st.Status = f.Text, f.Status
+	st.Number = r.PostFormValue("number")
 	if f.Code == "challenge_ended" || f.Code == "forbidden" || f.Code == "locked" {
 		return h.pageFailure(w, r, caller{User: ch.User}, ch.ID, err)
 	}

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/store"
@@ -31,9 +34,9 @@ func describe(err error) (f failure, ok bool) {
 	switch {
 	case errors.As(err, &sendLimited):
 		return failure{Status: http.StatusTooManyRequests, Code: "send_limited", Until: sendLimited.RetryAt,
-			Text: sendLimited.Reason + " You can ask for a code again at " + sendLimited.RetryAt.UTC().Format("15:04:05 MST") + "."}, true
+			Text: sentence(sendLimited.Reason) + " You can ask for a code again at " + sendLimited.RetryAt.UTC().Format("15:04:05 MST") + "."}, true
 	case errors.As(err, &badPhone):
-		return failure{Status: http.StatusBadRequest, Code: "invalid_phone", Text: badPhone.Reason}, true
+		return failure{Status: http.StatusBadRequest, Code: "invalid_phone", Text: sentence(badPhone.Reason)}, true
 	case errors.Is(err, challenge.ErrSendFailed):
 		// The provider's answer is in err, for the log; the user gets the gist.
 		return failure{Status: http.StatusBadGateway, Code: "send_failed",
@@ -67,4 +70,19 @@ func describe(err error) (f failure, ok bool) {
 		return failure{}, false
 	}
 	return failure{}, false
+}
+
+// sentence makes a reason from the challenge package ("a code was sent moments ago")
+// read as a sentence on a page: a capital first letter and a full stop.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
 }

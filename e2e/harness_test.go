@@ -95,13 +95,13 @@ func testSMSLine(relayURL string) string { return "\t\tsms webhook " + relayURL 
 const exampleOutboxLine = "\t\toutbox /tmp/stepup-demo-sms-outbox.jsonl\n"
 
 // testCaddyfile returns Caddyfile.example with only what a test must change: the
-// global options (see exampleGlobals), the two ports, console :9000 (and the
-// gateway's reverse_proxy to it) and gateway :8080, moved to free loopback ports, the
-// SMS provider (see exampleSMSLine), the test's relay at relayURL, and the console's
-// outbox file (see exampleOutboxLine). Everything else, the whole stepup block but its
-// sms line above all, is the example's word for word. Each substitution must apply
-// exactly once: when the example changes shape, the harness fails here, loudly,
-// instead of testing something else.
+// global options (see exampleGlobals); the two ports, console :9000 (and the
+// gateway's reverse_proxy to it) and gateway :8080, moved to free loopback ports; the
+// SMS provider, swapped for the webhook to the test's relay at relayURL (see
+// exampleSMSLine); and the console's outbox file (see exampleOutboxLine). Everything
+// else, above all the whole stepup block but for its sms line, is the example's word
+// for word. Each substitution must apply exactly once: when the example changes
+// shape, the harness fails here, loudly, instead of testing something else.
 func testCaddyfile(t *testing.T, dir, consolePort, gatewayPort, relayURL string) string {
 	t.Helper()
 	b, err := os.ReadFile(exampleCaddyfile)
@@ -282,7 +282,7 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 
 // smsCodeText is a code message as the gateway words it: the issuer, the code, the
 // code's lifetime. Groups: the code, the lifetime.
-var smsCodeText = regexp.MustCompile(`^Demo Console verification code: ([0-9]{6})\. It expires in ((?:[0-9]+) (?:minutes?|seconds?))\.`)
+var smsCodeText = regexp.MustCompile(`^Demo Console verification code: ([0-9]{6})\. It expires in ([0-9]+ (?:minutes?|seconds?))\.`)
 
 func startSMSRelay(t *testing.T) *smsRelay {
 	t.Helper()
@@ -335,7 +335,7 @@ func (r *smsRelay) count() int {
 	return len(r.msgs)
 }
 
-// messages returns the messages received after the first n, in order.
+// messagesSince returns the messages received after the first n, in order.
 func (r *smsRelay) messagesSince(n int) []smsMessage {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -498,7 +498,9 @@ func (p *page) fill(id, text string) {
 	p.t.Helper()
 	ctx, cancel := p.step()
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID(id), text)); err != nil {
+	// Like a person, clear what the field holds (a page may refill it after an
+	// error) before typing.
+	if err := chromedp.Do(ctx, chromedp.Clear(chromedp.ID(id)), chromedp.SendKeys(chromedp.ID(id), text)); err != nil {
 		p.fail("typing into #%s: %v", id, err)
 	}
 }
@@ -942,8 +944,14 @@ func (a *authenticator) wrongCode() string {
 // and never in the URL.
 func (p *page) bindingPage() (*authenticator, string) {
 	p.t.Helper()
-	if got := p.text("bind-title"); got != "Bind an authenticator app" {
-		p.fail("binding page title %q", got)
+	// A challenge's binding page offers every enabled method (the example enables a
+	// phone too); binding from the settings page offers just the app.
+	want := "Bind an authenticator app"
+	if p.has("phone-form") {
+		want = "Bind a second factor"
+	}
+	if got := p.text("bind-title"); got != want {
+		p.fail("binding page title %q, want %q", got, want)
 	}
 	src := p.attr("bind-qr", "src")
 	if !strings.HasPrefix(src, "data:image/png;base64,") {
