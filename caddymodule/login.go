@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -134,8 +135,18 @@ func (h *Handler) loginSucceeded(status int, hdr http.Header) bool {
 
 // userField finds the user's name in a form or JSON login body.
 func userField(contentType string, body []byte, field string) string {
-	mt, _, _ := mime.ParseMediaType(contentType)
+	mt, params, _ := mime.ParseMediaType(contentType)
 	switch {
+	case mt == "multipart/form-data":
+		form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(int64(len(body)))
+		if err != nil {
+			return ""
+		}
+		defer form.RemoveAll()
+		if v := form.Value[field]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+		return ""
 	case mt == "application/x-www-form-urlencoded":
 		v, err := url.ParseQuery(string(body))
 		if err != nil {

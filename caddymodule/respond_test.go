@@ -109,3 +109,21 @@ func TestUserField(t *testing.T) {
 		}
 	}
 }
+
+func TestUserFieldMultipart(t *testing.T) {
+	body := "--XYZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\ndave\r\n--XYZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nx\r\n--XYZ--\r\n"
+	if got := userField("multipart/form-data; boundary=XYZ", []byte(body), "username"); got != "dave" {
+		t.Fatalf("multipart user field = %q", got)
+	}
+}
+
+func TestSamePath(t *testing.T) {
+	for _, p := range []string{"/login", "/login/", "/LOGIN"} {
+		if !samePath(strings.ToLower(p), "/login") {
+			t.Errorf("%s should be the login route", p)
+		}
+	}
+	if samePath("/login2", "/login") || samePath("/", "/login") {
+		t.Error("other paths taken for the login route")
+	}
+}

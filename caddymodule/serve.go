@@ -28,9 +28,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	switch {
 	case clean == h.Prefix || strings.HasPrefix(clean, h.Prefix+"/"):
 		return h.serveGateway(w, r, next, strings.TrimPrefix(clean, h.Prefix))
-	case h.Login != nil && r.Method == h.Login.Method && clean == strings.ToLower(h.Login.Path):
+	case h.Login != nil && r.Method == h.Login.Method && samePath(clean, h.Login.Path):
 		return h.serveLogin(w, r, next)
-	case h.Logout != "" && clean == strings.ToLower(h.Logout):
+	case h.Logout != "" && samePath(clean, h.Logout):
 		return h.serveLogout(w, r, next)
 	}
 	rule, ok := h.rules.Match(r.Method, r.URL.Path)
@@ -38,6 +38,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return next.ServeHTTP(w, r)
 	}
 	return h.serveProtected(w, r, next, rule, stepUpHeader)
+}
+
+// samePath compares a cleaned request path with a configured one, ignoring case and a
+// trailing slash: a console that answers /login/ like /login must not be logged into
+// past the gateway.
+func samePath(clean, configured string) bool {
+	return strings.TrimSuffix(clean, "/") == strings.TrimSuffix(strings.ToLower(configured), "/")
 }
 
 // setUser publishes who passed for access logs ({http.auth.user.id} becomes user_id)
