@@ -59,8 +59,14 @@ const demoBlock = `stepup {
 
 func newGateway(t *testing.T, block string) *gateway {
 	t.Helper()
+	return newGatewayFor(t, block, democonsole.New())
+}
+
+// newGatewayFor puts the gateway in front of a given console (several gateway
+// instances in front of one console).
+func newGatewayFor(t *testing.T, block string, console http.Handler) *gateway {
+	t.Helper()
 	h := provision(t, block)
-	console := democonsole.New()
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		console.ServeHTTP(w, r)
 		return nil
