@@ -94,7 +94,7 @@ func (h *Handler) replay(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	if held.ContentType != "" {
 		rr.Header.Set("Content-Type", held.ContentType)
 	}
-	return next.ServeHTTP(w, rr)
+	return toConsole(w, rr, next)
 }
 
 // heldResponse is the console's successful login answer, kept whole while its user

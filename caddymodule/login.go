@@ -41,7 +41,7 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 	r.ContentLength = int64(len(body))
 
 	capture := newLoginCapture(w, int(h.Login.MaxHeldResponse), h.loginSucceeded)
-	if err := next.ServeHTTP(capture, r); err != nil || !capture.kept {
+	if err := toConsole(capture, r, next); err != nil || !capture.kept {
 		return err
 	}
 	if capture.overflow {
@@ -178,5 +178,5 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, next caddy
 	}
 	http.SetCookie(w, h.cookie(r, sessionCookie, "", -1, http.SameSiteLaxMode))
 	http.SetCookie(w, h.cookie(r, tokenCookie, "", -1, http.SameSiteStrictMode))
-	return next.ServeHTTP(w, r)
+	return toConsole(w, r, next)
 }

@@ -48,7 +48,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 		if live {
 			allowed.Inc()
 			setUser(r, c.User, proof.AuthTime)
-			return next.ServeHTTP(w, r)
+			return toConsole(w, r, next)
 		}
 		h.logger.Info("step-up token or session revoked", zap.String("user", c.User), zap.String("rule", rule.Name))
 	}
@@ -68,7 +68,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	metrics.decisions.WithLabelValues(d.Verdict.String()).Inc()
 	if d.Verdict == policy.Allow {
 		setUser(r, c.User, time.Time{})
-		return next.ServeHTTP(w, r)
+		return toConsole(w, r, next)
 	}
 	return h.challenge(w, r, c, rule, d)
 }

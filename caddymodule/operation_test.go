@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/examples/democonsole"
 	"github.com/caddy-stepup/stepup/token"
 )
 
@@ -309,4 +310,36 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// TestConsoleNeverSeesGatewayCredentials records what reaches the console.
+func TestConsoleNeverSeesGatewayCredentials(t *testing.T) {
+	var seen []http.Header
+	console := democonsole.New()
+	g := newGatewayFor(t, demoBlock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Clone())
+		console.ServeHTTP(w, r)
+	}))
+	c := g.client()
+	c.login("alice")
+	secret := c.bindTOTP()
+	ch := c.api("DELETE", "/api/instances/i-1001", nil).json(t)
+	tok := c.api("POST", ch["verify_url"].(string), map[string]string{"code": nextCode(secret, 1)}).json(t)["token"].(string)
+	seen = nil
+	c.api("DELETE", "/api/instances/i-1001", nil, tokenHeader, tok)
+	c.page("GET", "/dashboard", nil)
+	c.page("GET", "/logout", nil)
+	if len(seen) != 3 {
+		t.Fatalf("console saw %d requests, want 3", len(seen))
+	}
+	for _, h := range seen {
+		for _, v := range append(h.Values("Cookie"), h.Values(tokenHeader)...) {
+			if strings.Contains(v, "stepup_") || strings.Contains(v, tok) {
+				t.Fatalf("the console saw a gateway credential: %q", v)
+			}
+		}
+		if !strings.Contains(strings.Join(h.Values("Cookie"), ";"), "console_session=") {
+			t.Fatalf("the console's own cookie was removed: %v", h.Values("Cookie"))
+		}
+	}
 }

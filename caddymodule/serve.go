@@ -35,7 +35,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	rule, ok := h.rules.Match(r.Method, r.URL.Path)
 	if !ok {
-		return next.ServeHTTP(w, r)
+		return toConsole(w, r, next)
 	}
 	return h.serveProtected(w, r, next, rule, stepUpHeader)
 }
