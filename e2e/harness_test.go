@@ -1196,3 +1196,16 @@ func decodeQR(t *testing.T, dataURL string) (text string, ok bool) {
 	}
 	return strings.TrimSpace(string(out)), true
 }
+
+// deleteWithoutChallenge deletes an instance on a recent second factor: its
+// confirmation page and its form post both pass without a challenge.
+func (p *page) deleteWithoutChallenge(id string) {
+	p.t.Helper()
+	resp := p.open("/instances/" + id + "/delete")
+	p.expectAt(resp, 200, "/instances/"+id+"/delete")
+	resp = p.click("delete-" + id)
+	p.expectAt(resp, 200, "/instances?deleted="+id)
+	if got := p.text("flash"); got != "Instance "+id+" deleted" {
+		p.fail("flash %q", got)
+	}
+}
