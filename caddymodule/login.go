@@ -99,7 +99,7 @@ func (h *Handler) holdLogin(w http.ResponseWriter, r *http.Request, capture *log
 		User: user, Binding: nonce, Purpose: challenge.PurposeLogin, Rule: "sign-in", Methods: methods,
 	})
 	if err != nil {
-		return h.unavailable(w, r, err)
+		return h.beginFailed(w, r, err)
 	}
 	if err := h.saveHeldResponse(r, ch, capture); err != nil {
 		return h.unavailable(w, r, err)

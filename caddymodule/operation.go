@@ -131,7 +131,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, c caller, ru
 		Return: ret, Methods: methods,
 	})
 	if err != nil {
-		return h.unavailable(w, r, err)
+		return h.beginFailed(w, r, err)
 	}
 	if held != nil {
 		if err := h.saveHeld(r, ch, held); err != nil {

@@ -343,3 +343,20 @@ func TestConsoleNeverSeesGatewayCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestChallengesPerUserAreCapped: an API client calling a protected route over and
+// over without answering gets 429 once 30 challenges are open, not an unbounded store.
+func TestChallengesPerUserAreCapped(t *testing.T) {
+	g := newGateway(t, demoBlock)
+	c := g.client()
+	c.login("alice")
+	for i := 0; i < 30; i++ {
+		if r := c.api("DELETE", "/api/instances/i-1001", nil); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("call %d: %d", i+1, r.StatusCode)
+		}
+	}
+	r := c.api("DELETE", "/api/instances/i-1001", nil)
+	if r.StatusCode != http.StatusTooManyRequests || r.json(t)["error"] != "too_many_challenges" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("31st call: %d %s", r.StatusCode, r.Body)
+	}
+}

@@ -139,3 +139,20 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error)
 	}
 	return h.message(w, status, "Temporarily unavailable", text, "", "")
 }
+
+// beginFailed answers when no challenge could be started: too many open ones (429,
+// with when to retry), or the store could not answer (503).
+func (h *Handler) beginFailed(w http.ResponseWriter, r *http.Request, err error) error {
+	f, known := describe(err)
+	if !known {
+		return h.unavailable(w, r, err)
+	}
+	h.logger.Warn("no challenge started", zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
+	if !wantsHTML(r) {
+		return apiError(w, f)
+	}
+	if !f.Until.IsZero() {
+		retryAfter(w, f.Until)
+	}
+	return h.message(w, f.Status, "Please wait", f.Text, "/", "Back to the console")
+}

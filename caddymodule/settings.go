@@ -73,7 +73,7 @@ func (h *Handler) bindFromSettings(w http.ResponseWriter, r *http.Request, c cal
 		User: c.User, Binding: c.Session, Purpose: challenge.PurposeBind, Return: h.Prefix + "/", Methods: []string{method},
 	})
 	if err != nil {
-		return h.unavailable(w, r, err)
+		return h.beginFailed(w, r, err)
 	}
 	http.Redirect(w, r, h.challengeURL(ch.ID), http.StatusSeeOther)
 	return nil
@@ -104,7 +104,7 @@ func (h *Handler) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, 
 		User: c.User, Binding: c.Session, Purpose: challenge.PurposeOperation, Rule: what, Return: h.Prefix + "/", Methods: f.Bound(),
 	})
 	if err != nil {
-		return h.unavailable(w, r, err)
+		return h.beginFailed(w, r, err)
 	}
 	h.logger.Info("second factor required to change second factors", zap.String("user", c.User), zap.String("change", what), zap.String("challenge", ch.ID))
 	http.Redirect(w, r, h.challengeURL(ch.ID), http.StatusSeeOther)

@@ -30,8 +30,12 @@ func describe(err error) (f failure, ok bool) {
 	var locked *challenge.LockedError
 	var ipLimited *challenge.IPLimitedError
 	var sendLimited *challenge.SendLimitedError
+	var tooMany *challenge.TooManyChallengesError
 	var badPhone *challenge.InvalidPhoneError
 	switch {
+	case errors.As(err, &tooMany):
+		return failure{Status: http.StatusTooManyRequests, Code: "too_many_challenges", Until: tooMany.Until,
+			Text: "Too many checks were started without an answer. Try again after " + tooMany.Until.UTC().Format("15:04 MST") + "."}, true
 	case errors.As(err, &sendLimited):
 		return failure{Status: http.StatusTooManyRequests, Code: "send_limited", Until: sendLimited.RetryAt,
 			Text: sentence(sendLimited.Reason) + " You can ask for a code again at " + sendLimited.RetryAt.UTC().Format("15:04:05 MST") + "."}, true

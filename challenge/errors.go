@@ -147,6 +147,24 @@ func (e *LockedError) Error() string {
 // Is makes errors.Is(err, ErrLocked) true.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
+// ErrTooManyChallenges: too many challenges were started for the user lately; Begin
+// refuses more until the window ends (*TooManyChallengesError says when).
+var ErrTooManyChallenges = errors.New("challenge: too many challenges started for this user")
+
+// TooManyChallengesError is the ErrTooManyChallenges outcome.
+type TooManyChallengesError struct {
+	// Until is when the user's challenges may be started again, at the latest.
+	Until time.Time
+}
+
+// Error says until when no challenge is started.
+func (e *TooManyChallengesError) Error() string {
+	return "challenge: too many challenges started for this user, refused until " + e.Until.UTC().Format(time.RFC3339)
+}
+
+// Is makes errors.Is(err, ErrTooManyChallenges) true.
+func (e *TooManyChallengesError) Is(target error) bool { return target == ErrTooManyChallenges }
+
 // IPLimitedError is the ErrIPLimited outcome.
 type IPLimitedError struct {
 	// Until is when the client's network may try again.

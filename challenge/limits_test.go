@@ -261,7 +261,7 @@ func TestChallengeAttemptsHoldUnderConcurrency(t *testing.T) {
 // Many codes sent at once across challenges: only LockAfter are checked, and once the
 // lock ends, only one.
 func TestLockHoldsUnderConcurrency(t *testing.T) {
-	e := newEnv(t, Limits{IPFailures: 1000})
+	e := newEnv(t, Limits{IPFailures: 1000, BegunPerUser: 1000})
 	secret := e.bind("alice")
 	wrong := e.wrongCode(secret)
 	perChallenge := func(i int) Challenge { return e.begin("alice") }

@@ -76,6 +76,12 @@ type Limits struct {
 	// SMSCodeTTL is how long an SMS code is valid, at most 10 minutes (NIST SP 800-63B
 	// §5.1.3.2); never longer than its challenge. Default 5m.
 	SMSCodeTTL time.Duration
+
+	// BegunPerUser is how many challenges may be started for one user within
+	// ChallengeTTL (a fixed window from the first). Past it Begin refuses, so a client
+	// that keeps calling a protected API without answering cannot fill the store.
+	// Default 30.
+	BegunPerUser int
 }
 
 // maxSMSCodeTTL is the longest SMSCodeTTL New accepts (NIST SP 800-63B, OWASP ASVS V2.7).
@@ -139,7 +145,7 @@ func New(s Service) (*Service, error) {
 	}
 	l := &s.Limits
 	if l.ChallengeTTL < 0 || l.MaxAttempts < 0 || l.LockAfter < 0 || l.LockFor < 0 || l.IPFailures < 0 || l.IPWindow < 0 ||
-		l.ResendAfter < 0 || l.SendsPerUserHour < 0 || l.SendsPerNumberDay < 0 || l.SendsPerIPHour < 0 || l.SMSCodeTTL < 0 {
+		l.ResendAfter < 0 || l.SendsPerUserHour < 0 || l.SendsPerNumberDay < 0 || l.SendsPerIPHour < 0 || l.SMSCodeTTL < 0 || l.BegunPerUser < 0 {
 		return nil, errors.New("challenge: limits must not be negative")
 	}
 	if l.SMSCodeTTL > maxSMSCodeTTL {
@@ -156,6 +162,7 @@ func New(s Service) (*Service, error) {
 	setDefault(&l.SendsPerNumberDay, 10)
 	setDefault(&l.SendsPerIPHour, 20)
 	setDefault(&l.SMSCodeTTL, 5*time.Minute)
+	setDefault(&l.BegunPerUser, 30)
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -238,6 +245,14 @@ func (s *Service) Begin(ctx context.Context, c Challenge) (Challenge, error) {
 		return Challenge{}, errors.New("challenge: Begin needs a binding")
 	case c.Purpose != PurposeOperation && c.Purpose != PurposeLogin && c.Purpose != PurposeBind:
 		return Challenge{}, fmt.Errorf("challenge: unknown purpose %q", c.Purpose)
+	}
+	begun, err := s.Store.Incr(ctx, store.UserKey(c.User, "begun"), s.Limits.ChallengeTTL)
+	if err != nil {
+		return Challenge{}, fmt.Errorf("challenge: counting challenges: %w", err)
+	}
+	if begun > int64(s.Limits.BegunPerUser) {
+		// The window started at the first of them, so it ends within ChallengeTTL.
+		return Challenge{}, &TooManyChallengesError{Until: s.Now().Add(s.Limits.ChallengeTTL)}
 	}
 	var id [16]byte
 	if _, err := io.ReadFull(s.Rand, id[:]); err != nil {

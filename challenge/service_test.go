@@ -164,7 +164,8 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Limits{ChallengeTTL: 5 * time.Minute, MaxAttempts: 3, LockAfter: 10, LockFor: 15 * time.Minute, IPFailures: 50, IPWindow: 15 * time.Minute,
-		ResendAfter: time.Minute, SendsPerUserHour: 5, SendsPerNumberDay: 10, SendsPerIPHour: 20, SMSCodeTTL: 5 * time.Minute}
+		ResendAfter: time.Minute, SendsPerUserHour: 5, SendsPerNumberDay: 10, SendsPerIPHour: 20, SMSCodeTTL: 5 * time.Minute,
+		BegunPerUser: 30}
 	if s.Limits != want || s.Now == nil || s.Rand == nil {
 		t.Errorf("defaults: %+v", s.Limits)
 	}
@@ -262,7 +263,7 @@ func TestEarlierStepRefused(t *testing.T) {
 }
 
 func TestConcurrentVerifyPassesOnce(t *testing.T) {
-	e := newEnv(t, Limits{})
+	e := newEnv(t, Limits{BegunPerUser: 100}) // 33 challenges of one user
 	secret := e.bind("alice")
 	// The same challenge, the right code, from many requests.
 	c := e.begin("alice")
@@ -367,4 +368,20 @@ func TestNotBoundNotOffered(t *testing.T) {
 	if _, err := e.svc.StartTOTPBinding(e.ctx, sms.ID, "b"); !errors.Is(err, ErrNotOffered) {
 		t.Errorf("binding on an SMS challenge: %v", err)
 	}
+}
+
+// TestBeginIsCapped: a client that keeps calling a protected API without answering
+// cannot fill the store with challenges.
+func TestBeginIsCapped(t *testing.T) {
+	e := newEnv(t, Limits{BegunPerUser: 3})
+	for i := 0; i < 3; i++ {
+		e.begin("alice")
+	}
+	_, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: binding("alice"), Purpose: PurposeOperation, Methods: []string{MethodTOTP}})
+	var tooMany *TooManyChallengesError
+	if !errors.As(err, &tooMany) || !errors.Is(err, ErrTooManyChallenges) || !tooMany.Until.After(e.clock.Now()) {
+		t.Fatalf("4th Begin: %v", err)
+	}
+	// Another user is not affected.
+	e.begin("bob")
 }
