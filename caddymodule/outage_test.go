@@ -1,10 +1,17 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/caddy-stepup/stepup/internal/redistest"
 )
@@ -80,4 +87,75 @@ func TestUnprotectedRoutesNeverTouchTheStore(t *testing.T) {
 	if counting.calls.Load() == 0 {
 		t.Fatal("the counter does not count: a protected request made no store call")
 	}
+}
+
+// TestReloadsLeakNothing provisions and cleans up a Redis-backed config again and
+// again, as config reloads do: the shared client, its connections and the store's
+// revocation subscriber must all go away with the last config.
+func TestReloadsLeakNothing(t *testing.T) {
+	srv := redistest.Start(t) // private: its client count is ours alone
+	block := redisBlock(srv.Addr(), redistest.Prefix(t))
+	probe := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	defer probe.Close()
+	clients := func() int {
+		info, err := probe.ClientList(t.Context()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(info, "\n") // one line per connection, the probe's included
+	}
+	settle := func() int {
+		n := runtime.NumGoroutine()
+		for i := 0; i < 100; i++ {
+			time.Sleep(20 * time.Millisecond)
+			if m := runtime.NumGoroutine(); m == n {
+				return n
+			} else {
+				n = m
+			}
+		}
+		return n
+	}
+	before := settle()
+	old := provisionUnmanaged(t, block)
+	for i := 0; i < 5; i++ {
+		next := provisionUnmanaged(t, block) // the new config comes up first...
+		if next.store != old.store {
+			t.Fatal("a reload made a second Redis store")
+		}
+		if err := old.Cleanup(); err != nil { // ...then the old one is cleaned up
+			t.Fatal(err)
+		}
+		if err := old.Cleanup(); err != nil { // and a second Cleanup changes nothing
+			t.Fatal(err)
+		}
+		old = next
+	}
+	if live, err := old.store.Live(t.Context(), "nobody", "x"); err != nil || live {
+		t.Fatalf("the store died with an earlier config: %v %v", live, err)
+	}
+	if err := old.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if after := settle(); after > before {
+		t.Fatalf("goroutines: %d before, %d after the last config went away", before, after)
+	}
+	if n := clients(); n != 1 {
+		t.Fatalf("%d connections to Redis after the last config went away, want only the probe's", n)
+	}
+}
+
+// provisionUnmanaged is provision without the automatic Cleanup.
+func provisionUnmanaged(t *testing.T, block string) *Handler {
+	t.Helper()
+	h := new(Handler)
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -333,6 +333,9 @@ func (h *Handler) Cleanup() error {
 	if h.storeKey == "" {
 		return nil
 	}
-	_, err := stores.Delete(h.storeKey)
+	// Once only: a second Delete would take another config's reference.
+	key := h.storeKey
+	h.storeKey = ""
+	_, err := stores.Delete(key)
 	return err
 }
