@@ -10,6 +10,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -24,7 +25,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
+
+// go-redis prints every failed dial to stderr, and the outage tests cause hundreds
+// on purpose; what matters is asserted, not printed.
+func init() { redis.SetLogger(quietRedis{}) }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 // EnvAddr names the environment variable holding the address (host:port) of a shared
 // Redis server that tests use instead of starting their own.
