@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/store"
 )
 
 // maxFormBody bounds the gateway's own forms and API bodies (a code and a token).
@@ -182,12 +183,21 @@ func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	return nil
 }
 
+// logFailure records a failed answer for the operator, and when the answer ended the
+// challenge (its last attempt), drops what waited on it: a held login answer or form
+// is never released after that, so it need not linger until its TTL.
 func (h *Handler) logFailure(r *http.Request, c caller, id string, err error) {
-	if f, ok := describe(err); ok {
+	f, ok := describe(err)
+	if ok {
 		metrics.verifications.WithLabelValues(f.Code).Inc()
 	}
 	h.logger.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", id),
 		zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
+	if ok && (f.Code == "invalid_code" && f.Left == 0 || f.Code == "challenge_ended") {
+		if derr := h.store.Delete(r.Context(), store.ChallengeKey(id, "held-response"), store.ChallengeKey(id, "held-request")); derr != nil {
+			h.logger.Warn("could not drop what waited on an ended challenge; it expires with its TTL", zap.String("challenge", id), zap.Error(derr))
+		}
+	}
 }
 
 // pageFailure renders a page for a challenge that cannot go on.

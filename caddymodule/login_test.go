@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/store"
 	"github.com/caddy-stepup/stepup/token"
 )
 
@@ -171,6 +173,10 @@ func TestHeldLoginNeverReleasedAfterFailure(t *testing.T) {
 	}
 	if r := c.page("POST", loc, url.Values{"csrf": {csrf}, "code": {nextCode(secret, 1)}}); r.StatusCode != http.StatusGone || c.cookie("console_session") != "" {
 		t.Fatalf("after 5 wrong codes: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
+	}
+	id := strings.TrimPrefix(loc, "/.stepup/challenge/")
+	if _, err := g.h.store.Get(t.Context(), store.ChallengeKey(id, "held-response")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the held console answer outlived its ended challenge: %v", err)
 	}
 
 	// Another browser cannot answer this browser's login.
