@@ -598,6 +598,34 @@ func (p *page) expectChallengePage(resp *network.Response) string {
 	return loc.Path
 }
 
+// expectFreshChallenge checks a challenge page just opened: for user, no error yet.
+func (p *page) expectFreshChallenge(user string) {
+	p.t.Helper()
+	if got := p.text("challenge-user"); got != user {
+		p.fail("challenge is for %q", got)
+	}
+	if p.has("challenge-error") {
+		p.fail("a fresh challenge page shows an error")
+	}
+}
+
+// enterWrongCode types a wrong authenticator code: the same challenge comes back
+// with 401, saying the code is not right.
+func (p *page) enterWrongCode(app *authenticator, challengePath string) {
+	p.t.Helper()
+	p.fill("code", app.wrongCode())
+	resp := p.click("challenge-submit")
+	if got := p.location().Path; got != challengePath {
+		p.fail("after a wrong code the browser shows %s, want the challenge %s", got, challengePath)
+	}
+	if resp.Status != 401 {
+		p.fail("status after a wrong code: %d, want 401", resp.Status)
+	}
+	if got := p.text("challenge-error"); !strings.Contains(got, "not right") {
+		p.fail("challenge error %q does not say the code is not right", got)
+	}
+}
+
 // submitLogin fills in and submits the console's login page through the gateway, and
 // returns the final document response, wherever the gateway sent the browser, and
 // every response on the way (see clickRecording).

@@ -43,26 +43,11 @@ func TestBrowserOperationChallengeWithTOTP(t *testing.T) {
 	if got := p.text("challenge-reason"); !strings.Contains(got, "instance changes") {
 		p.fail("challenge reason %q does not name the rule", got)
 	}
-	if got := p.text("challenge-user"); got != "alice" {
-		p.fail("challenge is for %q", got)
-	}
-	if p.has("challenge-error") {
-		p.fail("a fresh challenge page shows an error")
-	}
+	p.expectFreshChallenge("alice")
 	p.screenshot("challenge")
 
 	// A wrong code: the same challenge again, saying so.
-	p.fill("code", app.wrongCode())
-	resp = p.click("challenge-submit")
-	if got := p.location().Path; got != challengePath {
-		p.fail("after a wrong code the browser shows %s, want the challenge %s", got, challengePath)
-	}
-	if resp.Status != 401 {
-		p.fail("status after a wrong code: %d, want 401", resp.Status)
-	}
-	if got := p.text("challenge-error"); !strings.Contains(got, "not right") {
-		p.fail("challenge error %q does not say the code is not right", got)
-	}
+	p.enterWrongCode(app, challengePath)
 	p.screenshot("challenge-wrong-code")
 
 	// The right code: back to the confirmation page, whose form post then goes
@@ -352,27 +337,12 @@ func TestBrowserLoginWithTOTP(t *testing.T) {
 	if got := p.title(); !strings.HasPrefix(got, "Confirm your sign-in") {
 		p.fail("sign-in challenge page title %q", got)
 	}
-	if got := p.text("challenge-user"); got != "bob" {
-		p.fail("challenge is for %q", got)
-	}
-	if p.has("challenge-error") {
-		p.fail("a fresh challenge page shows an error")
-	}
+	p.expectFreshChallenge("bob")
 	p.expectLoginHeld()
 	p.screenshot("login-challenge")
 
 	// A wrong code: the same challenge again, saying so, and still no login.
-	p.fill("code", app.wrongCode())
-	resp = p.click("challenge-submit")
-	if got := p.location().Path; got != challengePath {
-		p.fail("after a wrong code the browser shows %s, want the challenge %s", got, challengePath)
-	}
-	if resp.Status != 401 {
-		p.fail("status after a wrong code: %d, want 401", resp.Status)
-	}
-	if got := p.text("challenge-error"); !strings.Contains(got, "not right") {
-		p.fail("challenge error %q does not say the code is not right", got)
-	}
+	p.enterWrongCode(app, challengePath)
 	p.expectLoginHeld()
 
 	// The right code releases the console's answer.
