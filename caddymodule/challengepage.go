@@ -18,7 +18,7 @@ type pageState struct {
 	Status    int
 	Error     string
 	Notice    string
-	SMSSent   *challenge.SentCode // a code for the challenge just went out
+	SMSForm   bool                // a code for the challenge went out: show its form
 	PhoneSent *challenge.SentCode // a code to a phone being bound just went out
 	Number    string              // the number the user typed, shown again after an error
 }
@@ -51,7 +51,7 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id strin
 	totp := offers(challenge.MethodTOTP) && f.TOTP != nil
 	sms := offers(challenge.MethodSMS) && f.Phone != nil && h.sms != nil
 	if totp || sms {
-		data["TOTP"], data["SMS"], data["SMSSent"] = totp, sms, st.SMSSent != nil
+		data["TOTP"], data["SMS"], data["SMSSent"] = totp, sms, st.SMSForm
 		if f.Phone != nil {
 			data["Phone"] = f.Phone.Masked
 		}
@@ -130,7 +130,7 @@ func (h *Handler) submitChallenge(w http.ResponseWriter, r *http.Request, next c
 		if f.Status == http.StatusUnauthorized {
 			st := pageState{Error: f.Text, Status: f.Status}
 			if r.PostFormValue("method") == challenge.MethodSMS {
-				st.SMSSent = &challenge.SentCode{} // keep the SMS code form on the page
+				st.SMSForm = true // keep the SMS code form on the page
 			}
 			return h.showChallenge(w, r, id, st)
 		}
@@ -147,10 +147,10 @@ func (h *Handler) sendChallengeSMS(w http.ResponseWriter, r *http.Request, id st
 	}
 	sent, err := h.challenges.SendSMSCode(r.Context(), id, ch.Binding, clientIP(r))
 	if err != nil {
-		return h.sendFailure(w, r, ch, err, pageState{SMSSent: &challenge.SentCode{}})
+		return h.sendFailure(w, r, ch, err, pageState{SMSForm: true})
 	}
 	h.logger.Info("sms code sent", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", clientIP(r)))
-	return h.showChallenge(w, r, id, pageState{SMSSent: &sent, Notice: "We sent a code to " + sent.To + ". It is valid until " + sent.Expires.UTC().Format("15:04 MST") + "."})
+	return h.showChallenge(w, r, id, pageState{SMSForm: true, Notice: "We sent a code to " + sent.To + ". It is valid until " + sent.Expires.UTC().Format("15:04 MST") + "."})
 }
 
 // startPhoneBinding sends a code to the number the user wants to bind.

@@ -17,7 +17,7 @@ import (
 const maxFormBody = 16 << 10
 
 // serveGateway serves the gateway's own pages and API under the prefix.
-func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, _ string) error {
+func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	sub, ok := h.subPath(r.URL.Path)
 	if !ok {
 		return caddyhttp.Error(http.StatusNotFound, nil)

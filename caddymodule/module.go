@@ -99,6 +99,7 @@ type Handler struct {
 	tokens     *token.Tokens
 	challenges *challenge.Service
 	rules      policy.Rules
+	routes     routes
 	enforce    policy.Enforcement
 	csrfKey    []byte
 	logger     *zap.Logger

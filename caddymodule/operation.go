@@ -127,7 +127,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, c caller, ru
 		methods[i] = string(m)
 	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: c.Session, Purpose: "operation", Rule: rule.Name,
+		User: c.User, Binding: c.Session, Purpose: challenge.PurposeOperation, Rule: rule.Name,
 		Return: ret, Methods: methods,
 	})
 	if err != nil {

@@ -53,6 +53,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.rules = rules
+	loginPath := ""
+	if h.Login != nil {
+		loginPath = h.Login.Path
+	}
+	h.routes = newRoutes(h.Prefix, loginPath, h.Logout)
 	if h.enforce, err = h.compileEnforcement(); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/caddy-stepup/stepup/policy"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -117,13 +118,14 @@ func TestUserFieldMultipart(t *testing.T) {
 	}
 }
 
-func TestSamePath(t *testing.T) {
-	for _, p := range []string{"/login", "/login/", "/LOGIN"} {
-		if !samePath(strings.ToLower(p), "/login") {
-			t.Errorf("%s should be the login route", p)
+func TestRoutesIgnoreCaseAndTrailingSlash(t *testing.T) {
+	r := newRoutes("/.stepup", "/Login/", "")
+	for _, p := range []string{"/login", "/login/", "/LOGIN", "//login"} {
+		if got := strings.TrimSuffix(policy.CleanPath(p), "/"); got != r.login {
+			t.Errorf("%s should be the login route (%q vs %q)", p, got, r.login)
 		}
 	}
-	if samePath("/login2", "/login") || samePath("/", "/login") {
-		t.Error("other paths taken for the login route")
+	if r.login == "/login2" || r.logout == "" || r.logout == "/" || r.prefixSlash != "/.stepup/" {
+		t.Errorf("routes: %+v", r)
 	}
 }

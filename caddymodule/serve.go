@@ -24,27 +24,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		stepUpHeader = v[0]
 		delete(r.Header, tokenHeader)
 	}
+	// Cleaned once; the routes' own forms were cleaned the same way in Provision.
 	clean := policy.CleanPath(r.URL.Path)
+	bare := strings.TrimSuffix(clean, "/")
 	switch {
-	case clean == h.Prefix || strings.HasPrefix(clean, h.Prefix+"/"):
-		return h.serveGateway(w, r, next, strings.TrimPrefix(clean, h.Prefix))
-	case h.Login != nil && r.Method == h.Login.Method && samePath(clean, h.Login.Path):
+	case bare == h.routes.prefix || strings.HasPrefix(clean, h.routes.prefixSlash):
+		return h.serveGateway(w, r, next)
+	case bare == h.routes.login && h.Login != nil && r.Method == h.Login.Method:
 		return h.serveLogin(w, r, next)
-	case h.Logout != "" && samePath(clean, h.Logout):
+	case bare == h.routes.logout && h.Logout != "":
 		return h.serveLogout(w, r, next)
 	}
-	rule, ok := h.rules.Match(r.Method, r.URL.Path)
+	rule, ok := h.rules.Match(r.Method, clean)
 	if !ok {
 		return toConsole(w, r, next)
 	}
 	return h.serveProtected(w, r, next, rule, stepUpHeader)
 }
 
-// samePath compares a cleaned request path with a configured one, ignoring case and a
-// trailing slash: a console that answers /login/ like /login must not be logged into
-// past the gateway.
-func samePath(clean, configured string) bool {
-	return strings.TrimSuffix(clean, "/") == strings.TrimSuffix(strings.ToLower(configured), "/")
+// routes are the gateway's own paths in the form requests are compared in: cleaned,
+// lower case, without a trailing slash, so a console that answers /login/ like /login
+// is not logged into past the gateway.
+type routes struct {
+	prefix, prefixSlash, login, logout string
+}
+
+func newRoutes(prefix, login, logout string) routes {
+	bare := func(p string) string {
+		if p == "" {
+			return "\x00" // matches no request path
+		}
+		return strings.TrimSuffix(policy.CleanPath(p), "/")
+	}
+	return routes{prefix: bare(prefix), prefixSlash: bare(prefix) + "/", login: bare(login), logout: bare(logout)}
 }
 
 // setUser publishes who passed for access logs ({http.auth.user.id} becomes user_id)
