@@ -133,9 +133,12 @@ func (h *Handler) loginSucceeded(status int, hdr http.Header) bool {
 	return false
 }
 
-// userField finds the user's name in a form or JSON login body.
+// userField finds the user's name in a form or JSON login body. A field given more
+// than once reads as missing: the console might take the other copy than we would
+// (bob for the gateway, alice for the console), so the login fails closed instead.
 func userField(contentType string, body []byte, field string) string {
 	mt, params, _ := mime.ParseMediaType(contentType)
+	var values []string
 	switch {
 	case mt == "multipart/form-data":
 		form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(int64(len(body)))
@@ -143,25 +146,48 @@ func userField(contentType string, body []byte, field string) string {
 			return ""
 		}
 		defer form.RemoveAll()
-		if v := form.Value[field]; len(v) > 0 {
-			return strings.TrimSpace(v[0])
-		}
-		return ""
+		values = form.Value[field]
 	case mt == "application/x-www-form-urlencoded":
 		v, err := url.ParseQuery(string(body))
 		if err != nil {
 			return ""
 		}
-		return strings.TrimSpace(v.Get(field))
+		values = v[field]
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		var m map[string]any
-		if json.Unmarshal(body, &m) != nil {
-			return ""
-		}
-		s, _ := m[field].(string)
-		return strings.TrimSpace(s)
+		values = jsonField(body, field)
 	}
-	return ""
+	if len(values) != 1 {
+		return ""
+	}
+	return strings.TrimSpace(values[0])
+}
+
+// jsonField returns every string value of a top-level key of a JSON object; nil when
+// the body is not an object or the key holds something else.
+func jsonField(body []byte, field string) []string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var values []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil
+		}
+		if key, _ := t.(string); key == field {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				return nil
+			}
+			values = append(values, s)
+		}
+	}
+	return values
 }
 
 // serveLogout ends the gateway session and its step-up tokens, clears the gateway's

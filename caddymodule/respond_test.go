@@ -101,6 +101,11 @@ func TestUserField(t *testing.T) {
 		{"application/json", `{"username":"carol","password":"x"}`, "carol"},
 		{"application/json", `{"username":7}`, ""},
 		{"application/json", `not json`, ""},
+		// Given twice, the console might take the other copy: fail closed.
+		{"application/x-www-form-urlencoded", "username=bob&password=x&username=alice", ""},
+		{"application/json", `{"username":"bob","username":"alice"}`, ""},
+		{"application/json", `{"password":"x","username":"carol","extra":{"username":"x"}}`, "carol"},
+		{"application/json", `["username"]`, ""},
 		{"text/plain", "username=alice", ""},
 		{"", "username=alice", ""},
 	}
