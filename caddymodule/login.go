@@ -91,12 +91,8 @@ func (h *Handler) startSession(r *http.Request, user string, amr []string, authT
 // instead; nothing of the console's answer reaches the client.
 func (h *Handler) holdLogin(w http.ResponseWriter, r *http.Request, capture *loginCapture, user string, d policy.Decision) error {
 	nonce := base64.RawURLEncoding.EncodeToString(randomBytes(16))
-	methods := make([]string, len(d.Methods))
-	for i, m := range d.Methods {
-		methods[i] = string(m)
-	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: user, Binding: nonce, Purpose: challenge.PurposeLogin, Rule: "sign-in", Methods: methods,
+		User: user, Binding: nonce, Purpose: challenge.PurposeLogin, Rule: "sign-in", Methods: methodNames(d.Methods),
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)

@@ -122,13 +122,9 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, c caller, ru
 		}
 		ret = refererPath(r)
 	}
-	methods := make([]string, len(d.Methods))
-	for i, m := range d.Methods {
-		methods[i] = string(m)
-	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
 		User: c.User, Binding: c.Session, Purpose: challenge.PurposeOperation, Rule: rule.Name,
-		Return: ret, Methods: methods,
+		Return: ret, Methods: methodNames(d.Methods),
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)
@@ -169,6 +165,15 @@ func (h *Handler) stepUpChallenge(w http.ResponseWriter, ch challenge.Challenge,
 		body["bind_required"] = true
 	}
 	return writeJSON(w, http.StatusUnauthorized, body)
+}
+
+// methodNames spells policy's methods the way challenges and clients name them.
+func methodNames(ms []policy.Method) []string {
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = string(m)
+	}
+	return names
 }
 
 func (h *Handler) challengeURL(id string) string { return h.Prefix + "/challenge/" + id }
