@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,7 +38,14 @@ func TestCacheKeepsChecks(t *testing.T) {
 
 	// Refused tokens are not remembered.
 	mustRefuse(t, tk, Session, upRaw, "wrong kind")
-	bad := sessRaw[:len(sessRaw)-2] + "AA"
+	// A changed signature character (always a different one: "AA" appended could
+	// equal what it replaces).
+	i := strings.LastIndexByte(sessRaw, '.') + 5
+	c := byte('A')
+	if sessRaw[i] == 'A' {
+		c = 'B'
+	}
+	bad := sessRaw[:i] + string(c) + sessRaw[i+1:]
 	mustRefuse(t, tk, Session, bad, "")
 	for _, raw := range []string{upRaw, bad} {
 		if _, ok := tk.cache.get(raw); ok {
