@@ -74,6 +74,9 @@ func TestEnforcementFor(t *testing.T) {
 	if p := e.For("carol"); !p.Operation || !p.Login {
 		t.Errorf("carol: %+v", p)
 	}
+	if p := (Enforcement{LoginUsers: []string{"Carol"}}).For("CAROL"); !p.Login {
+		t.Errorf("user list compared case-sensitively: %+v", p)
+	}
 	if p := (Enforcement{OperationUsers: []string{"bob"}}).For("bobby"); p.Operation {
 		t.Errorf("user list matched a prefix: %+v", p)
 	}

@@ -55,9 +55,11 @@ func (e Enforcement) For(user string) Protection {
 	}
 }
 
-func contains(list []string, s string) bool {
+// contains reports whether user is in list, names compared as one user
+// (CanonicalUser).
+func contains(list []string, user string) bool {
 	for _, v := range list {
-		if v == s {
+		if SameUser(v, user) {
 			return true
 		}
 	}
