@@ -107,6 +107,16 @@ func invalid(what string) error {
 	return fmt.Errorf("%w: invalid argument: %s", ErrUnavailable, what)
 }
 
+// Ping reports whether the store is open.
+func (m *Memory) Ping(context.Context) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return errClosed
+	}
+	return nil
+}
+
 // Get returns the record at key, or ErrNotFound.
 func (m *Memory) Get(_ context.Context, key Key) ([]byte, error) {
 	m.mu.RLock()

@@ -89,6 +89,17 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: redis: %v", ErrUnavailable, err)
 }
 
+// Ping reports whether Redis answers, with one PING.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
 // Get returns the record at key, or ErrNotFound.
 func (r *Redis) Get(ctx context.Context, key Key) ([]byte, error) {
 	if err := r.check(); err != nil {

@@ -102,6 +102,11 @@ type Store interface {
 	// Grants lists the live grants of user, soonest to expire first (then by ID).
 	Grants(ctx context.Context, user string) ([]Grant, error)
 
+	// Ping reports whether the store answers now: nil, or an error wrapping
+	// ErrUnavailable. A step that must not begin unless it can be finished (a console
+	// login the gateway may have to hold) asks first.
+	Ping(ctx context.Context) error
+
 	// Close releases what the store holds; later calls fail with ErrUnavailable.
 	// Closing twice is harmless. The Redis store does not close its client.
 	Close() error

@@ -722,7 +722,11 @@ func (s suite) grantUsersAreDistinct(t *testing.T) {
 func (s suite) close(t *testing.T) {
 	st := s.newStore(t)
 	must(t, st.Put(ctx, k("a"), []byte("v"), 0))
+	must(t, st.Ping(ctx))
 	must(t, st.Close())
+	if err := st.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Ping after Close = %v, want ErrUnavailable", err)
+	}
 	if _, err := st.Get(ctx, k("a")); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Get after Close = %v, want ErrUnavailable", err)
 	}
