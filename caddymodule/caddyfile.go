@@ -33,7 +33,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    prefix <path>
 //	    login <path> {
 //	        method <method>
-//	        user_field <field>
+//	        whoami <path> [<json_field>]   # recommended: the console says who signed in
+//	        user_header <name>              # or: a response header of the console names them
+//	        user_field <field>              # else: read from the login request, strictly
 //	        success_status <code...>
 //	        success_cookie <name>
 //	        max_body <bytes>
@@ -213,6 +215,17 @@ func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
 			if err = oneArg(d, &h.Login.Method); err == nil && !validMethod(h.Login.Method) {
 				err = d.Errf("login method: expected an HTTP method such as POST, got %q", h.Login.Method)
 			}
+		case "whoami":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 || !strings.HasPrefix(args[0], "/") {
+				return d.Err("expected `whoami <path> [<json_field>]`, e.g. `whoami /api/whoami user`: the console's URL that names the signed-in user")
+			}
+			h.Login.WhoAmI = &WhoAmIConfig{URI: args[0]}
+			if len(args) == 2 {
+				h.Login.WhoAmI.Field = args[1]
+			}
+		case "user_header":
+			err = oneArg(d, &h.Login.UserHeader)
 		case "user_field":
 			err = oneArg(d, &h.Login.UserField)
 		case "success_status":
@@ -234,11 +247,14 @@ func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
 		case "max_held_response":
 			err = size(d, &h.Login.MaxHeldResponse)
 		default:
-			err = d.Errf("unknown login subdirective %q (expected method, user_field, success_status, success_cookie, max_body or max_held_response)", d.Val())
+			err = d.Errf("unknown login subdirective %q (expected method, whoami, user_header, user_field, success_status, success_cookie, max_body or max_held_response)", d.Val())
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if err := h.Login.checkUserSource(); err != nil {
+		return d.Errf("login: %v", err)
 	}
 	return nil
 }

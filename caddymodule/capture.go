@@ -11,11 +11,17 @@ import (
 // the gateway to release, add to or hold; any other answer streams straight through
 // untouched. The console's headers go to a map of the capture's own, so nothing of a
 // kept answer (no Set-Cookie, no Location) can reach the client by accident.
+// Informational answers (103 Early Hints) are dropped: they may carry the session
+// of a login that is about to be held.
 type loginCapture struct {
 	w         http.ResponseWriter
 	header    http.Header
 	isSuccess func(status int, h http.Header) bool
 	limit     int
+	// userHeader is the response header naming the user (LoginConfig.UserHeader):
+	// taken from every answer, never passed on.
+	userHeader string
+	users      []string
 
 	wroteHeader bool
 	kept        bool // a successful login, kept in buf
@@ -24,8 +30,8 @@ type loginCapture struct {
 	buf         bytes.Buffer
 }
 
-func newLoginCapture(w http.ResponseWriter, limit int, isSuccess func(int, http.Header) bool) *loginCapture {
-	return &loginCapture{w: w, header: make(http.Header), isSuccess: isSuccess, limit: limit}
+func newLoginCapture(w http.ResponseWriter, limit int, isSuccess func(int, http.Header) bool, userHeader string) *loginCapture {
+	return &loginCapture{w: w, header: make(http.Header), isSuccess: isSuccess, limit: limit, userHeader: userHeader}
 }
 
 func (c *loginCapture) Header() http.Header { return c.header }
@@ -35,13 +41,14 @@ func (c *loginCapture) WriteHeader(status int) {
 		return
 	}
 	if status >= 100 && status < 200 {
-		// Informational answers (103 Early Hints) carry no session: pass them on.
-		copyHeader(c.w.Header(), c.header)
-		c.w.WriteHeader(status)
 		return
 	}
 	c.wroteHeader = true
 	c.status = status
+	if c.userHeader != "" {
+		c.users = c.header.Values(c.userHeader)
+		c.header.Del(c.userHeader)
+	}
 	if c.isSuccess(status, c.header) {
 		c.kept = true
 		return

@@ -1,6 +1,11 @@
 package caddymodule
 
-import "github.com/caddyserver/caddy/v2"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+)
 
 // StoreConfig says where the gateway keeps its state.
 type StoreConfig struct {
@@ -19,12 +24,26 @@ type StoreConfig struct {
 
 // LoginConfig describes the console's own login route, which the gateway watches to
 // learn who signs in.
+//
+// Who signed in is best learned from the console itself, after it accepted the
+// password: set WhoAmI (recommended) or UserHeader. Without either, the gateway reads
+// the name from the login request (UserField) and refuses, before the console sees
+// it, any login another parser could read as naming someone else.
 type LoginConfig struct {
 	// Path of the console's login form or API, e.g. /login.
 	Path string `json:"path,omitempty"`
-	// Method the login is submitted with. Default POST.
+	// Method the login is submitted with, compared case-insensitively. Default POST.
 	Method string `json:"method,omitempty"`
-	// UserField is the form or JSON field that names the user. Default "username".
+	// WhoAmI asks the console who signed in: after the console accepted a login and
+	// before anything of its answer is released, the gateway sends the console a GET
+	// of this URL carrying only the cookies the console just set, and takes the user
+	// from the answer. A non-2xx answer, or no name in it, holds the login back.
+	WhoAmI *WhoAmIConfig `json:"whoami,omitempty"`
+	// UserHeader is a response header in which the console names the user of a
+	// successful login. The gateway removes it before the answer reaches the browser.
+	UserHeader string `json:"user_header,omitempty"`
+	// UserField is the form or JSON field that names the user, read from the login
+	// request when neither WhoAmI nor UserHeader is set. Default "username".
 	UserField string `json:"user_field,omitempty"`
 	// SuccessStatus lists the status codes of a successful console login.
 	// Default 302 and 303 (a redirect to the dashboard).
@@ -39,6 +58,16 @@ type LoginConfig struct {
 	// and body) that the gateway holds while the user passes the second factor.
 	// Default 64 KiB; a larger answer is refused with 502 and logged.
 	MaxHeldResponse int64 `json:"max_held_response,omitempty"`
+}
+
+// WhoAmIConfig is the console's "who am I" URL.
+type WhoAmIConfig struct {
+	// URI is the path (and query) of the console's "who am I" URL, e.g. /api/whoami.
+	URI string `json:"uri,omitempty"`
+	// Field is the JSON field of its answer that holds the user's name; nested fields
+	// are joined with dots ("data.user.name"). Empty: the whole body, as text, is the
+	// name.
+	Field string `json:"field,omitempty"`
 }
 
 // IdentityConfig says how the gateway knows who sends a request.
@@ -74,4 +103,22 @@ type EnforceConfig struct {
 	Operation []string `json:"operation,omitempty"`
 	// Methods enabled for protected users, in order of preference. Default: totp.
 	Methods []string `json:"methods,omitempty"`
+}
+
+// checkUserSource refuses a login route that names the user in two ways: one would
+// silently be ignored.
+func (l *LoginConfig) checkUserSource() error {
+	n := 0
+	for _, set := range []bool{l.WhoAmI != nil, l.UserHeader != "", l.UserField != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("set one of whoami, user_header or user_field: the user comes from one place")
+	}
+	if l.WhoAmI != nil && !strings.HasPrefix(l.WhoAmI.URI, "/") {
+		return fmt.Errorf("whoami must be a path of the console such as /api/whoami, got %q", l.WhoAmI.URI)
+	}
+	return nil
 }

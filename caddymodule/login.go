@@ -3,15 +3,11 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -22,12 +18,17 @@ import (
 	"github.com/caddy-stepup/stepup/token"
 )
 
-// serveLogin watches the console's login: it reads who signs in from the request and
-// lets the console judge the password. A successful login of a user without login
-// protection gets the gateway session cookie added to the console's answer; with
-// login protection the whole answer is held until the second factor passes. Failed
-// logins pass through untouched.
+// serveLogin watches the console's login: the console judges the password, then the
+// gateway learns who signed in (from the console, or from the request read strictly).
+// A successful login of a user without login protection gets the gateway session
+// cookie added to the console's answer; with login protection the whole answer is
+// held until the second factor passes. Failed logins pass through untouched.
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// A login the gateway could not hold must not be attempted: the password would
+	// reach the console and its session could not be held back.
+	if err := h.store.Ping(r.Context()); err != nil {
+		return h.unavailable(w, r, err)
+	}
 	body, err := readBounded(r.Body, h.Login.MaxBody)
 	if errors.Is(err, errTooLarge) {
 		h.logger.Warn("login request body over max_body; not forwarded", zap.Int64("max_body", h.Login.MaxBody), zap.String("client_ip", clientIP(r)))
@@ -36,11 +37,19 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 	if err != nil {
 		return caddyhttp.Error(http.StatusBadRequest, err)
 	}
-	user := userField(r.Header.Get("Content-Type"), body, h.Login.UserField)
+	var user string
+	if h.Login.WhoAmI == nil && h.Login.UserHeader == "" {
+		if user, err = loginUser(r.Header.Get("Content-Type"), r.URL.RawQuery, body, h.Login.UserField); err != nil {
+			h.logger.Warn("login refused before reaching the console: it could name two users or cannot be read",
+				zap.String("reason", err.Error()), zap.String("user_field", h.Login.UserField),
+				zap.String("content_type", r.Header.Get("Content-Type")), zap.String("client_ip", clientIP(r)))
+			return h.badRequest(w, r, "This sign-in request cannot be read. Sign in from the console's login page.")
+		}
+	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 
-	capture := newLoginCapture(w, int(h.Login.MaxHeldResponse), h.loginSucceeded)
+	capture := newLoginCapture(w, int(h.Login.MaxHeldResponse), h.loginSucceeded, h.Login.UserHeader)
 	if err := toConsole(capture, r, next); err != nil || !capture.kept {
 		return err
 	}
@@ -49,11 +58,17 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 			zap.Int64("max_held_response", h.Login.MaxHeldResponse))
 		return caddyhttp.Error(http.StatusBadGateway, errors.New("login response too large"))
 	}
-	if user == "" {
+	switch {
+	case h.Login.WhoAmI != nil:
+		user, err = h.askConsole(r, next, capture.header)
+	case h.Login.UserHeader != "":
+		user, err = headerUser(capture.users, h.Login.UserHeader)
+	}
+	if err != nil || user == "" {
 		// The console accepted a password, but for whom? Releasing it would let a
 		// protected user past the gateway: fail closed and tell the operator.
-		h.logger.Error("console accepted a login but the user field is missing or unreadable; login refused: check login user_field",
-			zap.String("user_field", h.Login.UserField), zap.String("content_type", r.Header.Get("Content-Type")))
+		h.logger.Error("console accepted a login but did not say for whom; login held back",
+			zap.NamedError("reason", err), zap.String("client_ip", clientIP(r)))
 		return h.message(w, http.StatusBadGateway, "Sign-in could not be completed", "The sign-in could not be completed. Please contact the administrator.", "", "")
 	}
 	profile, err := h.profile(r, user)
@@ -70,6 +85,18 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request, next caddyh
 	metrics.logins.WithLabelValues("passed").Inc()
 	h.logger.Info("console login passed; gateway session started", zap.String("user", user), zap.String("client_ip", clientIP(r)))
 	return capture.release(cookies...)
+}
+
+// headerUser reads the user from the console's user header: exactly one value.
+func headerUser(values []string, name string) (string, error) {
+	if len(values) != 1 {
+		return "", fmt.Errorf("the console's answer has %d %s headers, want 1", len(values), name)
+	}
+	user := policy.CanonicalUser(values[0])
+	if user == "" {
+		return "", fmt.Errorf("the console's %s header names no readable user", name)
+	}
+	return user, nil
 }
 
 // startSession makes a gateway session and returns the cookies that carry it (and
@@ -127,63 +154,6 @@ func (h *Handler) loginSucceeded(status int, hdr http.Header) bool {
 		}
 	}
 	return false
-}
-
-// userField finds the user's name in a form or JSON login body. A field given more
-// than once reads as missing: the console might take the other copy than we would
-// (bob for the gateway, alice for the console), so the login fails closed instead.
-func userField(contentType string, body []byte, field string) string {
-	mt, params, _ := mime.ParseMediaType(contentType)
-	var values []string
-	switch {
-	case mt == "multipart/form-data":
-		form, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).ReadForm(int64(len(body)))
-		if err != nil {
-			return ""
-		}
-		defer form.RemoveAll()
-		values = form.Value[field]
-	case mt == "application/x-www-form-urlencoded":
-		v, err := url.ParseQuery(string(body))
-		if err != nil {
-			return ""
-		}
-		values = v[field]
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		values = jsonField(body, field)
-	}
-	if len(values) != 1 {
-		return ""
-	}
-	return strings.TrimSpace(values[0])
-}
-
-// jsonField returns every string value of a top-level key of a JSON object; nil when
-// the body is not an object or the key holds something else.
-func jsonField(body []byte, field string) []string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	var values []string
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil
-		}
-		if key, _ := t.(string); key == field {
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				return nil
-			}
-			values = append(values, s)
-		}
-	}
-	return values
 }
 
 // serveLogout ends the gateway session and its step-up tokens, clears the gateway's

@@ -252,14 +252,14 @@ func TestMetricsCountDecisions(t *testing.T) {
 
 // TestDuplicateUserFieldFailsClosed: with "username=bob&username=alice" the gateway
 // could start bob's session (no login protection) while a console that takes the last
-// copy logs alice in. A login whose user field comes twice is never released, even
-// when this console accepted it.
+// copy logs alice in. A login whose user field comes twice is refused before the
+// console sees it.
 func TestDuplicateUserFieldFailsClosed(t *testing.T) {
 	g := newGateway(t, loginBlock)
 	c := g.client()
 	r := c.do("POST", "/login", strings.NewReader("username=alice&password=alice-password&username=bob"),
 		"Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
-	if r.StatusCode != http.StatusBadGateway || c.cookie("console_session") != "" || c.cookie(sessionCookie) != "" {
+	if r.StatusCode != http.StatusBadRequest || c.cookie("console_session") != "" || c.cookie(sessionCookie) != "" {
 		t.Fatalf("duplicated user field: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
 	}
 }

@@ -264,7 +264,7 @@ func TestLoginWithoutUserFieldFailsClosed(t *testing.T) {
 	g := newGateway(t, strings.Replace(demoBlock, "success_status 200 303", "success_status 200 303\n\t\tuser_field login_name", 1))
 	c := g.client()
 	r := c.page("POST", "/login", url.Values{"username": {"alice"}, "password": {"alice-password"}})
-	if r.StatusCode != http.StatusBadGateway || c.cookie("console_session") != "" || c.cookie(sessionCookie) != "" {
+	if r.StatusCode != http.StatusBadRequest || c.cookie("console_session") != "" || c.cookie(sessionCookie) != "" {
 		t.Fatalf("misconfigured user_field: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
 	}
 }

@@ -138,7 +138,7 @@ func (h *Handler) setDefaults() {
 			h.Login.Method = http.MethodPost
 		}
 		h.Login.Method = strings.ToUpper(h.Login.Method)
-		if h.Login.UserField == "" {
+		if h.Login.WhoAmI == nil && h.Login.UserHeader == "" && h.Login.UserField == "" {
 			h.Login.UserField = "username"
 		}
 		if len(h.Login.SuccessStatus) == 0 {
@@ -324,8 +324,13 @@ func (h *Handler) Validate() error {
 	default:
 		return fmt.Errorf("stepup: unknown identity source %q (expected session or header)", h.Identity.Source)
 	}
-	if h.Login != nil && !strings.HasPrefix(h.Login.Path, "/") {
-		return fmt.Errorf("stepup: login path %q must start with /", h.Login.Path)
+	if h.Login != nil {
+		if !strings.HasPrefix(h.Login.Path, "/") {
+			return fmt.Errorf("stepup: login path %q must start with /", h.Login.Path)
+		}
+		if err := h.Login.checkUserSource(); err != nil {
+			return fmt.Errorf("stepup: login: %v", err)
+		}
 	}
 	if h.Logout != "" && !strings.HasPrefix(h.Logout, "/") {
 		return fmt.Errorf("stepup: logout path %q must start with /", h.Logout)

@@ -140,6 +140,15 @@ func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error)
 	return h.message(w, status, "Temporarily unavailable", text, "", "")
 }
 
+// badRequest refuses a request the gateway cannot read safely: a page for browsers,
+// JSON for API clients. The log line that says why is the caller's.
+func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, text string) error {
+	if !wantsHTML(r) {
+		return writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": text})
+	}
+	return h.message(w, http.StatusBadRequest, "Request refused", text, "", "")
+}
+
 // beginFailed answers when no challenge could be started: too many open ones (429,
 // with when to retry), or the store could not answer (503).
 func (h *Handler) beginFailed(w http.ResponseWriter, r *http.Request, err error) error {

@@ -94,35 +94,6 @@ func TestSameOrigin(t *testing.T) {
 	}
 }
 
-func TestUserField(t *testing.T) {
-	tests := []struct{ ct, body, want string }{
-		{"application/x-www-form-urlencoded", "username=alice&password=x", "alice"},
-		{"application/x-www-form-urlencoded; charset=utf-8", "password=x&username=+bob+", "bob"},
-		{"application/json", `{"username":"carol","password":"x"}`, "carol"},
-		{"application/json", `{"username":7}`, ""},
-		{"application/json", `not json`, ""},
-		// Given twice, the console might take the other copy: fail closed.
-		{"application/x-www-form-urlencoded", "username=bob&password=x&username=alice", ""},
-		{"application/json", `{"username":"bob","username":"alice"}`, ""},
-		{"application/json", `{"password":"x","username":"carol","extra":{"username":"x"}}`, "carol"},
-		{"application/json", `["username"]`, ""},
-		{"text/plain", "username=alice", ""},
-		{"", "username=alice", ""},
-	}
-	for _, tt := range tests {
-		if got := userField(tt.ct, []byte(tt.body), "username"); got != tt.want {
-			t.Errorf("userField(%q, %q) = %q, want %q", tt.ct, tt.body, got, tt.want)
-		}
-	}
-}
-
-func TestUserFieldMultipart(t *testing.T) {
-	body := "--XYZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\ndave\r\n--XYZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nx\r\n--XYZ--\r\n"
-	if got := userField("multipart/form-data; boundary=XYZ", []byte(body), "username"); got != "dave" {
-		t.Fatalf("multipart user field = %q", got)
-	}
-}
-
 func TestRoutesIgnoreCaseAndTrailingSlash(t *testing.T) {
 	r := newRoutes("/.stepup", "/Login/", "")
 	for _, p := range []string{"/login", "/login/", "/LOGIN", "//login"} {
