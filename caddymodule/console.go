@@ -28,7 +28,7 @@ func hideGatewayCookies(h http.Header) {
 		for part := range strings.SplitSeq(line, ";") {
 			part = strings.TrimSpace(part)
 			name, _, _ := strings.Cut(part, "=")
-			if part == "" || name == sessionCookie || name == tokenCookie || name == loginCookie {
+			if part == "" || name == sessionCookie || name == tokenCookie || name == loginCookie || name == browserCookie {
 				continue
 			}
 			kept = append(kept, part)

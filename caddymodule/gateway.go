@@ -111,14 +111,8 @@ var errSignIn = errors.New("no gateway session or pending login")
 // findChallenge loads challenge id for whoever may answer it: the browser whose login
 // is held (login cookie), or the gateway session it was started in (still live).
 func (h *Handler) findChallenge(r *http.Request, id string) (challenge.Challenge, error) {
-	var bindings []string
-	if v := cookieValue(r, loginCookie); v != "" {
-		bindings = append(bindings, v)
-	}
 	c := h.identify(r)
-	if c.known() {
-		bindings = append(bindings, c.Session)
-	}
+	bindings := h.challengeBindings(r, c)
 	if len(bindings) == 0 {
 		return challenge.Challenge{}, errSignIn
 	}
@@ -131,6 +125,10 @@ func (h *Handler) findChallenge(r *http.Request, id string) (challenge.Challenge
 	}
 	if err != nil || ch.Purpose == challenge.PurposeLogin {
 		return ch, err
+	}
+	// Everything but a held login is answered by its own user, signed in.
+	if !c.known() || c.User != ch.User {
+		return ch, challenge.ErrNotYours
 	}
 	live, err := h.live(r.Context(), c, "")
 	if err != nil {

@@ -2,11 +2,13 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
 
@@ -16,6 +18,9 @@ const (
 	// loginCookie binds a held login's challenge to the browser that logged in;
 	// it is sent only to the gateway's own pages.
 	loginCookie = "stepup_login"
+	// browserCookie binds the challenges of header mode to the browser that began
+	// them (the auth layer in front owns the session); sent only to the gateway's pages.
+	browserCookie = "stepup_browser"
 	// tokenHeader carries a step-up token for API clients that keep no cookies.
 	tokenHeader = "X-Stepup-Token"
 	// headerSession stands for "the session of the auth layer in front" in header
@@ -41,11 +46,25 @@ func (c caller) secondFactor() bool {
 
 func (c caller) known() bool { return c.User != "" && c.Session != "" }
 
+// binding is what the caller's own forms and API challenges are bound to: the gateway
+// session, or in header mode the user (the auth layer's session is not the gateway's
+// to see).
+func (c caller) binding() string {
+	if c.Session == headerSession {
+		return "user:" + c.User
+	}
+	return c.Session
+}
+
 // identify names the caller without touching the store: the session cookie's
 // signature and expiry are checked here, its liveness by the caller of identify.
 func (h *Handler) identify(r *http.Request) caller {
 	if h.Identity.Source == "header" {
-		return caller{User: r.Header.Get(h.Identity.Header), Session: headerSession}
+		user := policy.CanonicalUser(r.Header.Get(h.Identity.Header))
+		if user == "" {
+			return caller{}
+		}
+		return caller{User: user, Session: headerSession}
 	}
 	raw := cookieValue(r, sessionCookie)
 	if raw == "" {
@@ -106,4 +125,39 @@ func cookieValue(r *http.Request, name string) string {
 		}
 	}
 	return ""
+}
+
+// challengeBinding is what a challenge begun for c by request r is bound to: the
+// caller's session; in header mode, for a browser, the browser itself (a random
+// cookie, set here when it has none yet), and for an API client the user.
+func (h *Handler) challengeBinding(w http.ResponseWriter, r *http.Request, c caller) string {
+	if c.Session != headerSession || !wantsHTML(r) {
+		return c.binding()
+	}
+	nonce := cookieValue(r, browserCookie)
+	if len(nonce) < 22 {
+		nonce = base64.RawURLEncoding.EncodeToString(randomBytes(16))
+		bc := h.cookie(r, browserCookie, nonce, 0, http.SameSiteLaxMode)
+		bc.Path = h.Prefix
+		http.SetCookie(w, bc)
+	}
+	return browserBinding(c.User, nonce)
+}
+
+func browserBinding(user, nonce string) string { return "browser:" + user + ":" + nonce }
+
+// challengeBindings are what the caller of r may present to answer a challenge.
+func (h *Handler) challengeBindings(r *http.Request, c caller) []string {
+	var out []string
+	if v := cookieValue(r, loginCookie); v != "" {
+		out = append(out, v)
+	}
+	if !c.known() {
+		return out
+	}
+	out = append(out, c.binding())
+	if v := cookieValue(r, browserCookie); c.Session == headerSession && v != "" {
+		out = append(out, browserBinding(c.User, v))
+	}
+	return out
 }

@@ -88,12 +88,12 @@ func (h *Handler) profile(r *http.Request, user string) (policy.Profile, error) 
 
 func (h *Handler) role(user string) policy.Role {
 	for _, u := range h.Root {
-		if u == user {
+		if policy.SameUser(u, user) {
 			return policy.RoleRoot
 		}
 	}
 	for _, u := range h.Admins {
-		if u == user {
+		if policy.SameUser(u, user) {
 			return policy.RoleAdmin
 		}
 	}
@@ -123,7 +123,7 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, c caller, ru
 		ret = refererPath(r)
 	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: c.Session, Purpose: challenge.PurposeOperation, Rule: rule.Name,
+		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: challenge.PurposeOperation, Rule: rule.Name,
 		Return: ret, Methods: methodNames(d.Methods),
 	})
 	if err != nil {
@@ -193,9 +193,14 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request, rule policy.Ope
 	})
 }
 
-// issueStepUp makes a step-up token for a passed challenge and sets its cookie.
+// issueStepUp makes a step-up token for a passed challenge and sets its cookie. The
+// token belongs to the challenge's gateway session; in header mode to its user.
 func (h *Handler) issueStepUp(w http.ResponseWriter, r *http.Request, p challenge.Passed) (string, token.Claims, error) {
-	raw, claims, err := h.tokens.Issue(r.Context(), token.StepUp, p.Challenge.User, p.Challenge.Binding, p.AMR, p.AuthTime)
+	session := p.Challenge.Binding
+	if h.Identity.Source == "header" {
+		session = headerSession
+	}
+	raw, claims, err := h.tokens.Issue(r.Context(), token.StepUp, p.Challenge.User, session, p.AMR, p.AuthTime)
 	if err != nil {
 		return "", claims, err
 	}

@@ -27,7 +27,7 @@ func (h *Handler) serveSettings(w http.ResponseWriter, r *http.Request, notice, 
 		"Title": "Two-factor authentication", "Issuer": h.Issuer, "User": c.User, "Prefix": h.Prefix,
 		"Operation": p.Operation, "Login": p.Login, "TOTPBound": f.TOTP != nil,
 		"SMSAvailable": h.sms != nil,
-		"CSRF":         h.csrfToken(c.Session, "settings"), "Notice": notice, "Error": errText,
+		"CSRF":         h.csrfToken(c.binding(), "settings"), "Notice": notice, "Error": errText,
 	}
 	if f.TOTP != nil {
 		data["TOTPBoundAt"] = f.TOTP.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
@@ -70,7 +70,7 @@ func (h *Handler) bindFromSettings(w http.ResponseWriter, r *http.Request, c cal
 		}
 	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: c.Session, Purpose: challenge.PurposeBind, Return: h.Prefix + "/", Methods: []string{method},
+		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: challenge.PurposeBind, Return: h.Prefix + "/", Methods: []string{method},
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)
@@ -101,7 +101,7 @@ func (h *Handler) recentSecondFactor(r *http.Request, c caller) (bool, error) {
 // to the settings page, where they repeat the change.
 func (h *Handler) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, what string) error {
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: c.Session, Purpose: challenge.PurposeOperation, Rule: what, Return: h.Prefix + "/", Methods: f.Bound(),
+		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: challenge.PurposeOperation, Rule: what, Return: h.Prefix + "/", Methods: f.Bound(),
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)
@@ -236,7 +236,7 @@ func (h *Handler) settingsCaller(w http.ResponseWriter, r *http.Request) (caller
 	if !ok {
 		return c, false, err
 	}
-	if !h.checkCSRF(r, c.Session, "settings") {
+	if !h.checkCSRF(r, c.binding(), "settings") {
 		return c, false, h.refused(w)
 	}
 	return c, true, nil
