@@ -112,6 +112,9 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad enforce", "stepup {\n\tenforce everything all\n}", 3, `enforce: expected login or operation, got "everything"`},
 		{"unknown method", "stepup {\n\tmethods email\n}", 3, `unknown second-factor method "email"`},
 		{"argument on the directive", "stepup on {\n}", 2, "wrong argument count"},
+		{"whoami without a path", "stepup {\n\tlogin /login {\n\t\twhoami\n\t}\n}", 4, "expected `whoami <path> [<json_field>]`"},
+		{"whoami and user_field", "stepup {\n\tlogin /login {\n\t\twhoami /api/whoami user\n\t\tuser_field username\n\t}\n}", 6, "set one of whoami, user_header or user_field"},
+		{"user_header and whoami", "stepup {\n\tlogin /login {\n\t\tuser_header X-User\n\t\twhoami /me\n\t}\n}", 6, "the user comes from one place"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -263,3 +263,94 @@ func TestDuplicateUserFieldFailsClosed(t *testing.T) {
 		t.Fatalf("duplicated user field: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
 	}
 }
+
+// whoamiConsole accepts any password and answers its "who am I" URL as whoami says.
+func whoamiConsole(whoami func(w http.ResponseWriter, r *http.Request)) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "console_session", Value: "s-" + r.FormValue("username"), Path: "/"})
+		w.Header().Set("X-Console-User", r.FormValue("username"))
+		http.Redirect(w, r, "/dashboard", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /api/whoami", whoami)
+	return mux
+}
+
+const whoamiBlock = `stepup {
+	login /login {
+		whoami /api/whoami data.user
+		success_status 303
+		success_cookie console_session
+	}
+	protect /api/* {
+	}
+	enforce login alice
+}`
+
+// The console is asked with only the cookies it just set, and its answer decides
+// whose login it is; an answer without a name holds the login back.
+func TestWhoAmIDecidesTheUser(t *testing.T) {
+	var asked []*http.Request
+	g := newGatewayFor(t, whoamiBlock, whoamiConsole(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r)
+		ck, err := r.Cookie("console_session")
+		switch {
+		case err != nil:
+			w.WriteHeader(http.StatusUnauthorized)
+		case ck.Value == "s-nobody":
+			w.Write([]byte(`{"data":{}}`))
+		case ck.Value == "s-redirect":
+			http.Redirect(w, r, "/login", http.StatusFound)
+		default:
+			w.Write([]byte(`{"data":{"user":"` + strings.ToUpper(strings.TrimPrefix(ck.Value, "s-")) + `"}}`))
+		}
+	}))
+
+	// The console says ALICE: alice's login is held (names are folded).
+	c := g.client()
+	r := c.do("POST", "/login", strings.NewReader("username=alice"), "Content-Type", "application/x-www-form-urlencoded",
+		"Accept", "text/html", "Cookie", "other=1", "Authorization", "Bearer attacker")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/.stepup/challenge/") {
+		t.Fatalf("alice's login: %d %v", r.StatusCode, r.Header)
+	}
+	assertNothingOfTheConsole(t, r)
+	if len(asked) != 1 {
+		t.Fatalf("console asked %d times", len(asked))
+	}
+	q := asked[0]
+	if q.Method != "GET" || q.URL.Path != "/api/whoami" || q.Header.Get("Cookie") != "console_session=s-alice" || q.Header.Get("Authorization") != "" {
+		t.Fatalf("whoami request: %s %s %v", q.Method, q.URL, q.Header)
+	}
+
+	// carol has no login protection: her login passes with a gateway session.
+	c = g.client()
+	r = c.do("POST", "/login", strings.NewReader("username=carol"), "Content-Type", "application/x-www-form-urlencoded")
+	if r.StatusCode != http.StatusSeeOther || c.cookie(sessionCookie) == "" || c.cookie("console_session") != "s-carol" {
+		t.Fatalf("carol's login: %d %v", r.StatusCode, r.Header)
+	}
+
+	// No name, or no 2xx: held back, nothing of the console's answer released.
+	for _, who := range []string{"nobody", "redirect"} {
+		c = g.client()
+		r = c.do("POST", "/login", strings.NewReader("username="+who), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
+		if r.StatusCode != http.StatusBadGateway || c.cookie("console_session") != "" || c.cookie(sessionCookie) != "" {
+			t.Fatalf("%s: %d %v", who, r.StatusCode, r.Header)
+		}
+	}
+}
+
+// A console that names the user in a response header: the header decides, and never
+// reaches the browser.
+func TestUserHeaderDecidesTheUser(t *testing.T) {
+	block := strings.Replace(whoamiBlock, "whoami /api/whoami data.user", "user_header X-Console-User", 1)
+	g := newGatewayFor(t, block, whoamiConsole(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	c := g.client()
+	r := c.do("POST", "/login", strings.NewReader("username=Alice"), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/.stepup/challenge/") || r.Header.Get("X-Console-User") != "" {
+		t.Fatalf("alice's login: %d %v", r.StatusCode, r.Header)
+	}
+	r = c.do("POST", "/login", strings.NewReader("username=carol"), "Content-Type", "application/x-www-form-urlencoded")
+	if r.StatusCode != http.StatusSeeOther || c.cookie(sessionCookie) == "" || r.Header.Get("X-Console-User") != "" {
+		t.Fatalf("carol's login: %d %v", r.StatusCode, r.Header)
+	}
+}
