@@ -93,9 +93,13 @@ func startGateway(t *testing.T, c console, consoleURL, site string) *stack {
 	dir := t.TempDir()
 	port := freePort(t)
 	u, _ := url.Parse(consoleURL)
+	access := filepath.Join(dir, "access.log")
+	if !strings.Contains(site, "\tlog {") {
+		site = "\tlog {\n\t\toutput file @ACCESS@\n\t}\n" + site
+	}
+	site = strings.NewReplacer("@CONSOLE@", u.Host, "@ACCESS@", access).Replace(site)
 	cfg := strings.ReplaceAll(globals, "@DIR@", dir) +
-		"http://127.0.0.1:" + port + " {\n\tbind 127.0.0.1\n\tlog {\n\t\toutput file " + filepath.Join(dir, "access.log") + "\n\t}\n" +
-		strings.ReplaceAll(site, "@CONSOLE@", u.Host) + "\n}\n"
+		"http://127.0.0.1:" + port + " {\n\tbind 127.0.0.1\n" + site + "\n}\n"
 	adapted, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapting:\n%s\n%v", cfg, err)

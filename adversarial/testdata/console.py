@@ -202,6 +202,12 @@ class Handler(BaseHTTPRequestHandler):
         if method == "HEAD":
             method = "GET"  # served by the GET handler; respond() drops the body
 
+        # Lenient: a proxy's X-Original-URL / X-Rewrite-URL names the path routed on,
+        # as Symfony (with trusted proxies) and IIS URL Rewrite do.
+        for name in ("X-Original-URL", "X-Rewrite-URL"):
+            if self.headers.get(name):
+                raw_path = self.headers.get(name).partition("?")[0]
+                break
         self.route(method, route_path(raw_path), query_params)
 
     def param(self, query_params, name):
