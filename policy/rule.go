@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,9 +16,12 @@ type OperationRule struct {
 	Name string
 	// Paths are patterns with Caddy's path-matcher semantics: exact ("/billing/pay"),
 	// prefix ("/api/instances/*"), suffix ("*/delete"), substring ("*delete*") or a
-	// glob ("/api/*/delete"). Matching is case-insensitive, on the cleaned path.
+	// glob ("/api/*/delete"). Matching is case-insensitive, on every reading of the
+	// request path a console could make (see Rules.Classify), with or without a
+	// trailing slash.
 	Paths []string
-	// Methods are the HTTP methods that make the request sensitive; empty means all.
+	// Methods are the HTTP methods that make the request sensitive, compared
+	// case-insensitively; GET covers HEAD too. Empty means all.
 	Methods []string
 	// MaxAge is how recent the second factor must be.
 	MaxAge time.Duration
@@ -39,18 +43,43 @@ func CheckPathPattern(p string) error {
 	return nil
 }
 
-// Matches reports whether a request with this method and path is covered by the rule.
-// path is the request's decoded URL path as received.
+// Matches reports whether a request with this method and decoded path is covered by
+// the rule.
 func (r OperationRule) Matches(method, reqPath string) bool {
-	return r.matches(method, CleanPath(reqPath))
+	return r.coversMethod(method) && r.coversPath(normalize(reqPath, true))
 }
 
-func (r OperationRule) matches(method, clean string) bool {
-	if len(r.Methods) > 0 && !containsFold(r.Methods, method) {
-		return false
+// EffectiveMethods are the methods the rule covers, upper case: its Methods, and
+// HEAD where it names GET (many frameworks answer HEAD with their GET handler).
+// Empty means every method.
+func (r OperationRule) EffectiveMethods() []string {
+	var out []string
+	for _, m := range r.Methods {
+		out = append(out, strings.ToUpper(m))
 	}
-	for _, p := range r.Paths {
-		if matchPath(strings.ToLower(p), clean) {
+	if slices.Contains(out, "GET") && !slices.Contains(out, "HEAD") {
+		out = append(out, "HEAD")
+	}
+	return out
+}
+
+// coversMethod compares methods case-insensitively, and lets a rule naming GET cover HEAD.
+func (r OperationRule) coversMethod(method string) bool {
+	if len(r.Methods) == 0 {
+		return true
+	}
+	for _, m := range r.Methods {
+		if strings.EqualFold(m, method) || strings.EqualFold(method, "HEAD") && strings.EqualFold(m, "GET") {
+			return true
+		}
+	}
+	return false
+}
+
+// coversPath matches a normalised path (see normalize) against the rule's patterns.
+func (r OperationRule) coversPath(p string) bool {
+	for _, pat := range r.Paths {
+		if matchPath(strings.ToLower(pat), p) {
 			return true
 		}
 	}
@@ -60,58 +89,62 @@ func (r OperationRule) matches(method, clean string) bool {
 // Rules is the list of a site's operation rules.
 type Rules []OperationRule
 
-// Match returns the rule that covers the request. When several do, the strictest
-// (smallest MaxAge) wins, so adding a rule can never weaken another.
+// Match returns the rule that covers a request with this method and decoded path.
+// When several do, the strictest (smallest MaxAge) wins, so adding a rule can never
+// weaken another.
 func (rs Rules) Match(method, reqPath string) (OperationRule, bool) {
-	clean := CleanPath(reqPath)
+	r, c := rs.classify(method, normalize(reqPath, true), false)
+	return r, c == Covered
+}
+
+// classify answers Classify for one reading of the path.
+func (rs Rules) classify(method, p string, anyMethod bool) (OperationRule, Coverage) {
 	var best OperationRule
-	found := false
+	cov := NotCovered
 	for _, r := range rs {
-		if r.matches(method, clean) && (!found || r.MaxAge < best.MaxAge) {
-			best, found = r, true
+		if !r.coversPath(p) {
+			continue
+		}
+		if !anyMethod && !r.coversMethod(method) {
+			if cov == NotCovered {
+				cov = PathOnly
+			}
+			continue
+		}
+		if cov != Covered || r.MaxAge < best.MaxAge {
+			best, cov = r, Covered
 		}
 	}
-	return best, found
+	return best, cov
 }
 
-// CleanPath is the form of a request path that rules are matched against: lower case,
-// doubled slashes merged, dot segments resolved, a trailing slash kept. Like Caddy's
-// path matcher, this keeps "/API//Instances/./1" from slipping past "/api/instances/*".
-func CleanPath(p string) string {
-	p = strings.ToLower(p)
-	if p == "" || p[0] != '/' {
-		p = "/" + p
-	}
-	c := path.Clean(p)
-	if c != "/" && strings.HasSuffix(p, "/") {
-		c += "/"
-	}
-	return c
-}
+// CleanPath is a request path as rules and routes are matched against: lower case,
+// repeated slashes merged, dot segments resolved, no trailing slash (but "/").
+func CleanPath(p string) string { return normalize(p, true) }
 
-// matchPath matches a lower-case pattern against a cleaned path the way Caddy's
-// MatchPath does.
+// matchPath matches a lower-case pattern against a normalised path the way Caddy's
+// MatchPath does, where a pattern that ends in "/" also matches the path without it
+// (the path has no trailing slash; consoles read "/a/" and "/a" alike).
 func matchPath(pattern, p string) bool {
 	if pattern == "*" {
 		return true
 	}
 	switch n := strings.Count(pattern, "*"); {
 	case n == 2 && strings.HasPrefix(pattern, "*") && strings.HasSuffix(pattern, "*"):
-		return strings.Contains(p, pattern[1:len(pattern)-1])
+		x := pattern[1 : len(pattern)-1]
+		return strings.Contains(p, x) || (strings.HasSuffix(x, "/") && strings.HasSuffix(p, x[:len(x)-1]))
 	case n == 1 && strings.HasPrefix(pattern, "*"):
-		return strings.HasSuffix(p, pattern[1:])
+		return strings.HasSuffix(p, strings.TrimSuffix(pattern[1:], "/"))
 	case n == 1 && strings.HasSuffix(pattern, "*"):
-		return strings.HasPrefix(p, pattern[:len(pattern)-1])
+		x := pattern[:len(pattern)-1]
+		return strings.HasPrefix(p, x) || (len(p)+1 == len(x) && x[len(x)-1] == '/' && strings.HasPrefix(x, p))
+	}
+	if len(pattern) > 1 {
+		pattern = strings.TrimSuffix(pattern, "/")
+	}
+	if !strings.ContainsAny(pattern, "*?[\\") {
+		return pattern == p
 	}
 	ok, _ := path.Match(pattern, p)
 	return ok
-}
-
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -20,7 +20,8 @@ func TestOperationRuleMatches(t *testing.T) {
 		{"delete", "/api/instances/i-1", true},
 		{"GET", "/api/instances/i-1", false},
 		{"POST", "/billing/pay", true},
-		{"POST", "/billing/pay/", false},
+		{"POST", "/billing/pay/", true}, // consoles read /a/ and /a alike
+		{"HEAD", "/billing/pay", false},
 		{"POST", "/billing/payment", false},
 		{"POST", "/instances/i-1/delete", true},
 		{"POST", "/admin/alice/keys", true},
@@ -32,8 +33,10 @@ func TestOperationRuleMatches(t *testing.T) {
 		{"DELETE", "/x/../api/instances/i-1", true},
 		{"POST", "/Billing/Pay", true},
 		{"POST", "billing/pay", true},
+		// A trailing slash is read both ways.
+		{"DELETE", "/api/instances", true},
 		// Not covered.
-		{"DELETE", "/api/instances", false},
+		{"DELETE", "/api/instance", false},
 		{"POST", "/", false},
 		{"POST", "", false},
 	}
@@ -94,12 +97,12 @@ func TestCleanPath(t *testing.T) {
 	for in, want := range map[string]string{
 		"":              "/",
 		"/":             "/",
-		"/A//b/":        "/a/b/",
+		"/A//b/":        "/a/b",
 		"/a/./b/../c":   "/a/c",
 		"/../../etc":    "/etc",
 		"/api/x%2fy":    "/api/x%2fy",
 		"no/leading":    "/no/leading",
-		"/trailing/./":  "/trailing/",
+		"/trailing/./":  "/trailing",
 		"/a/b/../../..": "/",
 	} {
 		if got := CleanPath(in); got != want {
@@ -115,9 +118,9 @@ func FuzzRulesMatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, method, p string) {
 		_, ok := rules.Match(method, p)
-		// Whatever the spelling, a path that cleans to one under /api/instances/ with
-		// DELETE must be covered: no variant escapes the rule.
-		c := CleanPath(p)
+		// Whatever the spelling, a path that cleans to /api/instances or one under it
+		// with DELETE must be covered: no variant escapes the rule.
+		c := CleanPath(p) + "/"
 		want := len(c) >= len("/api/instances/") && c[:len("/api/instances/")] == "/api/instances/" && (method == "DELETE" || method == "delete" || equalFold(method, "DELETE"))
 		if ok != want {
 			t.Fatalf("Match(%q, %q) = %v, clean %q", method, p, ok, c)

@@ -1,0 +1,236 @@
+package policy
+
+import (
+	"net/url"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Coverage is how a request stands to a set of rules, or to one of the gateway's
+// routes, over every reading of its path a console could make.
+type Coverage int
+
+const (
+	// NotCovered: no reading of the path touches a rule.
+	NotCovered Coverage = iota
+	// PathOnly: the path is a rule's but the method is not; a method-override signal
+	// would make it Covered (ask Classify again with anyMethod).
+	PathOnly
+	// Covered: every reading is covered.
+	Covered
+	// Ambiguous: some readings are covered and some are not; the console may read the
+	// request either way, so the gateway refuses it.
+	Ambiguous
+)
+
+// maxReadablePath bounds the raw paths read every way: a longer one that is not
+// plain is not read at all (Ambiguous).
+const maxReadablePath = 8 << 10
+
+// A RequestPath is a request's raw path with the readings a console could make of it
+// (see PathReadings). Make it once per request with ReadPath.
+type RequestPath struct {
+	one  string   // the only reading of a plain path ("" otherwise)
+	many []string // the readings of any other path
+	long bool     // too long to read every way
+}
+
+// ReadPath reads a raw request path, its percent-encoding intact. An ordinary path
+// has one reading and costs no allocation.
+func ReadPath(escapedPath string) RequestPath {
+	switch {
+	case plainPath(escapedPath):
+		return RequestPath{one: normalize(escapedPath, true)}
+	case len(escapedPath) > maxReadablePath:
+		return RequestPath{long: true}
+	}
+	return RequestPath{many: PathReadings(escapedPath)}
+}
+
+// Classify says which rule covers a request with this method and path. With
+// anyMethod the request counts as every method the rules name (it carries a
+// method-override signal). The rule returned is the strictest of those that cover a
+// reading.
+func (rs Rules) Classify(method string, p RequestPath, anyMethod bool) (OperationRule, Coverage) {
+	switch {
+	case p.many == nil && !p.long:
+		return rs.classify(method, p.one, anyMethod)
+	case p.long:
+		if len(rs) == 0 {
+			return OperationRule{}, NotCovered
+		}
+		return OperationRule{}, Ambiguous
+	}
+	var best OperationRule
+	covered, pathOnly := 0, 0
+	for _, reading := range p.many {
+		r, c := rs.classify(method, reading, anyMethod)
+		switch c {
+		case Covered:
+			if covered == 0 || r.MaxAge < best.MaxAge {
+				best = r
+			}
+			covered++
+		case PathOnly:
+			pathOnly++
+		}
+	}
+	switch {
+	case covered == len(p.many):
+		return best, Covered
+	case covered > 0:
+		return best, Ambiguous
+	case pathOnly > 0:
+		return best, PathOnly
+	}
+	return best, NotCovered
+}
+
+// On says whether the path is route (normalised, see CleanPath) under every reading
+// (Covered), none (NotCovered) or only some (Ambiguous).
+func (p RequestPath) On(route string) Coverage {
+	switch {
+	case p.long:
+		return Ambiguous
+	case p.many == nil:
+		if p.one == route {
+			return Covered
+		}
+		return NotCovered
+	}
+	n := 0
+	for _, reading := range p.many {
+		if reading == route {
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		return NotCovered
+	case len(p.many):
+		return Covered
+	}
+	return Ambiguous
+}
+
+// PathReadings returns the paths a console could route a raw (escaped) request path
+// to, each normalised (lower case, repeated slashes merged, no trailing slash): the
+// path percent-decoded once, twice (where "%25" is in it) or not at all, or decoded
+// but for encoded separators ("%2f", "%5c", which some routers keep inside one
+// segment); with backslashes read as separators or not; with ";" parameters dropped
+// from each segment or kept; with dot segments resolved or kept. Case, repeated
+// slashes and a trailing slash are normalised in every reading, so they never make
+// readings differ.
+func PathReadings(escapedPath string) []string {
+	bases := []string{escapedPath, decodeExceptSeparators(escapedPath)}
+	if d, err := url.PathUnescape(escapedPath); err == nil {
+		bases = append(bases, d)
+		if strings.Contains(strings.ToLower(escapedPath), "%25") {
+			if dd, err := url.PathUnescape(d); err == nil {
+				bases = append(bases, dd)
+			}
+		}
+	}
+	var out []string
+	add := func(p string) {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, b := range bases {
+		for _, bs := range variants(b, strings.Contains(b, `\`), func(s string) string { return strings.ReplaceAll(s, `\`, "/") }) {
+			for _, pp := range variants(bs, strings.Contains(bs, ";"), dropParams) {
+				add(normalize(pp, true))
+				add(normalize(pp, false))
+			}
+		}
+	}
+	return out
+}
+
+// variants is s, and f(s) when apply.
+func variants(s string, apply bool, f func(string) string) []string {
+	if !apply {
+		return []string{s}
+	}
+	return []string{s, f(s)}
+}
+
+// plainPath reports whether an escaped path has only one reading: no escapes, no
+// backslashes, no ";" parameters, no dot segments.
+func plainPath(p string) bool {
+	if strings.ContainsAny(p, `%\;`) {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
+			continue
+		}
+		// a segment starting with "." at i: "." or ".." alone is a dot segment
+		j := i + 1
+		if j < len(p) && p[j] == '.' {
+			j++
+		}
+		if j == len(p) || p[j] == '/' {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize is one reading of a path as rules match it: lower case, leading slash,
+// repeated slashes merged, dot segments resolved when resolveDots, no trailing slash
+// (but "/").
+func normalize(p string, resolveDots bool) string {
+	p = strings.ToLower(p)
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	if resolveDots {
+		p = path.Clean(p)
+	} else {
+		for strings.Contains(p, "//") {
+			p = strings.ReplaceAll(p, "//", "/")
+		}
+	}
+	if len(p) > 1 {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return p
+}
+
+// decodeExceptSeparators percent-decodes p but for encoded "/" and "\", which stay
+// encoded (lower case): the reading of routers that split on "/" first.
+func decodeExceptSeparators(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] != '%' || i+2 >= len(p) {
+			b.WriteByte(p[i])
+			continue
+		}
+		hex := strings.ToLower(p[i+1 : i+3])
+		if hex == "2f" || hex == "5c" {
+			b.WriteString("%" + hex)
+			i += 2
+			continue
+		}
+		if c, err := url.PathUnescape(p[i : i+3]); err == nil {
+			b.WriteString(c)
+			i += 2
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// dropParams removes ";..." from each segment, as Tomcat and Spring do.
+func dropParams(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		s, _, _ = strings.Cut(s, ";")
+		segs[i] = s
+	}
+	return strings.Join(segs, "/")
+}

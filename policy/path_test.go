@@ -1,0 +1,140 @@
+package policy
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClassify(t *testing.T) {
+	rules := Rules{
+		{Name: "instances", Paths: []string{"/api/instances/*"}, Methods: []string{"POST", "DELETE"}, MaxAge: 5 * time.Minute},
+		{Name: "pay", Paths: []string{"/billing/pay"}, Methods: []string{"post"}, MaxAge: 2 * time.Minute},
+		{Name: "reports", Paths: []string{"/reports/*"}, Methods: []string{"GET"}, MaxAge: time.Minute},
+	}
+	tests := []struct {
+		method, path string
+		anyMethod    bool
+		want         Coverage
+		rule         string
+	}{
+		{"DELETE", "/api/instances/i-1", false, Covered, "instances"},
+		{"delete", "/api/instances/i-1", false, Covered, "instances"},
+		{"GET", "/api/instances/i-1", false, PathOnly, ""},
+		{"GET", "/api/instances/i-1", true, Covered, "instances"},
+		{"HEAD", "/reports/q1", false, Covered, "reports"},
+		{"GET", "/dashboard", false, NotCovered, ""},
+		{"GET", "/dashboard", true, NotCovered, ""},
+		// Spellings every reading agrees on: covered.
+		{"DELETE", "/API/Instances/i-1/", false, Covered, "instances"},
+		{"DELETE", "//api//instances//i-1", false, Covered, "instances"},
+		{"POST", "/billing/pay/", false, Covered, "pay"},
+		{"DELETE", "/api/instances/i-1;v=1", false, Covered, "instances"},
+		{"DELETE", "/api/instances/my%20box", false, Covered, "instances"},
+		// Readings that disagree: refused.
+		{"DELETE", "/api/instances%2fi-1", false, Ambiguous, "instances"},
+		{"DELETE", "/api/x/..%2finstances/i-1", false, Ambiguous, "instances"},
+		{"DELETE", "/api/x/%2e%2e/instances/i-1", false, Ambiguous, "instances"},
+		{"DELETE", "/api/x/../instances/i-1", false, Ambiguous, "instances"},
+		{"DELETE", "/api/instances%252fi-1", false, Ambiguous, "instances"},
+		{"DELETE", `/api\instances\i-1`, false, Ambiguous, "instances"},
+		{"DELETE", "/api%5cinstances%5ci-1", false, Ambiguous, "instances"},
+		{"DELETE", "/api;x/instances/i-1", false, Ambiguous, "instances"},
+		{"DELETE", "/%61pi/instances/i-1", false, Ambiguous, "instances"},
+		{"POST", "/billing/pay;jsessionid=1", false, Ambiguous, "pay"},
+		{"POST", "/billing%2Fpay", false, Ambiguous, "pay"},
+		// Odd spellings of unprotected paths pass.
+		{"GET", "/files/a%20b.txt", false, NotCovered, ""},
+		{"GET", "/dash%62oard;x=1", false, NotCovered, ""},
+		{"GET", "/a/../b", false, NotCovered, ""},
+	}
+	for _, tt := range tests {
+		r, c := rules.Classify(tt.method, ReadPath(tt.path), tt.anyMethod)
+		if c != tt.want || (tt.rule != "" && r.Name != tt.rule) {
+			t.Errorf("Classify(%s %s, any=%v) = %q %v; want %q %v (readings %q)", tt.method, tt.path, tt.anyMethod, r.Name, c, tt.rule, tt.want, PathReadings(tt.path))
+		}
+	}
+}
+
+func TestClassifyPicksStrictestOverReadings(t *testing.T) {
+	rules := Rules{
+		{Name: "broad", Paths: []string{"/api/*"}, MaxAge: 10 * time.Minute},
+		{Name: "pay", Paths: []string{"/api/pay"}, MaxAge: time.Minute},
+	}
+	// One reading is /api/pay, the other /api/x;/pay: both covered, pay is stricter.
+	if r, c := rules.Classify("POST", ReadPath("/api/x/..;/pay"), false); c != Covered || r.Name != "pay" {
+		t.Fatalf("got %q %v", r.Name, c)
+	}
+}
+
+func TestOnRoute(t *testing.T) {
+	for p, want := range map[string]Coverage{
+		"/login": Covered, "/Login/": Covered, "//login": Covered, "/%6cogin": Ambiguous,
+		"/login;x=1": Ambiguous, "/login%2f": Ambiguous, "/a/../login": Ambiguous, "/logins": NotCovered, "/x%2flogin": NotCovered,
+	} {
+		if got := ReadPath(p).On("/login"); got != want {
+			t.Errorf("OnRoute(%q) = %v, want %v (readings %q)", p, got, want, PathReadings(p))
+		}
+	}
+}
+
+func TestLongOddPathsAreNotRead(t *testing.T) {
+	long := "/api/" + strings.Repeat("%41", 4000)
+	if _, c := (Rules{{Paths: []string{"/x"}}}).Classify("GET", ReadPath(long), false); c != Ambiguous {
+		t.Fatalf("a long escaped path: %v", c)
+	}
+	if _, c := (Rules{}).Classify("GET", ReadPath(long), false); c != NotCovered {
+		t.Fatalf("a long escaped path without rules: %v", c)
+	}
+}
+
+func TestPathReadings(t *testing.T) {
+	got := PathReadings("/A%2fb;x/..%5cc")
+	for _, want := range []string{"/a/b/../c", "/a%2fb;x/..%5cc", "/a/c", "/a/b;x/..\\c"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("readings %q lack %q", got, want)
+		}
+	}
+}
+
+func TestPlainPathNeedsNoAllocation(t *testing.T) {
+	rules := Rules{{Name: "x", Paths: []string{"/api/instances/*"}, Methods: []string{"DELETE"}}}
+	if n := testing.AllocsPerRun(100, func() { rules.Classify("GET", ReadPath("/dashboard/widgets"), false) }); n != 0 {
+		t.Fatalf("%v allocations for a plain path", n)
+	}
+}
+
+func FuzzClassify(f *testing.F) {
+	rules := Rules{{Name: "x", Paths: []string{"/api/instances/*", "/pay"}, Methods: []string{"DELETE", "POST"}}}
+	for _, s := range []string{"/api/instances/1", "/a%2f..%2fpay", `/api\instances`, "/pay;x", "/%252e"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		// Whatever the spelling: if the decoded, cleaned path is covered, the request
+		// is never let through unchecked.
+		_, c := rules.Classify("DELETE", ReadPath(p), false)
+		if d, err := urlDecode(p); err == nil {
+			if _, ok := rules.Match("DELETE", d); ok && c != Covered && c != Ambiguous {
+				t.Fatalf("%q decodes to a covered path but classifies as %v", p, c)
+			}
+		}
+	})
+}
+
+func urlDecode(p string) (string, error) { return url.PathUnescape(p) }
+
+func BenchmarkClassify(b *testing.B) {
+	rules := Rules{
+		{Paths: []string{"/api/instances/*", "/api/billing/*"}, Methods: []string{"POST", "PUT", "DELETE"}, MaxAge: 5 * time.Minute},
+		{Paths: []string{"/instances/*/delete", "/billing/pay"}, MaxAge: 5 * time.Minute},
+	}
+	for _, p := range []string{"/dashboard/overview", "/api/instances/i-1001", "/api/instances%2fi-1001;x"} {
+		b.Run(p, func(b *testing.B) {
+			for b.Loop() {
+				rules.Classify("DELETE", ReadPath(p), false)
+			}
+		})
+	}
+}
