@@ -48,7 +48,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_age <duration>
 //	        name <text>
 //	    }
-//	    enforce login|operation all|<user...>
+//	    enforce login|operation all|none|<user...>   # operation: all by default; login: none
 //	    methods totp|sms ...
 //	    sms webhook <url> {
 //	        header <name> <value>
@@ -68,6 +68,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    session_lifetime <duration>
 //	    challenge_lifetime <duration>
 //	    max_held_request <bytes>
+//	    token_header <name>             # API clients may send step-up tokens in it
 //	}
 //
 // Secrets should come from placeholders such as {env.STEPUP_SIGNING_KEY} or
@@ -123,8 +124,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = duration(d, &h.ChallengeLifetime)
 		case "max_held_request":
 			err = size(d, &h.MaxHeldRequest)
+		case "token_header":
+			err = oneArg(d, &h.TokenHeader)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, enforce, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime or max_held_request)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, enforce, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request or token_header)", d.Val())
 		}
 		if err != nil {
 			return err
@@ -334,15 +337,20 @@ func (h *Handler) parseEnforce(d *caddyfile.Dispenser) error {
 	}
 	args := d.RemainingArgs()
 	if len(args) < 2 {
-		return d.Err("expected `enforce login|operation all|<user...>`")
+		return d.Err("expected `enforce login|operation all|none|<user...>`")
 	}
+	var list *[]string
 	switch args[0] {
 	case "login":
-		h.Enforce.Login = append(h.Enforce.Login, args[1:]...)
+		list = &h.Enforce.Login
 	case "operation":
-		h.Enforce.Operation = append(h.Enforce.Operation, args[1:]...)
+		list = &h.Enforce.Operation
 	default:
 		return d.Errf("enforce: expected login or operation, got %q", args[0])
+	}
+	*list = append(*list, args[1:]...)
+	if _, _, err := audience(*list, false); err != nil {
+		return d.Errf("enforce %s: %v", args[0], err)
 	}
 	return nil
 }

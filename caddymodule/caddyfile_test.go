@@ -110,6 +110,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"login without path", "stepup {\n\tlogin {\n\t}\n}", 3, "login needs the console's login path"},
 		{"bad identity", "stepup {\n\tidentity cookie x\n}", 3, "expected `identity session` or `identity header <name>`"},
 		{"bad enforce", "stepup {\n\tenforce everything all\n}", 3, `enforce: expected login or operation, got "everything"`},
+		{"all with names", "stepup {\n\tenforce operation all bob\n}", 3, `"all" stands alone`},
+		{"none with names", "stepup {\n\tenforce login alice\n\tenforce login none\n}", 4, `"none" stands alone`},
 		{"unknown method", "stepup {\n\tmethods email\n}", 3, `unknown second-factor method "email"`},
 		{"argument on the directive", "stepup on {\n}", 2, "wrong argument count"},
 		{"whoami without a path", "stepup {\n\tlogin /login {\n\t\twhoami\n\t}\n}", 4, "expected `whoami <path> [<json_field>]`"},

@@ -94,12 +94,14 @@ type ProtectConfig struct {
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 }
 
-// EnforceConfig says who must use a second factor.
+// EnforceConfig says who must use a second factor. Its parts are independent: one
+// left out keeps its default.
 type EnforceConfig struct {
-	// Login lists users whose console login needs a second factor; "all" for everyone.
+	// Login lists users whose console login needs a second factor; ["all"] for
+	// everyone. Default: nobody (["none"] says so explicitly).
 	Login []string `json:"login,omitempty"`
-	// Operation lists users whose sensitive operations need a second factor; "all"
-	// for everyone. Default: all.
+	// Operation lists users whose sensitive operations need a second factor; ["all"]
+	// for everyone. Default: everyone; turning it off takes ["none"].
 	Operation []string `json:"operation,omitempty"`
 	// Methods enabled for protected users, in order of preference. Default: totp.
 	Methods []string `json:"methods,omitempty"`

@@ -89,6 +89,12 @@ type Handler struct {
 	// ChallengeLifetime is how long a challenge can be answered. Default 5m.
 	ChallengeLifetime caddy.Duration `json:"challenge_lifetime,omitempty"`
 
+	// TokenHeader is a request header in which API clients may present a step-up
+	// token, besides the stepup_token cookie. Off by default: Caddy's access log
+	// redacts cookies but records other headers, so keep the header out of it with a
+	// log filter (see the README).
+	TokenHeader string `json:"token_header,omitempty"`
+
 	// MaxHeldRequest limits the body of a sensitive browser form held while the user
 	// passes the challenge, then replayed. Default 1 MiB.
 	MaxHeldRequest int64 `json:"max_held_request,omitempty"`
@@ -100,9 +106,11 @@ type Handler struct {
 	challenges *challenge.Service
 	rules      policy.Rules
 	routes     routes
-	enforce    policy.Enforcement
-	csrfKey    []byte
-	logger     *zap.Logger
+	// tokenHeaderKey is TokenHeader in canonical form, "" when off.
+	tokenHeaderKey string
+	enforce        policy.Enforcement
+	csrfKey        []byte
+	logger         *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -58,6 +59,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		loginPath = h.Login.Path
 	}
 	h.routes = newRoutes(h.Prefix, loginPath, h.Logout)
+	if h.TokenHeader != "" {
+		h.tokenHeaderKey = textproto.CanonicalMIMEHeaderKey(h.TokenHeader)
+	}
 	if h.enforce, err = h.compileEnforcement(); err != nil {
 		return err
 	}
@@ -109,6 +113,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.csrfKey, err = hkdf.Key(sha256.New, material, nil, "caddy-stepup csrf v1", 32); err != nil {
 		return err
 	}
+	h.logPolicy()
 	if demo {
 		h.logger.Warn("demo mode: memory store without a file and random keys; sessions and bindings last only while this process runs",
 			zap.String("hint", "set store, signing_key and encryption_key for production"))
@@ -197,14 +202,22 @@ func (h *Handler) compileRules() (policy.Rules, error) {
 	return rules, nil
 }
 
+// compileEnforcement reads who must pass a second factor. Each part stands alone:
+// without an operation line everyone has operation protection, without a login line
+// nobody has login protection, and a methods line changes only the methods.
 func (h *Handler) compileEnforcement() (policy.Enforcement, error) {
 	e := h.Enforce
 	if e == nil {
-		e = &EnforceConfig{Operation: []string{"all"}}
+		e = &EnforceConfig{}
 	}
 	var out policy.Enforcement
-	out.LoginAll, out.LoginUsers = allOrList(e.Login)
-	out.OperationAll, out.OperationUsers = allOrList(e.Operation)
+	var err error
+	if out.OperationAll, out.OperationUsers, err = audience(e.Operation, true); err != nil {
+		return out, fmt.Errorf("stepup: enforce operation: %v", err)
+	}
+	if out.LoginAll, out.LoginUsers, err = audience(e.Login, false); err != nil {
+		return out, fmt.Errorf("stepup: enforce login: %v", err)
+	}
 	methods := e.Methods
 	if len(methods) == 0 {
 		methods = []string{string(policy.TOTP)}
@@ -222,13 +235,25 @@ func (h *Handler) compileEnforcement() (policy.Enforcement, error) {
 	return out, nil
 }
 
-func allOrList(users []string) (bool, []string) {
-	for _, u := range users {
-		if u == "all" {
-			return true, nil
-		}
+// audience reads an enforce list: "all", "none", or user names (an empty list is
+// the default, everyone or nobody).
+func audience(list []string, everyoneByDefault bool) (all bool, users []string, err error) {
+	if len(list) == 0 {
+		return everyoneByDefault, nil, nil
 	}
-	return false, users
+	for _, u := range list {
+		switch {
+		case u == "all" || u == "none":
+			if len(list) > 1 {
+				return false, nil, fmt.Errorf("%q stands alone; it cannot be listed with user names", u)
+			}
+			return u == "all", nil, nil
+		case policy.CanonicalUser(u) == "":
+			return false, nil, fmt.Errorf("%q is not a user name", u)
+		}
+		users = append(users, policy.CanonicalUser(u))
+	}
+	return false, users, nil
 }
 
 // demoKeys are the random keys of the demo mode, made once per process so that a
