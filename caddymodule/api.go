@@ -88,14 +88,18 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 		return h.unavailable(w, r, err)
 	}
 	h.logger.Info("second factor passed", zap.String("user", ch.User), zap.String("challenge", id), zap.String("method", passed.Method), zap.String("client_ip", clientIP(r)))
-	return writeJSON(w, http.StatusOK, map[string]any{
+	answer := map[string]any{
 		"token":      raw,
 		"token_type": "stepup",
-		"header":     tokenHeader,
+		"cookie":     tokenCookie,
 		"expires_in": int(time.Until(claims.Expires) / time.Second),
 		"auth_time":  claims.AuthTime.Unix(),
 		"amr":        claims.AMR,
-	})
+	}
+	if h.TokenHeader != "" {
+		answer["header"] = h.TokenHeader
+	}
+	return writeJSON(w, http.StatusOK, answer)
 }
 
 // apiSendSMS is POST {prefix}/api/challenges/{id}/sms: send a code to the user's

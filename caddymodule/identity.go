@@ -21,7 +21,9 @@ const (
 	// browserCookie binds the challenges of header mode to the browser that began
 	// them (the auth layer in front owns the session); sent only to the gateway's pages.
 	browserCookie = "stepup_browser"
-	// tokenHeader carries a step-up token for API clients that keep no cookies.
+	// tokenHeader is the header the README once named for step-up tokens; it is
+	// removed from every request (the console never sees a token) but read only when
+	// configured as token_header.
 	tokenHeader = "X-Stepup-Token"
 	// headerSession stands for "the session of the auth layer in front" in header
 	// mode, where the gateway keeps no session of its own: tokens are then bound to
@@ -78,8 +80,8 @@ func (h *Handler) identify(r *http.Request) caller {
 	return caller{User: c.User, Session: c.ID, AuthTime: c.AuthTime, AMR: c.AMR}
 }
 
-// stepUpToken returns the request's step-up token (cookie, or the X-Stepup-Token
-// header an API client sends), checked except for liveness.
+// stepUpToken returns the request's step-up token (the cookie, or the configured
+// token header an API client sends), checked except for liveness.
 func (h *Handler) stepUpToken(r *http.Request, header string) (token.Claims, bool) {
 	raw := header
 	if raw == "" {

@@ -159,6 +159,11 @@ func (h *Handler) loginSucceeded(status int, hdr http.Header) bool {
 // serveLogout ends the gateway session and its step-up tokens, clears the gateway's
 // cookies, and lets the console log out too.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !sameOrigin(r) {
+		// An <img src=/logout> on another site must not sign anyone out of the gateway.
+		h.logger.Info("cross-site request to the logout route: gateway session kept", zap.String("client_ip", clientIP(r)))
+		return toConsole(w, r, next)
+	}
 	if c := h.identify(r); c.known() && c.Session != headerSession {
 		if err := h.store.Revoke(r.Context(), c.User, c.Session); err != nil {
 			// Logging out must still work: the cookies go, the console logs out;

@@ -11,8 +11,14 @@ import (
 	"github.com/caddy-stepup/stepup/token"
 )
 
+// withTokenHeader lets API clients present step-up tokens in X-Stepup-Token too.
+var withTokenHeader = strings.Replace(demoBlock, "enforce operation all", "enforce operation all\n\ttoken_header X-Stepup-Token", 1)
+
+// tokenCookieHeader presents a step-up token as a client without a cookie jar does.
+func tokenCookieHeader(tok string) []string { return []string{"Cookie", tokenCookie + "=" + tok} }
+
 func TestAPIChallengeVerifyRetry(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t, withTokenHeader)
 	c := g.client()
 	c.login("alice")
 	secret := c.bindTOTP()
@@ -46,8 +52,8 @@ func TestAPIChallengeVerifyRetry(t *testing.T) {
 		t.Fatalf("right code: %d %s", ok.StatusCode, ok.Body)
 	}
 	tok, _ := ok.json(t)["token"].(string)
-	if tok == "" || c.cookie(tokenCookie) != tok {
-		t.Fatalf("token not returned in body and cookie: %s", ok.Body)
+	if tok == "" || c.cookie(tokenCookie) != tok || ok.json(t)["cookie"] != tokenCookie || ok.json(t)["header"] != tokenHeader {
+		t.Fatalf("token not returned in body and cookie, or the answer does not say how to present it: %s", ok.Body)
 	}
 
 	// Retry with the cookie.
@@ -114,7 +120,7 @@ func TestTokenMustMatchUserSessionAndMaxAge(t *testing.T) {
 			if strings.HasPrefix(tt.path, "/api/billing") {
 				method = "POST"
 			}
-			r := tt.c.api(method, tt.path, nil, tokenHeader, tt.tok)
+			r := tt.c.api(method, tt.path, nil, tokenCookieHeader(tt.tok)...)
 			if r.StatusCode != tt.status {
 				t.Fatalf("%s %s: %d, want %d: %s", method, tt.path, r.StatusCode, tt.status, r.Body)
 			}
@@ -131,13 +137,13 @@ func TestRevokedTokenAndLogout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := c.api("DELETE", "/api/instances/i-1001", nil, tokenHeader, raw); r.StatusCode != http.StatusOK {
+	if r := c.api("DELETE", "/api/instances/i-1001", nil, tokenCookieHeader(raw)...); r.StatusCode != http.StatusOK {
 		t.Fatalf("before revocation: %d", r.StatusCode)
 	}
 	if err := g.h.store.Revoke(t.Context(), "alice", claims.ID); err != nil {
 		t.Fatal(err)
 	}
-	if r := c.api("DELETE", "/api/instances/i-1002", nil, tokenHeader, raw); r.StatusCode != http.StatusUnauthorized {
+	if r := c.api("DELETE", "/api/instances/i-1002", nil, tokenCookieHeader(raw)...); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("revoked token: %d %s", r.StatusCode, r.Body)
 	}
 
@@ -150,7 +156,7 @@ func TestRevokedTokenAndLogout(t *testing.T) {
 	// The old cookies, replayed after logout, are dead: the session and its tokens were revoked.
 	replay := g.client()
 	replay.jar.SetCookies(mustURL(g.srv.URL), []*http.Cookie{{Name: sessionCookie, Value: oldSession}})
-	if r := replay.api("DELETE", "/api/instances/i-1002", nil, tokenHeader, raw2); r.StatusCode != http.StatusUnauthorized || r.json(t)["error"] != "sign_in_required" {
+	if r := replay.api("DELETE", "/api/instances/i-1002", nil, tokenCookieHeader(raw2)...); r.StatusCode != http.StatusUnauthorized || r.json(t)["error"] != "sign_in_required" {
 		t.Fatalf("after logout: %d %s", r.StatusCode, r.Body)
 	}
 }
@@ -316,7 +322,7 @@ func mustURL(s string) *url.URL {
 func TestConsoleNeverSeesGatewayCredentials(t *testing.T) {
 	var seen []http.Header
 	console := democonsole.New()
-	g := newGatewayFor(t, demoBlock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGatewayFor(t, withTokenHeader, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = append(seen, r.Header.Clone())
 		console.ServeHTTP(w, r)
 	}))
@@ -358,5 +364,34 @@ func TestChallengesPerUserAreCapped(t *testing.T) {
 	r := c.api("DELETE", "/api/instances/i-1001", nil)
 	if r.StatusCode != http.StatusTooManyRequests || r.json(t)["error"] != "too_many_challenges" || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("31st call: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// Without token_header, a token in X-Stepup-Token is not read (it would land in the
+// access log), and the console still never sees it.
+func TestTokenHeaderOffByDefault(t *testing.T) {
+	var seen []http.Header
+	console := democonsole.New()
+	g := newGatewayFor(t, demoBlock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Clone())
+		console.ServeHTTP(w, r)
+	}))
+	c := g.client()
+	c.login("alice")
+	sess, _ := g.h.tokens.Parse(token.Session, c.cookie(sessionCookie))
+	raw, _, err := g.h.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.api("DELETE", "/api/instances/i-1001", nil, tokenHeader, raw); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a token in X-Stepup-Token without token_header: %d", r.StatusCode)
+	}
+	if r := c.api("GET", "/api/instances", nil, tokenHeader, raw); r.StatusCode != http.StatusOK {
+		t.Fatalf("unprotected: %d", r.StatusCode)
+	}
+	for _, h := range seen {
+		if h.Get(tokenHeader) != "" {
+			t.Fatal("the console saw X-Stepup-Token")
+		}
 	}
 }
