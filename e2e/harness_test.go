@@ -28,6 +28,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile" // registers the caddyfile adapter
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -499,8 +501,15 @@ func (p *page) fill(id, text string) {
 	ctx, cancel := p.step()
 	defer cancel()
 	// Like a person, clear what the field holds (a page may refill it after an
-	// error) before typing.
-	if err := chromedp.Do(ctx, chromedp.Clear(chromedp.ID(id)), chromedp.SendKeys(chromedp.ID(id), text)); err != nil {
+	// error), then type into it. Text goes in through the browser's own input path
+	// (Input.insertText on the focused field) rather than chromedp.SendKeys, which
+	// reads a node's attributes while chromedp's event loop writes them (a data race
+	// the race detector reports in chromedp v0.23).
+	insert := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})
+	if err := chromedp.Do(ctx, chromedp.Clear(chromedp.ID(id)), chromedp.Focus(chromedp.ID(id)), insert); err != nil {
 		p.fail("typing into #%s: %v", id, err)
 	}
 }
