@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 // apiChallenge finds a challenge for a JSON API call. ok is false when a response has
@@ -57,8 +58,8 @@ func apiError(w http.ResponseWriter, f failure) error {
 // token, or for a held login with the console's own login answer.
 func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) error {
 	var body struct {
-		Code   string `json:"code"`
-		Method string `json:"method"`
+		Code   string        `json:"code"`
+		Method policy.Method `json:"method"`
 	}
 	ch, ok, err := h.apiChallenge(w, r, id)
 	if !ok {
@@ -69,9 +70,9 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 	}
 	var passed challenge.Passed
 	switch body.Method {
-	case "", challenge.MethodTOTP:
+	case "", policy.TOTP:
 		passed, err = h.challenges.VerifyTOTP(r.Context(), id, ch.Binding, body.Code, clientIP(r))
-	case challenge.MethodSMS:
+	case policy.SMS:
 		passed, err = h.challenges.VerifySMS(r.Context(), id, ch.Binding, body.Code, clientIP(r))
 	default:
 		return writeJSON(w, http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "Unknown method; expected totp or sms"})
@@ -80,14 +81,14 @@ func (h *Handler) apiVerify(w http.ResponseWriter, r *http.Request, id string) e
 		return h.apiFailure(w, r, ch, id, err)
 	}
 	metrics.verifications.WithLabelValues("passed").Inc()
-	if passed.Challenge.Purpose == challenge.PurposeLogin {
+	if passed.Challenge.Purpose == policy.PurposeLogin {
 		return h.releaseLogin(w, r, passed)
 	}
 	raw, claims, err := h.issueStepUp(w, r, passed)
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
-	h.logger.Info("second factor passed", zap.String("user", ch.User), zap.String("challenge", id), zap.String("method", passed.Method), zap.String("client_ip", clientIP(r)))
+	h.logger.Info("second factor passed", zap.String("user", ch.User), zap.String("challenge", id), zap.String("method", string(passed.Method)), zap.String("client_ip", clientIP(r)))
 	answer := map[string]any{
 		"token":      raw,
 		"token_type": "stepup",

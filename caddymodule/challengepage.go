@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/web"
 )
 
@@ -43,13 +44,13 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id strin
 		"Purpose": ch.Purpose, "Error": st.Error, "Notice": st.Notice, "Action": h.challengeURL(id),
 		"CSRF": h.csrfToken(ch.Binding, "challenge:"+id),
 	}
-	if ch.Purpose == challenge.PurposeLogin {
+	if ch.Purpose == policy.PurposeLogin {
 		data["Title"] = "Confirm your sign-in"
 		data["Rule"] = ""
 	}
-	offers := func(m string) bool { return slices.Contains(ch.Methods, m) }
-	totp := offers(challenge.MethodTOTP) && f.TOTP != nil
-	sms := offers(challenge.MethodSMS) && f.Phone != nil && h.sms != nil
+	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
+	totp := offers(policy.TOTP) && f.TOTP != nil
+	sms := offers(policy.SMS) && f.Phone != nil && h.sms != nil
 	if totp || sms {
 		data["TOTP"], data["SMS"], data["SMSSent"] = totp, sms, st.SMSForm
 		if f.Phone != nil {
@@ -58,10 +59,10 @@ func (h *Handler) showChallenge(w http.ResponseWriter, r *http.Request, id strin
 		return web.Render(w, st.Status, "challenge.html", data)
 	}
 
-	totpBind := offers(challenge.MethodTOTP) && f.TOTP == nil
-	phoneBind := offers(challenge.MethodSMS) && h.sms != nil
+	totpBind := offers(policy.TOTP) && f.TOTP == nil
+	phoneBind := offers(policy.SMS) && h.sms != nil
 	if !totpBind && !phoneBind {
-		h.logger.Error("challenge offers no method that can be passed or bound", zap.String("user", ch.User), zap.Strings("methods", ch.Methods))
+		h.logger.Error("challenge offers no method that can be passed or bound", zap.String("user", ch.User), zap.Strings("methods", methodNames(ch.Methods)))
 		return h.message(w, http.StatusConflict, "Second factor not available", "None of the second factors this needs can be used here. Please contact the administrator.", "/", "Back to the console")
 	}
 	data["Title"] = "Bind a second factor"
@@ -116,7 +117,7 @@ func (h *Handler) submitChallenge(w http.ResponseWriter, r *http.Request, next c
 		passed, err = h.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, r.PostFormValue("code1"), r.PostFormValue("code2"), ip)
 	case r.PostForm.Has("phone_code"):
 		passed, err = h.challenges.ConfirmPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("phone_code"), ip)
-	case r.PostFormValue("method") == challenge.MethodSMS:
+	case r.PostFormValue("method") == string(policy.SMS):
 		passed, err = h.challenges.VerifySMS(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
 	default:
 		passed, err = h.challenges.VerifyTOTP(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
@@ -129,7 +130,7 @@ func (h *Handler) submitChallenge(w http.ResponseWriter, r *http.Request, next c
 		h.logFailure(r, caller{User: ch.User}, id, err)
 		if f.Status == http.StatusUnauthorized {
 			st := pageState{Error: f.Text, Status: f.Status}
-			if r.PostFormValue("method") == challenge.MethodSMS {
+			if r.PostFormValue("method") == string(policy.SMS) {
 				st.SMSForm = true // keep the SMS code form on the page
 			}
 			return h.showChallenge(w, r, id, st)

@@ -10,7 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
-	"github.com/caddy-stepup/stepup/store"
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 // maxFormBody bounds the gateway's own forms and API bodies (a code and a token).
@@ -123,7 +123,7 @@ func (h *Handler) findChallenge(r *http.Request, id string) (challenge.Challenge
 			break
 		}
 	}
-	if err != nil || ch.Purpose == challenge.PurposeLogin {
+	if err != nil || ch.Purpose == policy.PurposeLogin {
 		return ch, err
 	}
 	// Everything but a held login is answered by its own user, signed in.
@@ -161,15 +161,15 @@ func (h *Handler) needSignIn(w http.ResponseWriter, r *http.Request) error {
 // replayed or the user goes back where they were.
 func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, p challenge.Passed) error {
 	metrics.verifications.WithLabelValues("passed").Inc()
-	if p.Challenge.Purpose == challenge.PurposeLogin {
+	if p.Challenge.Purpose == policy.PurposeLogin {
 		return h.releaseLogin(w, r, p)
 	}
 	if _, _, err := h.issueStepUp(w, r, p); err != nil {
 		return h.unavailable(w, r, err)
 	}
 	h.logger.Info("second factor passed", zap.String("user", p.Challenge.User), zap.String("challenge", p.Challenge.ID),
-		zap.String("method", p.Method), zap.String("rule", p.Challenge.Rule), zap.String("client_ip", clientIP(r)))
-	held, err := h.takeHeld(r, p.Challenge.ID)
+		zap.String("method", string(p.Method)), zap.String("rule", p.Challenge.Rule), zap.String("client_ip", clientIP(r)))
+	held, err := h.takeHeld(r, p)
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
@@ -181,9 +181,8 @@ func (h *Handler) passed(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	return nil
 }
 
-// logFailure records a failed answer for the operator, and when the answer ended the
-// challenge (its last attempt), drops what waited on it: a held login answer or form
-// is never released after that, so it need not linger until its TTL.
+// logFailure records a failed answer for the operator. (A challenge that ended on
+// its last wrong code has dropped what waited on it already.)
 func (h *Handler) logFailure(r *http.Request, c caller, id string, err error) {
 	f, ok := describe(err)
 	if ok {
@@ -191,11 +190,6 @@ func (h *Handler) logFailure(r *http.Request, c caller, id string, err error) {
 	}
 	h.logger.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", id),
 		zap.String("reason", err.Error()), zap.String("client_ip", clientIP(r)))
-	if ok && (f.Code == "invalid_code" && f.Left == 0 || f.Code == "challenge_ended") {
-		if derr := h.store.Delete(r.Context(), store.ChallengeKey(id, "held-response"), store.ChallengeKey(id, "held-request")); derr != nil {
-			h.logger.Warn("could not drop what waited on an ended challenge; it expires with its TTL", zap.String("challenge", id), zap.Error(derr))
-		}
-	}
 }
 
 // pageFailure renders a page for a challenge that cannot go on.

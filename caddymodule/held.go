@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
-	"github.com/caddy-stepup/stepup/store"
 )
 
 var errTooLarge = errors.New("request body over the limit")
@@ -56,16 +54,13 @@ func (h *Handler) saveHeld(r *http.Request, ch challenge.Challenge, held *heldRe
 	if err != nil {
 		return err
 	}
-	return h.store.Put(r.Context(), store.ChallengeKey(ch.ID, "held-request"), b, time.Until(ch.Expires))
+	return h.challenges.Hold(r.Context(), ch, b)
 }
 
-// takeHeld returns the request held for a challenge, once; nil when there is none.
-func (h *Handler) takeHeld(r *http.Request, id string) (*heldRequest, error) {
-	b, err := h.store.Take(r.Context(), store.ChallengeKey(id, "held-request"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+// takeHeld returns the request held for a passed challenge, once; nil when there is none.
+func (h *Handler) takeHeld(r *http.Request, p challenge.Passed) (*heldRequest, error) {
+	b, err := h.challenges.TakeHeld(r.Context(), p)
+	if err != nil || b == nil {
 		return nil, err
 	}
 	var held heldRequest
@@ -110,17 +105,14 @@ func (h *Handler) saveHeldResponse(r *http.Request, ch challenge.Challenge, c *l
 	if err != nil {
 		return err
 	}
-	return h.store.Put(r.Context(), store.ChallengeKey(ch.ID, "held-response"), b, time.Until(ch.Expires))
+	return h.challenges.Hold(r.Context(), ch, b)
 }
 
 // takeHeldResponse returns the login answer held for a challenge, once; nil when it
 // has expired or was already released.
-func (h *Handler) takeHeldResponse(r *http.Request, id string) (*heldResponse, error) {
-	b, err := h.store.Take(r.Context(), store.ChallengeKey(id, "held-response"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+func (h *Handler) takeHeldResponse(r *http.Request, p challenge.Passed) (*heldResponse, error) {
+	b, err := h.challenges.TakeHeld(r.Context(), p)
+	if err != nil || b == nil {
 		return nil, err
 	}
 	var held heldResponse
@@ -133,7 +125,7 @@ func (h *Handler) takeHeldResponse(r *http.Request, id string) (*heldResponse, e
 // releaseLogin completes a held login: the console's answer exactly as it was, plus
 // the gateway session cookie, whose auth_time and amr are the second factor's.
 func (h *Handler) releaseLogin(w http.ResponseWriter, r *http.Request, p challenge.Passed) error {
-	held, err := h.takeHeldResponse(r, p.Challenge.ID)
+	held, err := h.takeHeldResponse(r, p)
 	if err != nil {
 		return h.unavailable(w, r, err)
 	}
@@ -156,7 +148,7 @@ func (h *Handler) releaseLogin(w http.ResponseWriter, r *http.Request, p challen
 	}
 	metrics.logins.WithLabelValues("released").Inc()
 	h.logger.Info("held console login released", zap.String("user", p.Challenge.User), zap.String("challenge", p.Challenge.ID),
-		zap.String("method", p.Method), zap.String("client_ip", clientIP(r)))
+		zap.String("method", string(p.Method)), zap.String("client_ip", clientIP(r)))
 	w.WriteHeader(held.Status)
 	_, err = w.Write(held.Body)
 	return err

@@ -119,7 +119,7 @@ func (h *Handler) startSession(r *http.Request, user string, amr []string, authT
 func (h *Handler) holdLogin(w http.ResponseWriter, r *http.Request, capture *loginCapture, user string, d policy.Decision) error {
 	nonce := base64.RawURLEncoding.EncodeToString(randomBytes(16))
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: user, Binding: nonce, Purpose: challenge.PurposeLogin, Rule: "sign-in", Methods: methodNames(d.Methods),
+		User: user, Binding: nonce, Purpose: policy.PurposeLogin, Rule: "sign-in", Methods: d.Methods,
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddy-stepup/stepup/store"
+	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/token"
 )
 
@@ -175,8 +174,8 @@ func TestHeldLoginNeverReleasedAfterFailure(t *testing.T) {
 		t.Fatalf("after 5 wrong codes: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
 	}
 	id := strings.TrimPrefix(loc, "/.stepup/challenge/")
-	if _, err := g.h.store.Get(t.Context(), store.ChallengeKey(id, "held-response")); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the held console answer outlived its ended challenge: %v", err)
+	if held, err := g.h.challenges.TakeHeld(t.Context(), challenge.Passed{Challenge: challenge.Challenge{ID: id}}); held != nil || err != nil {
+		t.Fatalf("the held console answer outlived its ended challenge: %q %v", held, err)
 	}
 
 	// Another browser cannot answer this browser's login.

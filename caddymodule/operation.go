@@ -123,8 +123,8 @@ func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, c caller, ru
 		ret = refererPath(r)
 	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: challenge.PurposeOperation, Rule: rule.Name,
-		Return: ret, Methods: methodNames(d.Methods),
+		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: policy.PurposeOperation, Rule: rule.Name,
+		Return: ret, Methods: d.Methods,
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)

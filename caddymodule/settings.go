@@ -53,13 +53,13 @@ func (h *Handler) startBinding(w http.ResponseWriter, r *http.Request) error {
 	if f.TOTP != nil {
 		return h.serveSettings(w, r, "", "An authenticator app is already bound; unbind it first.")
 	}
-	return h.bindFromSettings(w, r, c, f, challenge.MethodTOTP, "bind an authenticator app")
+	return h.bindFromSettings(w, r, c, f, policy.TOTP, "bind an authenticator app")
 }
 
 // bindFromSettings starts binding a factor. Binding while another factor is bound is
 // sensitive (whoever holds the session could add their own device): it needs a
 // recent second factor first.
-func (h *Handler) bindFromSettings(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, method, what string) error {
+func (h *Handler) bindFromSettings(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, method policy.Method, what string) error {
 	if len(f.Bound()) > 0 {
 		fresh, err := h.recentSecondFactor(r, c)
 		if err != nil {
@@ -70,7 +70,7 @@ func (h *Handler) bindFromSettings(w http.ResponseWriter, r *http.Request, c cal
 		}
 	}
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: challenge.PurposeBind, Return: h.Prefix + "/", Methods: []string{method},
+		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: policy.PurposeBind, Return: h.Prefix + "/", Methods: []policy.Method{method},
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)
@@ -101,7 +101,7 @@ func (h *Handler) recentSecondFactor(r *http.Request, c caller) (bool, error) {
 // to the settings page, where they repeat the change.
 func (h *Handler) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, what string) error {
 	ch, err := h.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: challenge.PurposeOperation, Rule: what, Return: h.Prefix + "/", Methods: f.Bound(),
+		User: c.User, Binding: h.challengeBinding(w, r, c), Purpose: policy.PurposeOperation, Rule: what, Return: h.Prefix + "/", Methods: f.Bound(),
 	})
 	if err != nil {
 		return h.beginFailed(w, r, err)
@@ -120,7 +120,7 @@ func (h *Handler) startPhoneSettings(w http.ResponseWriter, r *http.Request) err
 	if h.sms == nil {
 		return h.serveSettings(w, r, "", "Text messages are not available here.")
 	}
-	return h.bindFromSettings(w, r, c, f, challenge.MethodSMS, "change your phone")
+	return h.bindFromSettings(w, r, c, f, policy.SMS, "change your phone")
 }
 
 // removePhone unbinds the phone after a recent second factor, and ends the step-up

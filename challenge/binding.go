@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -31,10 +32,10 @@ type Enrollment struct {
 // Calling it again for the same challenge returns the same secret, so reloading the
 // binding page shows the same QR code. It returns ErrAlreadyBound if the user already
 // has an app bound, or has another second factor and the challenge's Purpose is not
-// PurposeBind: a new factor must not be a way around the existing one.
+// policy.PurposeBind: a new factor must not be a way around the existing one.
 func (s *Service) StartTOTPBinding(ctx context.Context, id, binding string) (Enrollment, error) {
 	now := s.Now()
-	c, err := s.loadForBinding(ctx, id, binding, MethodTOTP, now)
+	c, err := s.loadForBinding(ctx, id, binding, policy.TOTP, now)
 	if err != nil {
 		return Enrollment{}, err
 	}
@@ -91,7 +92,7 @@ func (s *Service) ConfirmTOTPBinding(ctx context.Context, id, binding, code1, co
 		f.TOTP = &TOTPBinding{SealedSecret: sealed, BoundAt: now}
 		return nil
 	}
-	return s.confirmBinding(ctx, id, binding, MethodTOTP, clientIP, prepare, bind)
+	return s.confirmBinding(ctx, id, binding, policy.TOTP, clientIP, prepare, bind)
 }
 
 // confirmBinding runs the steps every binding confirmation shares, whatever the
@@ -102,7 +103,7 @@ func (s *Service) ConfirmTOTPBinding(ctx context.Context, id, binding, code1, co
 // the challenge is used up first, so of two confirmations at once only one binds; then
 // bind records the new factor in the user's factors, which are saved, and the
 // challenge's binding records and the user's count of wrong codes are cleared.
-func (s *Service) confirmBinding(ctx context.Context, id, binding, method, clientIP string,
+func (s *Service) confirmBinding(ctx context.Context, id, binding string, method policy.Method, clientIP string,
 	prepare func(c Challenge, now time.Time) (codeCheck, error),
 	bind func(c Challenge, f *Factors, now time.Time) error) (Passed, error) {
 	now := s.Now()
@@ -206,7 +207,7 @@ func (s *Service) UnbindTOTP(ctx context.Context, user, code, clientIP string) e
 
 // loadForBinding returns the challenge id if a factor of the method may be bound
 // through it.
-func (s *Service) loadForBinding(ctx context.Context, id, binding, method string, now time.Time) (Challenge, error) {
+func (s *Service) loadForBinding(ctx context.Context, id, binding string, method policy.Method, now time.Time) (Challenge, error) {
 	c, err := s.load(ctx, id, binding, now)
 	if err != nil {
 		return Challenge{}, err
@@ -227,16 +228,16 @@ func (s *Service) loadForBinding(ctx context.Context, id, binding, method string
 // canBind reports whether a factor of the method may be bound through c for a user
 // with factors f. With no factor bound, binding is the second factor (the seed's
 // "binding also completes the pending secondary auth"). With a factor bound, only a
-// PurposeBind challenge, which the caller begins after a fresh pass of an existing
+// policy.PurposeBind challenge, which the caller begins after a fresh pass of an existing
 // factor, may add one. Through it a phone may also be changed: binding a new number
 // replaces the bound one (NIST SP 800-63B: changing the number is binding a new
 // authenticator, after a second factor). A bound authenticator app is never replaced
 // this way: unbinding it takes a code from it (UnbindTOTP).
-func canBind(c Challenge, f Factors, method string) bool {
-	if method == MethodTOTP && f.TOTP != nil {
+func canBind(c Challenge, f Factors, method policy.Method) bool {
+	if method == policy.TOTP && f.TOTP != nil {
 		return false
 	}
-	return len(f.Bound()) == 0 || c.Purpose == PurposeBind
+	return len(f.Bound()) == 0 || c.Purpose == policy.PurposeBind
 }
 
 // pendingSecret returns the TOTP secret being bound through c, making it on first use.

@@ -6,16 +6,18 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
 func TestBindingFlow(t *testing.T) {
 	e := newEnv(t, Limits{})
-	c, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "nonce", Purpose: PurposeLogin, Methods: []string{MethodTOTP}})
+	c, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "nonce", Purpose: policy.PurposeLogin, Methods: []policy.Method{policy.TOTP}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +63,11 @@ func TestBindingFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Challenge.ID != c.ID || p.Method != MethodTOTP || p.Challenge.Purpose != PurposeLogin {
+	if p.Challenge.ID != c.ID || p.Method != policy.TOTP || p.Challenge.Purpose != policy.PurposeLogin {
 		t.Errorf("Passed = %+v", p)
 	}
 	f, err := e.svc.Factors(e.ctx, "alice")
-	if err != nil || f.TOTP == nil || !f.TOTP.BoundAt.Equal(now) || strings.Join(f.Bound(), ",") != MethodTOTP {
+	if err != nil || f.TOTP == nil || !f.TOTP.BoundAt.Equal(now) || !slices.Equal(f.Bound(), []policy.Method{policy.TOTP}) {
 		t.Fatalf("Factors = %+v, %v", f, err)
 	}
 	assertSealed(t, e, store.UserKey("alice", factorsName), secret)

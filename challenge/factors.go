@@ -7,14 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
-)
-
-// Second-factor method names, as they appear in Challenge.Methods, Factors.Bound and
-// Passed.Method.
-const (
-	MethodTOTP = "totp" // an authenticator app (virtual MFA)
-	MethodSMS  = "sms"  // a code sent by SMS to the bound phone
 )
 
 // factorsName is the name of the user's durable record of bound factors.
@@ -61,13 +55,13 @@ type PhoneBinding struct {
 
 // Bound returns the names of the methods the user has bound, in a fixed order: "totp",
 // then "sms".
-func (f Factors) Bound() []string {
-	var m []string
+func (f Factors) Bound() []policy.Method {
+	var m []policy.Method
 	if f.TOTP != nil {
-		m = append(m, MethodTOTP)
+		m = append(m, policy.TOTP)
 	}
 	if f.Phone != nil {
-		m = append(m, MethodSMS)
+		m = append(m, policy.SMS)
 	}
 	return m
 }

@@ -195,7 +195,7 @@ func (s *Service) resetFailures(ctx context.Context, user string) error {
 // endChallenge removes a challenge that ran out of attempts, with what waits on it.
 func (s *Service) endChallenge(ctx context.Context, id string) error {
 	err := s.Store.Delete(ctx, store.ChallengeKey(id, challengeName), store.ChallengeKey(id, pendingTOTPName),
-		store.ChallengeKey(id, pendingPhoneName), store.ChallengeKey(id, smsCodeName))
+		store.ChallengeKey(id, pendingPhoneName), store.ChallengeKey(id, smsCodeName), store.ChallengeKey(id, heldName))
 	if err != nil {
 		return fmt.Errorf("challenge: ending challenge: %w", err)
 	}

@@ -23,14 +23,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
-)
-
-// What a challenge is for; the Purpose of a Challenge.
-const (
-	PurposeOperation = "operation" // a protected operation waits for it
-	PurposeLogin     = "login"     // a held console login waits for it
-	PurposeBind      = "bind"      // the user binds a new second factor, after passing the existing one
 )
 
 // Limits bound how many wrong codes are tried and how many SMS codes are sent. Zero
@@ -194,8 +188,8 @@ type Challenge struct {
 	// and it is never written out as JSON.
 	Binding string `json:"-"`
 
-	// Purpose is PurposeOperation, PurposeLogin or PurposeBind.
-	Purpose string `json:"purpose"`
+	// Purpose is what the challenge is for.
+	Purpose policy.Purpose `json:"purpose"`
 
 	// Rule is the name of the protect rule that asked, for the challenge page.
 	Rule string `json:"rule,omitempty"`
@@ -203,9 +197,9 @@ type Challenge struct {
 	// Return is the same-origin path to go back to; the caller validates it.
 	Return string `json:"return,omitempty"`
 
-	// Methods are the second-factor methods on offer (MethodTOTP, MethodSMS); only these
-	// can answer the challenge, and any one of them passes it.
-	Methods []string `json:"methods"`
+	// Methods are the second-factor methods on offer; only these can answer the
+	// challenge, and any one of them passes it.
+	Methods []policy.Method `json:"methods"`
 
 	// Created and Expires are set by Begin.
 	Created time.Time `json:"created"`
@@ -224,8 +218,8 @@ type Passed struct {
 	// Challenge is the challenge passed; it cannot be used again.
 	Challenge Challenge
 
-	// Method is the method that passed it (MethodTOTP or MethodSMS).
-	Method string
+	// Method is the method that passed it.
+	Method policy.Method
 
 	// AMR are the RFC 8176 authentication method references for the step-up token.
 	AMR []string
@@ -243,7 +237,7 @@ func (s *Service) Begin(ctx context.Context, c Challenge) (Challenge, error) {
 		return Challenge{}, errors.New("challenge: Begin needs a user")
 	case c.Binding == "":
 		return Challenge{}, errors.New("challenge: Begin needs a binding")
-	case c.Purpose != PurposeOperation && c.Purpose != PurposeLogin && c.Purpose != PurposeBind:
+	case c.Purpose != policy.PurposeOperation && c.Purpose != policy.PurposeLogin && c.Purpose != policy.PurposeBind:
 		return Challenge{}, fmt.Errorf("challenge: unknown purpose %q", c.Purpose)
 	}
 	begun, err := s.Store.Incr(ctx, store.UserKey(c.User, "begun"), s.Limits.ChallengeTTL)
@@ -324,15 +318,15 @@ func (s *Service) take(ctx context.Context, id string) error {
 	return nil
 }
 
-func passed(c Challenge, method string, now time.Time) Passed {
+func passed(c Challenge, method policy.Method, now time.Time) Passed {
 	return Passed{Challenge: c, Method: method, AMR: amr(method), AuthTime: now}
 }
 
 // amr returns the RFC 8176 method references of a passed method: "otp" for an
 // authenticator app, "sms" for a code sent by SMS, and "mfa" since the password came
 // first.
-func amr(method string) []string {
-	if method == MethodSMS {
+func amr(method policy.Method) []string {
+	if method == policy.SMS {
 		return []string{"sms", "mfa"}
 	}
 	return []string{"otp", "mfa"}

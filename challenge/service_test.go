@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -88,7 +89,7 @@ func binding(user string) string { return "session-of-" + user }
 
 func (e *env) begin(user string) Challenge {
 	e.t.Helper()
-	c, err := e.svc.Begin(e.ctx, Challenge{User: user, Binding: binding(user), Purpose: PurposeOperation, Rule: "instance changes", Return: "/api/x", Methods: []string{MethodTOTP}})
+	c, err := e.svc.Begin(e.ctx, Challenge{User: user, Binding: binding(user), Purpose: policy.PurposeOperation, Rule: "instance changes", Return: "/api/x", Methods: []policy.Method{policy.TOTP}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -174,8 +175,8 @@ func TestNew(t *testing.T) {
 func TestBeginValidates(t *testing.T) {
 	e := newEnv(t, Limits{})
 	for _, c := range []Challenge{
-		{Binding: "b", Purpose: PurposeLogin},
-		{User: "alice", Purpose: PurposeLogin},
+		{Binding: "b", Purpose: policy.PurposeLogin},
+		{User: "alice", Purpose: policy.PurposeLogin},
 		{User: "alice", Binding: "b", Purpose: "other"},
 	} {
 		if _, err := e.svc.Begin(e.ctx, c); err == nil {
@@ -209,7 +210,7 @@ func TestVerifyTOTPHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Challenge.ID != c.ID || p.Method != MethodTOTP || strings.Join(p.AMR, ",") != "otp,mfa" || !p.AuthTime.Equal(e.clock.Now()) {
+	if p.Challenge.ID != c.ID || p.Method != policy.TOTP || strings.Join(p.AMR, ",") != "otp,mfa" || !p.AuthTime.Equal(e.clock.Now()) {
 		t.Errorf("Passed = %+v", p)
 	}
 	// Single use.
@@ -358,7 +359,7 @@ func TestNotBoundNotOffered(t *testing.T) {
 		t.Errorf("no factor: %v", err)
 	}
 	secret := e.bind("alice")
-	sms, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: PurposeLogin, Methods: []string{"sms"}})
+	sms, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeLogin, Methods: []policy.Method{policy.SMS}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestBeginIsCapped(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.begin("alice")
 	}
-	_, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: binding("alice"), Purpose: PurposeOperation, Methods: []string{MethodTOTP}})
+	_, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: binding("alice"), Purpose: policy.PurposeOperation, Methods: []policy.Method{policy.TOTP}})
 	var tooMany *TooManyChallengesError
 	if !errors.As(err, &tooMany) || !errors.Is(err, ErrTooManyChallenges) || !tooMany.Until.After(e.clock.Now()) {
 		t.Fatalf("4th Begin: %v", err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -89,7 +90,7 @@ func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string)
 	if err != nil {
 		return SentCode{}, err
 	}
-	if !slices.Contains(c.Methods, MethodSMS) {
+	if !slices.Contains(c.Methods, policy.SMS) {
 		return SentCode{}, ErrNotOffered
 	}
 	f, err := loadFactors(ctx, s.Store, c.User)
@@ -113,10 +114,10 @@ func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string)
 // works, and counts wrong codes, exactly like VerifyTOTP: a wrong SMS code uses up the
 // same attempts of the challenge and of the user as a wrong TOTP code. A code sent for
 // another challenge, to another number, already used, expired, or never sent is a
-// wrong code. Passed.Method is MethodSMS and Passed.AMR ["sms", "mfa"]. The errors are
+// wrong code. Passed.Method is policy.SMS and Passed.AMR ["sms", "mfa"]. The errors are
 // those of VerifyTOTP (ErrNotBound meaning no phone bound).
 func (s *Service) VerifySMS(ctx context.Context, id, binding, code, clientIP string) (Passed, error) {
-	return s.answer(ctx, id, binding, MethodSMS, clientIP, func(c Challenge, f Factors, now time.Time) (codeCheck, error) {
+	return s.answer(ctx, id, binding, policy.SMS, clientIP, func(c Challenge, f Factors, now time.Time) (codeCheck, error) {
 		if f.Phone == nil {
 			return nil, ErrNotBound
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -87,8 +88,8 @@ func countryCodeLen(digits string) int {
 // with the challenge and sends it a code, under the same send limits as SendSMSCode.
 // Calling it again with another number (a typo corrected) replaces the pending number;
 // a code sent to the earlier one no longer confirms. The challenge must offer
-// MethodSMS, and the user must have no second factor bound, or the challenge must be
-// a PurposeBind challenge (begun after a fresh pass of an existing factor), through
+// policy.SMS, and the user must have no second factor bound, or the challenge must be
+// a policy.PurposeBind challenge (begun after a fresh pass of an existing factor), through
 // which a bound phone may also be changed; otherwise ErrAlreadyBound. The other errors
 // are those of SendSMSCode.
 func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string) (SentCode, error) {
@@ -104,7 +105,7 @@ func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, cl
 	if err != nil {
 		return SentCode{}, err
 	}
-	c, err := s.loadForBinding(ctx, id, binding, MethodSMS, now)
+	c, err := s.loadForBinding(ctx, id, binding, policy.SMS, now)
 	if err != nil {
 		return SentCode{}, err
 	}
@@ -122,8 +123,8 @@ func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, cl
 }
 
 // ConfirmPhoneBinding finishes binding with the code sent to the pending number. On
-// success the phone is bound (replacing a bound one, through a PurposeBind challenge)
-// and the challenge is passed too, with MethodSMS (binding is itself a second-factor
+// success the phone is bound (replacing a bound one, through a policy.PurposeBind challenge)
+// and the challenge is passed too, with policy.SMS (binding is itself a second-factor
 // check). Wrong codes count like wrong codes in VerifySMS. It returns ErrNotBound if
 // StartPhoneBinding was not called for this challenge, and otherwise the same errors
 // as VerifySMS and StartPhoneBinding.
@@ -152,7 +153,7 @@ func (s *Service) ConfirmPhoneBinding(ctx context.Context, id, binding, code, cl
 		f.Phone = &PhoneBinding{SealedNumber: sealed, Last4: number[len(number)-4:], Masked: MaskPhone(number), BoundAt: now}
 		return nil
 	}
-	return s.confirmBinding(ctx, id, binding, MethodSMS, clientIP, prepare, bind)
+	return s.confirmBinding(ctx, id, binding, policy.SMS, clientIP, prepare, bind)
 }
 
 // RemovePhone unbinds the user's phone; ErrNotBound if none is bound. It checks no

@@ -3,10 +3,12 @@ package challenge
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -27,7 +29,7 @@ func (e *env) openPhone(user string) string {
 func TestPhoneBindingFlow(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
-	c, err := e.svc.Begin(e.ctx, Challenge{User: "carol", Binding: "nonce", Purpose: PurposeLogin, Methods: []string{MethodTOTP, MethodSMS}})
+	c, err := e.svc.Begin(e.ctx, Challenge{User: "carol", Binding: "nonce", Purpose: policy.PurposeLogin, Methods: []policy.Method{policy.TOTP, policy.SMS}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +59,11 @@ func TestPhoneBindingFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Challenge.ID != c.ID || p.Method != MethodSMS || strings.Join(p.AMR, ",") != "sms,mfa" || p.Challenge.Purpose != PurposeLogin {
+	if p.Challenge.ID != c.ID || p.Method != policy.SMS || strings.Join(p.AMR, ",") != "sms,mfa" || p.Challenge.Purpose != policy.PurposeLogin {
 		t.Errorf("Passed = %+v", p)
 	}
 	f, err := e.svc.Factors(e.ctx, "carol")
-	if err != nil || f.Phone == nil || f.Phone.Last4 != "0123" || f.Phone.Masked != testMasked || !f.Phone.BoundAt.Equal(now) || strings.Join(f.Bound(), ",") != MethodSMS {
+	if err != nil || f.Phone == nil || f.Phone.Last4 != "0123" || f.Phone.Masked != testMasked || !f.Phone.BoundAt.Equal(now) || !slices.Equal(f.Bound(), []policy.Method{policy.SMS}) {
 		t.Fatalf("Factors = %+v, %v", f, err)
 	}
 	if e.openPhone("carol") != testNumber {
@@ -77,7 +79,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 		t.Errorf("confirm again: %v", err)
 	}
 	// The bound phone now answers challenges.
-	op := e.beginWith("carol", MethodSMS)
+	op := e.beginWith("carol", policy.SMS)
 	e.clock.Add(time.Minute)
 	if _, err := e.send(op); err != nil {
 		t.Fatal(err)
@@ -86,7 +88,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Bound: another phone only through a bind challenge.
-	op = e.beginWith("carol", MethodSMS)
+	op = e.beginWith("carol", policy.SMS)
 	if _, err := e.svc.StartPhoneBinding(e.ctx, op.ID, op.Binding, "+15551234567", testIP); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("second binding on an operation challenge: %v", err)
 	}
@@ -95,7 +97,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 func TestPhoneBindingInvalidNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
-	c := e.beginWith("carol", MethodSMS)
+	c := e.beginWith("carol", policy.SMS)
 	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "07700 900123", testIP)
 	var ip *InvalidPhoneError
 	if !errors.As(err, &ip) || !strings.Contains(ip.Reason, "+44 7700 900123") {
@@ -113,7 +115,7 @@ func TestPhoneBindingInvalidNumber(t *testing.T) {
 func TestPhoneBindingCorrectedNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
-	c := e.beginWith("carol", MethodSMS)
+	c := e.beginWith("carol", policy.SMS)
 	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+15551234567", testIP); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func TestPhoneCodeForPendingNumberOnly(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: PurposeBind, Methods: []string{MethodSMS}})
+	c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeBind, Methods: []policy.Method{policy.SMS}})
 	e.svc.SendSMSCode(e.ctx, c.ID, "b", testIP)
 	codeBound := out.lastCode(t)
 	e.clock.Add(time.Minute)
@@ -161,20 +163,20 @@ func TestChangePhoneNeedsBindChallenge(t *testing.T) {
 	e.bind("alice")
 	e.bindPhone("alice", testNumber)
 	// An operation or login challenge cannot change (or add) a factor.
-	for _, purpose := range []string{PurposeOperation, PurposeLogin} {
-		c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: purpose, Methods: []string{MethodSMS}})
+	for _, purpose := range []policy.Purpose{policy.PurposeOperation, policy.PurposeLogin} {
+		c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: purpose, Methods: []policy.Method{policy.SMS}})
 		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+15551234567", testIP); !errors.Is(err, ErrAlreadyBound) {
 			t.Errorf("%s challenge: %v", purpose, err)
 		}
 	}
 	// Adding a phone when only an app is bound also needs one.
 	e.bind("bob")
-	c := e.beginWith("bob", MethodSMS)
+	c := e.beginWith("bob", policy.SMS)
 	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+15551234567", testIP); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("adding a phone on an operation challenge: %v", err)
 	}
 	// A bind challenge, begun after a fresh second factor, changes the number.
-	c, _ = e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: PurposeBind, Methods: []string{MethodSMS}})
+	c, _ = e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeBind, Methods: []policy.Method{policy.SMS}})
 	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+1 555 123 4567", testIP); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func TestChangePhoneNeedsBindChallenge(t *testing.T) {
 		t.Errorf("after the change: %+v", f)
 	}
 	// A bind challenge for TOTP while an app is bound is still refused.
-	c, _ = e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: PurposeBind, Methods: []string{MethodTOTP}})
+	c, _ = e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeBind, Methods: []policy.Method{policy.TOTP}})
 	if _, err := e.svc.StartTOTPBinding(e.ctx, c.ID, "b"); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("second app: %v", err)
 	}
@@ -195,14 +197,14 @@ func TestChangePhoneNeedsBindChallenge(t *testing.T) {
 func TestConfirmPhoneWithoutStart(t *testing.T) {
 	e := newEnv(t, Limits{})
 	e.withSMS()
-	c := e.beginWith("carol", MethodSMS)
+	c := e.beginWith("carol", policy.SMS)
 	if _, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, c.Binding, "123456", testIP); !errors.Is(err, ErrNotBound) {
 		t.Fatalf("confirm without start: %v", err)
 	}
 	if e.counter(store.ChallengeKey(c.ID, attemptsName)) != 0 {
 		t.Error("counted")
 	}
-	c = e.beginWith("carol", MethodTOTP)
+	c = e.beginWith("carol", policy.TOTP)
 	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); !errors.Is(err, ErrNotOffered) {
 		t.Fatalf("phone binding on a TOTP-only challenge: %v", err)
 	}
@@ -211,7 +213,7 @@ func TestConfirmPhoneWithoutStart(t *testing.T) {
 func TestPendingPhoneCopiedToAnotherChallenge(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
-	c1, c2 := e.beginWith("carol", MethodSMS), e.beginWith("mallory", MethodSMS)
+	c1, c2 := e.beginWith("carol", policy.SMS), e.beginWith("mallory", policy.SMS)
 	e.svc.StartPhoneBinding(e.ctx, c1.ID, c1.Binding, testNumber, testIP)
 	for _, name := range []string{pendingPhoneName, smsCodeName} {
 		raw, _ := e.st.Get(e.ctx, store.ChallengeKey(c1.ID, name))
@@ -228,7 +230,7 @@ func TestSealedPhoneCopiedToAnotherUser(t *testing.T) {
 	e.bindPhone("alice", testNumber)
 	raw, _ := e.st.Get(e.ctx, store.UserKey("alice", factorsName))
 	e.st.Put(e.ctx, store.UserKey("mallory", factorsName), raw, 0)
-	c := e.beginWith("mallory", MethodSMS)
+	c := e.beginWith("mallory", policy.SMS)
 	if _, err := e.send(c); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("send with a copied record: %v", err)
 	}
@@ -249,13 +251,13 @@ func TestRemovePhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err := e.svc.Factors(e.ctx, "alice")
-	if err != nil || f.Phone != nil || f.TOTP == nil || strings.Join(f.Bound(), ",") != MethodTOTP {
+	if err != nil || f.Phone != nil || f.TOTP == nil || !slices.Equal(f.Bound(), []policy.Method{policy.TOTP}) {
 		t.Fatalf("after removal: %+v, %v", f, err)
 	}
 	if err := e.svc.RemovePhone(e.ctx, "alice"); !errors.Is(err, ErrNotBound) {
 		t.Errorf("remove again: %v", err)
 	}
-	c := e.beginWith("alice", MethodTOTP, MethodSMS)
+	c := e.beginWith("alice", policy.TOTP, policy.SMS)
 	if _, err := e.send(c); !errors.Is(err, ErrNotBound) {
 		t.Errorf("send after removal: %v", err)
 	}
@@ -283,12 +285,12 @@ func TestPhoneBindingSendLimits(t *testing.T) {
 	e.withSMS()
 	start := e.clock.Now()
 	for i := range 5 {
-		c := e.beginWith("carol", MethodSMS)
+		c := e.beginWith("carol", policy.SMS)
 		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
 	}
-	c := e.beginWith("carol", MethodSMS)
+	c := e.beginWith("carol", policy.SMS)
 	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP)
 	wantLimited(t, err, SendLimitUser, start.Add(time.Hour))
 }
@@ -300,7 +302,7 @@ func TestSMSStoreFailurePropagates(t *testing.T) {
 		return func(e *env, fs *faultStore) error {
 			out := e.withSMS()
 			e.bindPhone("alice", testNumber)
-			c := e.beginWith("alice", MethodTOTP, MethodSMS)
+			c := e.beginWith("alice", policy.TOTP, policy.SMS)
 			if _, err := e.send(c); err != nil {
 				return err
 			}
@@ -317,7 +319,7 @@ func TestSMSStoreFailurePropagates(t *testing.T) {
 		"send": func(e *env, fs *faultStore) error {
 			e.withSMS()
 			e.bindPhone("alice", testNumber)
-			c := e.beginWith("alice", MethodSMS)
+			c := e.beginWith("alice", policy.SMS)
 			fs.arm()
 			_, err := e.send(c)
 			return err
@@ -325,7 +327,7 @@ func TestSMSStoreFailurePropagates(t *testing.T) {
 		"send after the resend wait": func(e *env, fs *faultStore) error {
 			e.withSMS()
 			e.bindPhone("alice", testNumber)
-			c := e.beginWith("alice", MethodSMS)
+			c := e.beginWith("alice", policy.SMS)
 			if _, err := e.send(c); err != nil {
 				return err
 			}
@@ -338,11 +340,11 @@ func TestSMSStoreFailurePropagates(t *testing.T) {
 			e.withSMS()
 			e.bindPhone("alice", testNumber)
 			for range 5 {
-				if _, err := e.send(e.beginWith("alice", MethodSMS)); err != nil {
+				if _, err := e.send(e.beginWith("alice", policy.SMS)); err != nil {
 					return err
 				}
 			}
-			c := e.beginWith("alice", MethodSMS)
+			c := e.beginWith("alice", policy.SMS)
 			fs.arm()
 			_, err := e.send(c)
 			return err
@@ -351,14 +353,14 @@ func TestSMSStoreFailurePropagates(t *testing.T) {
 		"verify wrong SMS code": verify(false),
 		"start phone binding": func(e *env, fs *faultStore) error {
 			e.withSMS()
-			c := e.beginWith("carol", MethodSMS)
+			c := e.beginWith("carol", policy.SMS)
 			fs.arm()
 			_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP)
 			return err
 		},
 		"confirm phone binding": func(e *env, fs *faultStore) error {
 			out := e.withSMS()
-			c := e.beginWith("carol", MethodSMS)
+			c := e.beginWith("carol", policy.SMS)
 			if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); err != nil {
 				return err
 			}
@@ -383,7 +385,7 @@ func TestSMSProviderAndStoreFailure(t *testing.T) {
 	out := e.withSMS()
 	out.fail = errors.New("provider down")
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	fs.next = 1
 	// Fail the store call after the send: the Delete of the unsent code.
 	e.svc.SMS = senderFunc(func() error {

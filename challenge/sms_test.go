@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -91,9 +93,9 @@ func (e *env) bindPhone(user, number string) {
 }
 
 // beginWith begins an operation challenge for user offering methods.
-func (e *env) beginWith(user string, methods ...string) Challenge {
+func (e *env) beginWith(user string, methods ...policy.Method) Challenge {
 	e.t.Helper()
-	c, err := e.svc.Begin(e.ctx, Challenge{User: user, Binding: binding(user), Purpose: PurposeOperation, Methods: methods})
+	c, err := e.svc.Begin(e.ctx, Challenge{User: user, Binding: binding(user), Purpose: policy.PurposeOperation, Methods: methods})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestSMSHappyPath(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	if out.count() != 0 {
 		t.Fatal("a code was sent before the user asked")
 	}
@@ -152,7 +154,7 @@ func TestSMSHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Challenge.ID != c.ID || p.Method != MethodSMS || strings.Join(p.AMR, ",") != "sms,mfa" || !p.AuthTime.Equal(now) {
+	if p.Challenge.ID != c.ID || p.Method != policy.SMS || strings.Join(p.AMR, ",") != "sms,mfa" || !p.AuthTime.Equal(now) {
 		t.Errorf("Passed = %+v", p)
 	}
 	// Single use: the challenge and the code are used up.
@@ -170,7 +172,7 @@ func TestSMSCodesAreRandom(t *testing.T) {
 	e.bindPhone("alice", testNumber)
 	seen := map[string]bool{}
 	for range 20 {
-		if _, err := e.send(e.beginWith("alice", MethodSMS)); err != nil {
+		if _, err := e.send(e.beginWith("alice", policy.SMS)); err != nil {
 			t.Fatal(err)
 		}
 		seen[out.lastCode(t)] = true
@@ -193,7 +195,7 @@ func TestSMSWrongCodesShareTheBudgetWithTOTP(t *testing.T) {
 	out := e.withSMS()
 	secret := e.bind("alice")
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodTOTP, MethodSMS)
+	c := e.beginWith("alice", policy.TOTP, policy.SMS)
 	if _, err := e.send(c); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +219,7 @@ func TestSMSWrongCodesShareTheBudgetWithTOTP(t *testing.T) {
 		t.Fatalf("right code after 5 wrong: %v", err)
 	}
 	// A right code on a new challenge resets the user's count.
-	c = e.beginWith("alice", MethodSMS)
+	c = e.beginWith("alice", policy.SMS)
 	e.send(c)
 	if _, err := e.verifySMS(c, out.lastCode(t)); err != nil {
 		t.Fatal(err)
@@ -233,14 +235,14 @@ func TestSMSWrongCodesLockTheUser(t *testing.T) {
 	e.bindPhone("alice", testNumber)
 	var err error
 	for n := 1; n <= 10; n++ {
-		c := e.beginWith("alice", MethodSMS)
+		c := e.beginWith("alice", policy.SMS)
 		_, err = e.verifySMS(c, "000000") // no code sent: wrong
 	}
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("10th wrong SMS code: %v", err)
 	}
 	// Locked: no code is even sent.
-	if _, err := e.send(e.beginWith("alice", MethodSMS)); !errors.Is(err, ErrLocked) {
+	if _, err := e.send(e.beginWith("alice", policy.SMS)); !errors.Is(err, ErrLocked) {
 		t.Fatalf("send while locked: %v", err)
 	}
 	if out.count() != 0 {
@@ -252,7 +254,7 @@ func TestSMSCodeBoundToChallengeAndNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c1, c2 := e.beginWith("alice", MethodSMS), e.beginWith("alice", MethodSMS)
+	c1, c2 := e.beginWith("alice", policy.SMS), e.beginWith("alice", policy.SMS)
 	if _, err := e.send(c1); err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +285,7 @@ func TestSMSCodeExpires(t *testing.T) {
 	e := newEnv(t, Limits{ChallengeTTL: 15 * time.Minute})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c1, c2 := e.beginWith("alice", MethodSMS), e.beginWith("alice", MethodSMS)
+	c1, c2 := e.beginWith("alice", policy.SMS), e.beginWith("alice", policy.SMS)
 	e.send(c1)
 	code1 := out.lastCode(t)
 	e.send(c2)
@@ -296,7 +298,7 @@ func TestSMSCodeExpires(t *testing.T) {
 	_, err := e.verifySMS(c2, code2)
 	wantWrong(t, err, 4) // expired counts as wrong
 	// A code never outlives its challenge, and the message says so.
-	c3 := e.beginWith("alice", MethodSMS)
+	c3 := e.beginWith("alice", policy.SMS)
 	e.clock.Add(14 * time.Minute)
 	sent, err := e.send(c3)
 	if err != nil {
@@ -311,7 +313,7 @@ func TestSMSResendWait(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	start := e.clock.Now()
 	if _, err := e.send(c); err != nil {
 		t.Fatal(err)
@@ -354,7 +356,7 @@ func TestSMSConcurrentSendsSendOnce(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
@@ -374,10 +376,10 @@ func TestSMSUserHourlyLimit(t *testing.T) {
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
 	start := e.clock.Now()
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	for i := range 5 {
 		if i == 3 {
-			c = e.beginWith("alice", MethodSMS) // across challenges too
+			c = e.beginWith("alice", policy.SMS) // across challenges too
 		}
 		if _, err := e.send(c); err != nil {
 			t.Fatalf("send %d: %v", i+1, err)
@@ -391,7 +393,7 @@ func TestSMSUserHourlyLimit(t *testing.T) {
 	}
 	// Another user on another number is not affected.
 	e.bindPhone("bob", "+15551234567")
-	if _, err := e.send(e.beginWith("bob", MethodSMS)); err != nil {
+	if _, err := e.send(e.beginWith("bob", policy.SMS)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -409,16 +411,16 @@ func TestSMSNumberDailyLimit(t *testing.T) {
 		if i >= 5 {
 			user = "bob"
 		}
-		if _, err := e.send(e.beginWith(user, MethodSMS)); err != nil {
+		if _, err := e.send(e.beginWith(user, policy.SMS)); err != nil {
 			t.Fatalf("send %d: %v", i+1, err)
 		}
 	}
-	_, err := e.send(e.beginWith("carol", MethodSMS))
+	_, err := e.send(e.beginWith("carol", policy.SMS))
 	wantLimited(t, err, SendLimitNumber, start.Add(24*time.Hour))
 	if out.count() != 10 {
 		t.Errorf("%d sent", out.count())
 	}
-	if _, err := e.send(e.beginWith("dave", MethodSMS)); err != nil {
+	if _, err := e.send(e.beginWith("dave", policy.SMS)); err != nil {
 		t.Fatalf("another number: %v", err)
 	}
 }
@@ -432,7 +434,7 @@ func TestSMSIPLimit(t *testing.T) {
 		e.bindPhone(u, fmt.Sprintf("+1555123456%d", i))
 	}
 	send := func(user, ip string) error {
-		c := e.beginWith(user, MethodSMS)
+		c := e.beginWith(user, policy.SMS)
 		_, err := e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, ip)
 		return err
 	}
@@ -457,8 +459,8 @@ func TestSMSIPLimit(t *testing.T) {
 	e2 := newEnv(t, Limits{IPFailures: 1})
 	e2.withSMS()
 	e2.bindPhone("alice", testNumber)
-	e2.verifySMS(e2.beginWith("alice", MethodSMS), "000000")
-	if _, err := e2.send(e2.beginWith("alice", MethodSMS)); !errors.Is(err, ErrIPLimited) {
+	e2.verifySMS(e2.beginWith("alice", policy.SMS), "000000")
+	if _, err := e2.send(e2.beginWith("alice", policy.SMS)); !errors.Is(err, ErrIPLimited) {
 		t.Fatalf("send from a refused network: %v", err)
 	}
 }
@@ -467,7 +469,7 @@ func TestSMSNewSendKeepsFailures(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	e.send(c)
 	for left := 4; left >= 3; left-- {
 		_, err := e.verifySMS(c, otherCode(out.lastCode(t)))
@@ -489,7 +491,7 @@ func TestSMSProviderFailure(t *testing.T) {
 	out := e.withSMS()
 	out.fail = errors.New(`sms: twilio: could not send the message: provider answered 400 Bad Request: "{\"code\": 21211}"`)
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	_, err := e.send(c)
 	if !errors.Is(err, ErrSendFailed) || !strings.Contains(err.Error(), "21211") {
 		t.Fatalf("err = %v, want ErrSendFailed with the provider's answer", err)
@@ -522,7 +524,7 @@ func TestSMSProviderFailure(t *testing.T) {
 
 func TestSMSNotConfiguredNotBoundNotOffered(t *testing.T) {
 	e := newEnv(t, Limits{})
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	if _, err := e.send(c); !errors.Is(err, ErrSMSUnavailable) {
 		t.Errorf("no provider: %v", err)
 	}
@@ -537,7 +539,7 @@ func TestSMSNotConfiguredNotBoundNotOffered(t *testing.T) {
 		t.Errorf("verify without a phone: %v", err)
 	}
 	e.bindPhone("alice", testNumber)
-	totp := e.beginWith("alice", MethodTOTP)
+	totp := e.beginWith("alice", policy.TOTP)
 	if _, err := e.send(totp); !errors.Is(err, ErrNotOffered) {
 		t.Errorf("send on a TOTP-only challenge: %v", err)
 	}
@@ -560,7 +562,7 @@ func TestSMSConcurrentVerifyPassesOnce(t *testing.T) {
 	e := newEnv(t, Limits{MaxAttempts: 100, LockAfter: 1000, IPFailures: 1000})
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
-	c := e.beginWith("alice", MethodSMS)
+	c := e.beginWith("alice", policy.SMS)
 	e.send(c)
 	code := out.lastCode(t)
 	// Every request reads the code before any goes on.
@@ -596,21 +598,21 @@ func TestBothMethodsEitherPasses(t *testing.T) {
 	secret := e.bind("alice")
 	e.bindPhone("alice", testNumber)
 	f, err := e.svc.Factors(e.ctx, "alice")
-	if err != nil || strings.Join(f.Bound(), ",") != "totp,sms" {
+	if err != nil || !slices.Equal(f.Bound(), []policy.Method{policy.TOTP, policy.SMS}) {
 		t.Fatalf("Bound = %v, %v", f.Bound(), err)
 	}
-	c1 := e.beginWith("alice", MethodTOTP, MethodSMS)
-	if p, err := e.verify(c1, e.code(secret)); err != nil || p.Method != MethodTOTP {
+	c1 := e.beginWith("alice", policy.TOTP, policy.SMS)
+	if p, err := e.verify(c1, e.code(secret)); err != nil || p.Method != policy.TOTP {
 		t.Fatalf("TOTP on a challenge offering both: %+v, %v", p, err)
 	}
-	c2 := e.beginWith("alice", MethodTOTP, MethodSMS)
+	c2 := e.beginWith("alice", policy.TOTP, policy.SMS)
 	e.send(c2)
-	if p, err := e.verifySMS(c2, out.lastCode(t)); err != nil || p.Method != MethodSMS {
+	if p, err := e.verifySMS(c2, out.lastCode(t)); err != nil || p.Method != policy.SMS {
 		t.Fatalf("SMS on a challenge offering both: %+v, %v", p, err)
 	}
 	// After an SMS code was sent, TOTP still passes the challenge, and then the SMS code
 	// is no use.
-	c3 := e.beginWith("alice", MethodTOTP, MethodSMS)
+	c3 := e.beginWith("alice", policy.TOTP, policy.SMS)
 	e.send(c3)
 	e.nextStep()
 	if _, err := e.verify(c3, e.code(secret)); err != nil {
@@ -772,7 +774,7 @@ func TestSMSStoreHoldsOnlyMACs(t *testing.T) {
 	out := e.withSMS()
 	var codes []string
 	// Bind a phone, then send codes and verify one.
-	c := e.beginWith("carol", MethodSMS)
+	c := e.beginWith("carol", policy.SMS)
 	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 7700 900123", testIP); err != nil {
 		t.Fatal(err)
 	}
@@ -780,7 +782,7 @@ func TestSMSStoreHoldsOnlyMACs(t *testing.T) {
 	if _, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, c.Binding, out.lastCode(t), testIP); err != nil {
 		t.Fatal(err)
 	}
-	c = e.beginWith("carol", MethodSMS)
+	c = e.beginWith("carol", policy.SMS)
 	e.send(c)
 	codes = append(codes, out.lastCode(t))
 	e.clock.Add(time.Minute)

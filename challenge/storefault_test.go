@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -126,7 +127,7 @@ func TestStoreFailurePropagates(t *testing.T) {
 		},
 		"begin": func(e *env, fs *faultStore) error {
 			fs.arm()
-			_, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: PurposeLogin})
+			_, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeLogin})
 			return err
 		},
 		"challenge": func(e *env, fs *faultStore) error {

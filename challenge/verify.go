@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // a port; anything else is an error, so a missing address cannot skip the network
 // limit.
 func (s *Service) VerifyTOTP(ctx context.Context, id, binding, code, clientIP string) (Passed, error) {
-	return s.answer(ctx, id, binding, MethodTOTP, clientIP, func(c Challenge, f Factors, now time.Time) (codeCheck, error) {
+	return s.answer(ctx, id, binding, policy.TOTP, clientIP, func(c Challenge, f Factors, now time.Time) (codeCheck, error) {
 		if f.TOTP == nil {
 			return nil, ErrNotBound
 		}
@@ -42,7 +43,7 @@ type codeCheck func() (ok, reused bool, err error)
 // the check of the code; then the attempt is counted (per challenge and per user, so
 // wrong codes of every method share one budget), the code checked, and on a right code
 // the challenge used up and the user's count of wrong codes cleared.
-func (s *Service) answer(ctx context.Context, id, binding, method, clientIP string,
+func (s *Service) answer(ctx context.Context, id, binding string, method policy.Method, clientIP string,
 	prepare func(c Challenge, f Factors, now time.Time) (codeCheck, error)) (Passed, error) {
 	now := s.Now()
 	ip, err := s.checkIP(ctx, clientIP, now)

@@ -2,7 +2,8 @@ package policy
 
 import "fmt"
 
-// Method is a second-factor method a user can pass.
+// Method is a second-factor method a user can pass: the one vocabulary of policy,
+// challenges and pages.
 type Method string
 
 const (
@@ -10,6 +11,18 @@ const (
 	TOTP Method = "totp"
 	// SMS is a code sent to the user's bound phone number.
 	SMS Method = "sms"
+)
+
+// Purpose is what a challenge is for.
+type Purpose string
+
+const (
+	// PurposeOperation: a protected operation waits for the second factor.
+	PurposeOperation Purpose = "operation"
+	// PurposeLogin: a held console login waits for it.
+	PurposeLogin Purpose = "login"
+	// PurposeBind: the user binds a new second factor, after passing the existing one.
+	PurposeBind Purpose = "bind"
 )
 
 // ParseMethod turns a configured method name into a Method.

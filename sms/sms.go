@@ -10,7 +10,7 @@
 // A provider sends one message and reports whether it was accepted. It never retries:
 // a message that may have gone out must not go out twice, and the caller's send limits
 // decide when the user may ask again. Failures are *SendError values, which satisfy
-// errors.Is(err, ErrSendFailed): show the user "could not send the code" and put the
+// errors.Is(err, challenge.ErrSendFailed), the one error for a message not sent: show the user "could not send the code" and put the
 // error, which carries the provider's answer, in the operator's log. No error holds a
 // provider's credentials.
 package sms
@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/caddy-stepup/stepup/challenge"
 )
 
 // Provider sends a text message to a phone number in E.164 form ("+15551234567").
@@ -33,9 +35,6 @@ import (
 type Provider interface {
 	Send(ctx context.Context, to, text string) error
 }
-
-// ErrSendFailed is what every provider failure satisfies (errors.Is).
-var ErrSendFailed = errors.New("sms: could not send the message")
 
 // maxDetail bounds SendError.Detail, in bytes.
 const maxDetail = 512
@@ -88,8 +87,8 @@ func (e *SendError) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrSendFailed) true.
-func (e *SendError) Is(target error) bool { return target == ErrSendFailed }
+// Is makes errors.Is(err, challenge.ErrSendFailed) true.
+func (e *SendError) Is(target error) bool { return target == challenge.ErrSendFailed }
 
 // Unwrap returns the underlying error, if any.
 func (e *SendError) Unwrap() error { return e.Err }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-stepup/stepup/challenge"
 )
 
 // recorded is one request a recorder received.
@@ -96,7 +98,7 @@ func provision(t *testing.T, m interface {
 func wantSendError(t *testing.T, err error, status int, want, secret string) *SendError {
 	t.Helper()
 	var se *SendError
-	if !errors.As(err, &se) || !errors.Is(err, ErrSendFailed) {
+	if !errors.As(err, &se) || !errors.Is(err, challenge.ErrSendFailed) {
 		t.Fatalf("err = %v, want a *SendError that is ErrSendFailed", err)
 	}
 	if se.Status != status {

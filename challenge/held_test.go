@@ -1,0 +1,59 @@
+package challenge
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// What waits on a challenge is taken once, by the one who passed it.
+func TestHeldTakenOnceAfterPassing(t *testing.T) {
+	e := newEnv(t, Limits{})
+	secret := e.bind("alice")
+	c := e.begin("alice")
+	if err := e.svc.Hold(e.ctx, c, []byte("form post")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.verify(c, e.code(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.TakeHeld(e.ctx, p)
+	if err != nil || string(got) != "form post" {
+		t.Fatalf("TakeHeld = %q, %v", got, err)
+	}
+	if again, err := e.svc.TakeHeld(e.ctx, p); err != nil || again != nil {
+		t.Fatalf("second TakeHeld = %q, %v", again, err)
+	}
+}
+
+// A challenge that ends on its last wrong code drops what waited on it at once.
+func TestHeldDroppedWhenChallengeEnds(t *testing.T) {
+	e := newEnv(t, Limits{MaxAttempts: 2})
+	secret := e.bind("alice")
+	c := e.begin("alice")
+	if err := e.svc.Hold(e.ctx, c, []byte("login answer")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := e.verify(c, e.wrongCode(secret)); !errors.Is(err, ErrWrongCode) {
+			t.Fatalf("wrong code: %v", err)
+		}
+	}
+	if got, err := e.svc.TakeHeld(e.ctx, Passed{Challenge: c}); err != nil || got != nil {
+		t.Fatalf("held after the challenge ended: %q, %v", got, err)
+	}
+}
+
+// Nothing outlives its challenge, and an expired challenge holds nothing.
+func TestHeldExpiresWithChallenge(t *testing.T) {
+	e := newEnv(t, Limits{ChallengeTTL: time.Minute})
+	c := e.begin("alice")
+	if err := e.svc.Hold(e.ctx, c, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(2 * time.Minute)
+	if err := e.svc.Hold(e.ctx, c, []byte("y")); !errors.Is(err, ErrChallengeEnded) {
+		t.Fatalf("Hold on an expired challenge: %v", err)
+	}
+}
