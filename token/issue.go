@@ -139,7 +139,9 @@ func (t *Tokens) Live(ctx context.Context, cs ...Claims) (bool, error) {
 	}
 	user, session := cs[0].User, cs[0].Session
 	ids := make([]string, 0, len(cs)+1)
-	ids = append(ids, session)
+	if session != NoSession {
+		ids = append(ids, session)
+	}
 	for _, c := range cs {
 		if c.User != user || c.Session != session || c.User == "" || c.Session == "" || c.ID == "" {
 			return false, nil
@@ -149,6 +151,35 @@ func (t *Tokens) Live(ctx context.Context, cs ...Claims) (bool, error) {
 		}
 	}
 	return t.store.Live(ctx, user, ids...)
+}
+
+// RevokeUser ends every token of user at once, on every instance: every session and
+// every step-up token ("sign out everywhere").
+func (t *Tokens) RevokeUser(ctx context.Context, user string) error {
+	if user == "" {
+		return errors.New("token: revoke needs a user")
+	}
+	if err := t.store.RevokeUser(ctx, user); err != nil {
+		return fmt.Errorf("token: revoke user: %w", err)
+	}
+	return nil
+}
+
+// RevokeStepUps ends every step-up token of user and keeps the user's sessions: a
+// second factor was unbound, so what it proved no longer counts.
+func (t *Tokens) RevokeStepUps(ctx context.Context, user string) error {
+	grants, err := t.store.Grants(ctx, user)
+	if err != nil {
+		return fmt.Errorf("token: listing grants: %w", err)
+	}
+	for _, g := range grants {
+		if g.ID != g.Session {
+			if err := t.store.Revoke(ctx, user, g.ID); err != nil {
+				return fmt.Errorf("token: revoke: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // Revoke ends the token id of user at once, on every instance. Revoking a session

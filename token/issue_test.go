@@ -336,3 +336,41 @@ func sameGrants(got, want []store.Grant) bool {
 	}
 	return true
 }
+
+// Where the gateway keeps no session (header identity), a step-up token belongs to
+// its user and is live while its own ID is.
+func TestNoSessionTokens(t *testing.T) {
+	startClock(t)
+	tk, _ := newTokens(t, "HS256")
+	ctx := context.Background()
+	_, up, err := tk.Issue(ctx, StepUp, "dave", NoSession, []string{"otp"}, now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	live(t, tk, true, up)
+	if err := tk.Revoke(ctx, "dave", up.ID); err != nil {
+		t.Fatal(err)
+	}
+	live(t, tk, false, up)
+}
+
+// RevokeStepUps ends the step-up tokens and keeps the sessions; RevokeUser ends all.
+func TestRevokeStepUpsAndUser(t *testing.T) {
+	startClock(t)
+	tk, _ := newTokens(t, "HS256")
+	ctx := context.Background()
+	_, sess, _, up := issuePair(t, tk)
+	_, sess2, _, up2 := issuePair(t, tk)
+	if err := tk.RevokeStepUps(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	live(t, tk, true, sess)
+	live(t, tk, true, sess2)
+	live(t, tk, false, sess, up)
+	live(t, tk, false, sess2, up2)
+	if err := tk.RevokeUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	live(t, tk, false, sess)
+	live(t, tk, false, sess2)
+}

@@ -37,6 +37,11 @@ const (
 	StepUp Kind = "stepup+jwt"
 )
 
+// NoSession is the session of step-up tokens issued where the gateway keeps no session
+// of its own (an auth layer in front names the user): such a token belongs to its
+// user, and is live while its own ID is.
+const NoSession = "-"
+
 // MaxSize is the longest token Parse looks at, in bytes. Longer input is refused
 // before any decoding, so hostile cookies and headers cost nothing to reject.
 const MaxSize = 4096
