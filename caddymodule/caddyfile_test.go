@@ -148,3 +148,19 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		_, _, _ = a.Adapt([]byte("http://:8080 {\n"+src+"\n}\n"), map[string]any{"filename": "Caddyfile"})
 	})
 }
+
+func TestSMSConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ block, want string }{
+		{"stepup {\n\tsms carrier-pigeon\n}", `unknown sms provider "carrier-pigeon"`},
+		{"stepup {\n\tsms webhook\n}", "webhook"},
+	} {
+		if _, err := adapt(t, "Caddyfile", "http://:8080 {\n"+tt.block+"\n}\n"); err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Caddyfile:3") {
+			t.Errorf("%q: %v, want %q at Caddyfile:3", tt.block, err, tt.want)
+		}
+	}
+	var h Handler
+	_ = json.Unmarshal([]byte(`{"enforce":{"methods":["sms"]}}`), &h)
+	if _, err := h.compileEnforcement(); err == nil || !strings.Contains(err.Error(), "needs an sms provider") {
+		t.Errorf("sms without a provider: %v", err)
+	}
+}

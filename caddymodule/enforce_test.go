@@ -78,7 +78,7 @@ func TestEnforceCombinations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			carol.jar.SetCookies(mustURL(g.srv.URL), []*http.Cookie{{Name: sessionCookie, Value: raw}})
+			carol.jar.SetCookies(mustURL(g.srv.URL), []*http.Cookie{{Name: "stepup_session", Value: raw}})
 			r := carol.api("DELETE", "/api/instances/i-1001", nil)
 			if asked := strings.Contains(r.Header.Get("WWW-Authenticate"), "insufficient_user_authentication"); asked != tt.carolAsked {
 				t.Errorf("carol's delete: %d, second factor asked: %v, want %v", r.StatusCode, asked, tt.carolAsked)

@@ -26,9 +26,9 @@ import (
 	"github.com/caddy-stepup/stepup/examples/democonsole"
 )
 
-// gateway is the stepup handler provisioned from a Caddyfile block, in front of the
+// stack is the stepup handler provisioned from a Caddyfile block, in front of the
 // demo console, served on a loopback test server.
-type gateway struct {
+type stack struct {
 	t   *testing.T
 	h   *Handler
 	srv *httptest.Server
@@ -57,14 +57,14 @@ const demoBlock = `stepup {
 	enforce operation all
 }`
 
-func newGateway(t *testing.T, block string) *gateway {
+func newGateway(t *testing.T, block string) *stack {
 	t.Helper()
 	return newGatewayFor(t, block, democonsole.New())
 }
 
 // newGatewayFor puts the gateway in front of a given console (several gateway
 // instances in front of one console).
-func newGatewayFor(t *testing.T, block string, console http.Handler) *gateway {
+func newGatewayFor(t *testing.T, block string, console http.Handler) *stack {
 	t.Helper()
 	h := provision(t, block)
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
@@ -82,7 +82,7 @@ func newGatewayFor(t *testing.T, block string, console http.Handler) *gateway {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	return &gateway{t: t, h: h, srv: srv}
+	return &stack{t: t, h: h, srv: srv}
 }
 
 // provision parses a stepup block and provisions it as Caddy would.
@@ -112,12 +112,12 @@ func provision(t *testing.T, block string) *Handler {
 // client is a browser-like or API client with its own cookie jar, never following
 // redirects, so tests see every answer.
 type client struct {
-	g    *gateway
+	g    *stack
 	jar  *cookiejar.Jar
 	http *http.Client
 }
 
-func (g *gateway) client() *client {
+func (g *stack) client() *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{g: g, jar: jar, http: &http.Client{
 		Jar:           jar,
@@ -185,8 +185,8 @@ func (c *client) api(method, path string, body any, header ...string) response {
 func (c *client) login(user string) {
 	c.g.t.Helper()
 	resp := c.page("POST", "/login", url.Values{"username": {user}, "password": {user + "-password"}})
-	if resp.StatusCode != http.StatusSeeOther || c.cookie(sessionCookie) == "" {
-		c.g.t.Fatalf("login %s: %d, session cookie %q", user, resp.StatusCode, c.cookie(sessionCookie))
+	if resp.StatusCode != http.StatusSeeOther || c.cookie("stepup_session") == "" {
+		c.g.t.Fatalf("login %s: %d, session cookie %q", user, resp.StatusCode, c.cookie("stepup_session"))
 	}
 }
 
@@ -241,8 +241,8 @@ func (c *client) bindTOTP() []byte {
 	}
 	// Binding passes a challenge and so leaves a fresh step-up token; forget it, so
 	// the test starts from "bound, no recent second factor".
-	c.jar.SetCookies(mustURL(c.g.srv.URL), []*http.Cookie{{Name: tokenCookie, Value: "", MaxAge: -1}})
-	if c.cookie(tokenCookie) != "" {
+	c.jar.SetCookies(mustURL(c.g.srv.URL), []*http.Cookie{{Name: "stepup_token", Value: "", MaxAge: -1}})
+	if c.cookie("stepup_token") != "" {
 		t.Fatal("token cookie still set")
 	}
 	return secret
@@ -272,4 +272,12 @@ func testutilCount(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
 }

@@ -49,3 +49,18 @@ func registerMetrics(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+// metricsEvents counts the gateway's events.
+type metricsEvents struct{}
+
+func (metricsEvents) Decision(verdict string) {
+	if verdict == "allow" {
+		allowed.Inc() // the fast path, without a label lookup
+		return
+	}
+	metrics.decisions.WithLabelValues(verdict).Inc()
+}
+
+func (metricsEvents) Verification(result string) { metrics.verifications.WithLabelValues(result).Inc() }
+func (metricsEvents) Login(outcome string)       { metrics.logins.WithLabelValues(outcome).Inc() }
+func (metricsEvents) StoreError()                { metrics.storeErrors.Inc() }

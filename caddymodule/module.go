@@ -1,6 +1,8 @@
-// Package caddymodule is the Caddy HTTP handler http.handlers.stepup: the only package
-// of caddy-stepup that knows Caddy. It turns requests into plain facts, asks package
-// policy what to do, and acts on the answer with the challenge, token and store packages.
+// Package caddymodule is the Caddy glue of caddy-stepup: the HTTP handler
+// http.handlers.stepup and its Caddyfile directive. It registers the module, parses
+// and checks the configuration, builds the store, the tokens, the challenge service
+// and the gateway's flows (package gateway) in Provision, counts metrics, and hands
+// every request to the gateway. It is the only package that knows Caddy.
 package caddymodule
 
 import (
@@ -13,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/store"
@@ -105,12 +108,9 @@ type Handler struct {
 	tokens     *token.Tokens
 	challenges *challenge.Service
 	rules      policy.Rules
-	routes     routes
-	// tokenHeaderKey is TokenHeader in canonical form, "" when off.
-	tokenHeaderKey string
-	enforce        policy.Enforcement
-	csrfKey        []byte
-	logger         *zap.Logger
+	enforce    policy.Enforcement
+	gateway    *gateway.Gateway
+	logger     *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.

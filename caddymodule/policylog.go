@@ -18,7 +18,7 @@ func (h *Handler) logPolicy() {
 	fields := []zap.Field{
 		zap.String("operation_protection", audienceText(e.OperationAll, e.OperationUsers)),
 		zap.String("login_protection", audienceText(e.LoginAll, e.LoginUsers)),
-		zap.Strings("methods", methodNames(e.Methods)),
+		zap.Any("methods", e.Methods),
 		zap.String("who_signs_in", h.userSource()),
 		zap.Array("protect", ruleList(h.rules)),
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/http"
-	"net/textproto"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/token"
@@ -54,14 +54,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.rules = rules
-	loginPath := ""
-	if h.Login != nil {
-		loginPath = h.Login.Path
-	}
-	h.routes = newRoutes(h.Prefix, loginPath, h.Logout)
-	if h.TokenHeader != "" {
-		h.tokenHeaderKey = textproto.CanonicalMIMEHeaderKey(h.TokenHeader)
-	}
 	if h.enforce, err = h.compileEnforcement(); err != nil {
 		return err
 	}
@@ -110,8 +102,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if signing.Ed25519Key != nil {
 		material = signing.Ed25519Key.Seed()
 	}
-	if h.csrfKey, err = hkdf.Key(sha256.New, material, nil, "caddy-stepup csrf v1", 32); err != nil {
+	formKey, err := hkdf.Key(sha256.New, material, nil, "caddy-stepup csrf v1", 32)
+	if err != nil {
 		return err
+	}
+	if h.gateway, err = gateway.New(h.gatewayOptions(formKey), h.store, h.tokens, h.challenges); err != nil {
+		return fmt.Errorf("stepup: %v", err)
 	}
 	h.logPolicy()
 	if demo {
@@ -119,6 +115,29 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			zap.String("hint", "set store, signing_key and encryption_key for production"))
 	}
 	return nil
+}
+
+// gatewayOptions are the flows' settings from this config.
+func (h *Handler) gatewayOptions(formKey []byte) gateway.Options {
+	o := gateway.Options{
+		Prefix: h.Prefix, Issuer: h.Issuer, Logout: h.Logout, Rules: h.rules, Enforcement: h.enforce,
+		Roles: policy.Roles{Root: h.Root, Admins: h.Admins}, TokenHeader: h.TokenHeader,
+		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: formKey,
+		Now: now, Logger: h.logger, Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
+	}
+	if h.Identity.Source == "header" {
+		o.IdentityHeader = h.Identity.Header
+	}
+	if l := h.Login; l != nil {
+		o.Login = &gateway.LoginOptions{
+			Path: l.Path, Method: l.Method, UserHeader: l.UserHeader, UserField: l.UserField,
+			SuccessStatus: l.SuccessStatus, SuccessCookie: l.SuccessCookie, MaxBody: l.MaxBody, MaxHeldResponse: l.MaxHeldResponse,
+		}
+		if l.WhoAmI != nil {
+			o.Login.WhoAmIURI, o.Login.WhoAmIField = l.WhoAmI.URI, l.WhoAmI.Field
+		}
+	}
+	return o
 }
 
 func (h *Handler) setDefaults() {

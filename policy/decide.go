@@ -30,9 +30,11 @@ func (v Verdict) String() string {
 	return "unknown"
 }
 
-// StepUp is a step-up token the caller has already verified (signature, expiry, still
-// tracked): the facts the rules need from it.
+// StepUp is a proof of a second factor the caller presents, verified but for
+// liveness: a step-up token (ID is its token ID), or the gateway session's own login
+// when that login passed a second factor (ID is empty; login protection).
 type StepUp struct {
+	ID       string
 	User     string
 	Session  string
 	AuthTime time.Time
@@ -45,7 +47,9 @@ type Request struct {
 	Session string
 	// StepUp is the presented step-up token, nil when none.
 	StepUp *StepUp
-	Now    time.Time
+	// Login is the session's own login when it passed a second factor, nil otherwise.
+	Login *StepUp
+	Now   time.Time
 }
 
 // Decision is the answer to a request.
@@ -60,17 +64,52 @@ type Decision struct {
 // clockSkew tolerates an auth_time slightly in the future (instances' clocks differ).
 const clockSkew = 5 * time.Second
 
-// Decide answers a request covered by rule for a user with profile p.
+// Proof returns the caller's proof of a second factor that counts for maxAge: the
+// step-up token if it is the caller's and fresh, else the session's own login if it
+// passed a second factor and is fresh; nil when neither. The caller lets a request
+// through on it once the store says it is still live.
+func (req Request) Proof(maxAge time.Duration) *StepUp {
+	for _, p := range []*StepUp{req.StepUp, req.Login} {
+		if fresh(p, req.User, req.Session, maxAge, req.Now) {
+			return p
+		}
+	}
+	return nil
+}
+
+// Decide answers a request covered by rule for a user with profile p. Its proofs
+// must be live (the caller checked them with the store, and dropped those that are
+// not).
 func Decide(req Request, rule OperationRule, p Profile) Decision {
 	switch {
 	case req.User == "" || req.Session == "":
 		return Decision{Verdict: SignIn, Reason: "no gateway session"}
 	case !p.Protection.Operation:
 		return Decision{Verdict: Allow, Reason: "operation protection off"}
-	case Fresh(req.StepUp, req.User, req.Session, rule.MaxAge, req.Now):
+	case req.Proof(rule.MaxAge) != nil:
 		return Decision{Verdict: Allow, Reason: "recent second factor"}
 	}
-	return challengeOrBind(p, stepUpReason(req, rule))
+	return challengeOrBind(p, proofReason(req, rule.MaxAge))
+}
+
+// ChangeFactorsMaxAge is how recent a second factor must be to change second factors:
+// bind another, change or remove a phone.
+const ChangeFactorsMaxAge = 5 * time.Minute
+
+// DecideChange answers a change of the caller's second factors: with nothing bound
+// anyone signed in may bind a first one; otherwise it takes a live second factor no
+// older than ChangeFactorsMaxAge, or a challenge with the bound methods first
+// (whoever holds a session must not add their own device to another's account).
+func DecideChange(req Request, bound []Method) Decision {
+	switch {
+	case req.User == "" || req.Session == "":
+		return Decision{Verdict: SignIn, Reason: "no gateway session"}
+	case len(bound) == 0:
+		return Decision{Verdict: Allow, Reason: "nothing bound yet"}
+	case req.Proof(ChangeFactorsMaxAge) != nil:
+		return Decision{Verdict: Allow, Reason: "recent second factor"}
+	}
+	return Decision{Verdict: Challenge, Methods: bound, Reason: "changing second factors needs a recent second factor"}
 }
 
 // DecideLogin answers a console login that the console accepted.
@@ -88,23 +127,36 @@ func challengeOrBind(p Profile, reason string) Decision {
 	return Decision{Verdict: Bind, Methods: p.Protection.Methods, Reason: reason + "; nothing bound"}
 }
 
-// Fresh reports whether t proves a second factor by user, in session, no longer ago
+// SecondFactorAMR reports whether authentication method references (RFC 8176) show a
+// second factor: an authenticator code or an SMS code.
+func SecondFactorAMR(amr []string) bool {
+	for _, a := range amr {
+		if a == "otp" || a == "sms" {
+			return true
+		}
+	}
+	return false
+}
+
+// fresh reports whether p proves a second factor by user, in session, no longer ago
 // than maxAge (RFC 9470 §6.1: now - auth_time <= max_age).
-func Fresh(t *StepUp, user, session string, maxAge time.Duration, now time.Time) bool {
-	if t == nil || t.User != user || t.Session != session {
+func fresh(p *StepUp, user, session string, maxAge time.Duration, now time.Time) bool {
+	if p == nil || p.User != user || p.Session != session {
 		return false
 	}
-	age := now.Sub(t.AuthTime)
+	age := now.Sub(p.AuthTime)
 	return age <= maxAge && age >= -clockSkew
 }
 
-func stepUpReason(req Request, rule OperationRule) string {
+func proofReason(req Request, maxAge time.Duration) string {
 	switch t := req.StepUp; {
-	case t == nil:
+	case t == nil && req.Login == nil:
 		return "no step-up token"
+	case t == nil:
+		return "the sign-in's second factor is older than max_age"
 	case t.User != req.User || t.Session != req.Session:
 		return "step-up token of another user or session"
-	case req.Now.Sub(t.AuthTime) > rule.MaxAge:
+	case req.Now.Sub(t.AuthTime) > maxAge:
 		return "step-up token older than max_age"
 	}
 	return "step-up token from the future"

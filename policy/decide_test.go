@@ -90,3 +90,71 @@ func TestParseMethod(t *testing.T) {
 		t.Error("email accepted")
 	}
 }
+
+func TestProofPrefersTheTokenThenTheLogin(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	tok := &StepUp{ID: "t1", User: "alice", Session: "s1", AuthTime: now.Add(-time.Minute)}
+	login := &StepUp{User: "alice", Session: "s1", AuthTime: now.Add(-4 * time.Minute)}
+	req := Request{User: "alice", Session: "s1", StepUp: tok, Login: login, Now: now}
+	if p := req.Proof(5 * time.Minute); p != tok {
+		t.Fatalf("Proof = %+v, want the token", p)
+	}
+	if p := req.Proof(2 * time.Minute); p != tok {
+		t.Fatalf("Proof(2m) = %+v, want the token", p)
+	}
+	req.StepUp = &StepUp{ID: "t2", User: "alice", Session: "s2", AuthTime: now}
+	if p := req.Proof(5 * time.Minute); p != login {
+		t.Fatalf("a token of another session must not count; got %+v, want the login", p)
+	}
+	if p := req.Proof(3 * time.Minute); p != nil {
+		t.Fatalf("Proof(3m) = %+v, want none (the login is 4m old)", p)
+	}
+	// The session's own second factor allows a protected request when no token does.
+	rule := OperationRule{Name: "x", MaxAge: 5 * time.Minute}
+	prof := Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}
+	if d := Decide(Request{User: "alice", Session: "s1", Login: login, Now: now}, rule, prof); d.Verdict != Allow {
+		t.Fatalf("Decide with a fresh two-factor login: %v", d.Verdict)
+	}
+}
+
+func TestDecideChange(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	fresh := &StepUp{ID: "t", User: "alice", Session: "s1", AuthTime: now.Add(-time.Minute)}
+	stale := &StepUp{ID: "t", User: "alice", Session: "s1", AuthTime: now.Add(-6 * time.Minute)}
+	tests := []struct {
+		name  string
+		req   Request
+		bound []Method
+		want  Verdict
+	}{
+		{"signed out", Request{Now: now}, nil, SignIn},
+		{"first factor", Request{User: "alice", Session: "s1", Now: now}, nil, Allow},
+		{"another factor, fresh", Request{User: "alice", Session: "s1", StepUp: fresh, Now: now}, []Method{TOTP}, Allow},
+		{"another factor, stale", Request{User: "alice", Session: "s1", StepUp: stale, Now: now}, []Method{TOTP}, Challenge},
+		{"another factor, none", Request{User: "alice", Session: "s1", Now: now}, []Method{TOTP, SMS}, Challenge},
+	}
+	for _, tt := range tests {
+		d := DecideChange(tt.req, tt.bound)
+		if d.Verdict != tt.want {
+			t.Errorf("%s: %v (%s), want %v", tt.name, d.Verdict, d.Reason, tt.want)
+		}
+		if d.Verdict == Challenge && !reflect.DeepEqual(d.Methods, tt.bound) {
+			t.Errorf("%s: offers %v, want the bound %v", tt.name, d.Methods, tt.bound)
+		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	r := Roles{Root: []string{"Alice"}, Admins: []string{"bob", "alice"}}
+	for user, want := range map[string]Role{"alice": RoleRoot, "BOB": RoleAdmin, "carol": RoleUser, "": RoleUser} {
+		if got := r.Of(user); got != want {
+			t.Errorf("Of(%q) = %v, want %v", user, got, want)
+		}
+	}
+}
+
+func TestSecondFactorAMR(t *testing.T) {
+	if SecondFactorAMR([]string{"pwd"}) || !SecondFactorAMR([]string{"pwd", "otp", "mfa"}) || !SecondFactorAMR([]string{"sms"}) {
+		t.Fatal("SecondFactorAMR")
+	}
+}

@@ -20,6 +20,23 @@ type Protection struct {
 	Methods []Method
 }
 
+// Roles name the console's root and administrator users, from config.
+type Roles struct {
+	Root   []string
+	Admins []string
+}
+
+// Of returns user's role; names compare as one user (CanonicalUser).
+func (r Roles) Of(user string) Role {
+	switch {
+	case contains(r.Root, user):
+		return RoleRoot
+	case contains(r.Admins, user):
+		return RoleAdmin
+	}
+	return RoleUser
+}
+
 // Profile is what the gateway knows of a user when it decides.
 type Profile struct {
 	User       string

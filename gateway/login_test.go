@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"net/http"
@@ -9,10 +9,9 @@ import (
 	"time"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
-
-var loginBlock = strings.Replace(demoBlock, "enforce operation all", "enforce operation all\n\tenforce login alice", 1)
 
 // rawLogin signs in through the gateway and returns the raw answer.
 func (c *client) rawLogin(user, password string) response {
@@ -34,7 +33,7 @@ func assertNothingOfTheConsole(t *testing.T, r response) {
 }
 
 func TestLoginHeldUntilTheSecondFactor(t *testing.T) {
-	g := newGateway(t, loginBlock)
+	g := newGateway(t, loginFor("alice"))
 
 	// First login: nothing bound, so the held login goes through binding.
 	c := g.client()
@@ -91,7 +90,7 @@ func TestLoginHeldUntilTheSecondFactor(t *testing.T) {
 
 // assertReleased checks that r is the console's held login answer, exactly, plus the
 // gateway session cookie, and returns the session's claims.
-func assertReleased(t *testing.T, g *gateway, r response, user string) token.Claims {
+func assertReleased(t *testing.T, g *testGateway, r response, user string) token.Claims {
 	t.Helper()
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
 		t.Fatalf("released login: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.Body)
@@ -109,7 +108,7 @@ func assertReleased(t *testing.T, g *gateway, r response, user string) token.Cla
 			t.Fatalf("released login lacks cookie %s (has %v)", want, names)
 		}
 	}
-	claims, err := g.h.tokens.Parse(token.Session, session)
+	claims, err := g.tokens.Parse(token.Session, session)
 	if err != nil || claims.User != user {
 		t.Fatalf("session cookie: %+v %v", claims, err)
 	}
@@ -117,7 +116,7 @@ func assertReleased(t *testing.T, g *gateway, r response, user string) token.Cla
 }
 
 func TestLoginHeldForAPIClients(t *testing.T) {
-	g := newGateway(t, loginBlock)
+	g := newGateway(t, loginFor("alice"))
 	setup := g.client()
 	setup.rawLogin("alice", "alice-password")
 	loc := setup.page("GET", "/.stepup/", nil) // not signed in yet: no session
@@ -147,7 +146,7 @@ func TestLoginHeldForAPIClients(t *testing.T) {
 }
 
 // bindDuringLogin completes a pending login of c by binding an authenticator.
-func bindDuringLogin(t *testing.T, g *gateway, c *client) []byte {
+func bindDuringLogin(t *testing.T, g *testGateway, c *client) []byte {
 	t.Helper()
 	r := c.rawLogin("alice", "alice-password")
 	loc := r.Header.Get("Location")
@@ -160,7 +159,7 @@ func bindDuringLogin(t *testing.T, g *gateway, c *client) []byte {
 }
 
 func TestHeldLoginNeverReleasedAfterFailure(t *testing.T) {
-	g := newGateway(t, loginBlock)
+	g := newGateway(t, loginFor("alice"))
 	secret := bindDuringLogin(t, g, g.client())
 
 	// Five wrong codes end the challenge; the right one then cannot release it.
@@ -174,7 +173,7 @@ func TestHeldLoginNeverReleasedAfterFailure(t *testing.T) {
 		t.Fatalf("after 5 wrong codes: %d, console cookie %q", r.StatusCode, c.cookie("console_session"))
 	}
 	id := strings.TrimPrefix(loc, "/.stepup/challenge/")
-	if held, err := g.h.challenges.TakeHeld(t.Context(), challenge.Passed{Challenge: challenge.Challenge{ID: id}}); held != nil || err != nil {
+	if held, err := g.challenges.TakeHeld(t.Context(), challenge.Passed{Challenge: challenge.Challenge{ID: id}}); held != nil || err != nil {
 		t.Fatalf("the held console answer outlived its ended challenge: %q %v", held, err)
 	}
 
@@ -194,7 +193,7 @@ func TestHeldLoginNeverReleasedAfterFailure(t *testing.T) {
 }
 
 func TestHeldLoginExpires(t *testing.T) {
-	g := newGateway(t, strings.Replace(loginBlock, "enforce login alice", "enforce login alice\n\tchallenge_lifetime 1s", 1))
+	g := newGateway(t, loginFor("alice"), withLimits(challenge.Limits{ChallengeTTL: time.Second}))
 	secret := bindDuringLogin(t, g, g.client())
 	c := g.client()
 	loc := c.rawLogin("alice", "alice-password").Header.Get("Location")
@@ -206,7 +205,7 @@ func TestHeldLoginExpires(t *testing.T) {
 }
 
 func TestHeldLoginResponseOverLimit(t *testing.T) {
-	g := newGateway(t, strings.Replace(loginBlock, "success_cookie console_session", "success_cookie console_session\n\t\tmax_held_response 10", 1))
+	g := newGateway(t, loginFor("alice"), withLogin(func(l *LoginOptions) { l.MaxHeldResponse = 10 }))
 	c := g.client()
 	r := c.api("POST", "/login", map[string]string{"username": "alice", "password": "alice-password"})
 	if r.StatusCode != http.StatusBadGateway || c.cookie("console_session") != "" {
@@ -215,7 +214,7 @@ func TestHeldLoginResponseOverLimit(t *testing.T) {
 }
 
 func TestUnprotectedLoginIsPassedThroughWithASession(t *testing.T) {
-	g := newGateway(t, loginBlock)
+	g := newGateway(t, loginFor("alice"))
 	c := g.client()
 	r := c.rawLogin("bob", "bob-password")
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" || c.cookie("console_session") == "" || c.cookie(sessionCookie) == "" {
@@ -224,7 +223,7 @@ func TestUnprotectedLoginIsPassedThroughWithASession(t *testing.T) {
 }
 
 func TestSignOutEverywhere(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	laptop, phone := g.client(), g.client()
 	laptop.login("bob")
 	phone.login("bob")
@@ -239,12 +238,12 @@ func TestSignOutEverywhere(t *testing.T) {
 }
 
 func TestMetricsCountDecisions(t *testing.T) {
-	g := newGateway(t, demoBlock)
-	before := testutilCount(metrics.decisions.WithLabelValues("bind"))
+	g := newGateway(t)
+	before := g.events.count("decision:bind")
 	c := g.client()
 	c.login("carol")
 	c.api("DELETE", "/api/instances/i-1", nil)
-	if after := testutilCount(metrics.decisions.WithLabelValues("bind")); after != before+1 {
+	if after := g.events.count("decision:bind"); after != before+1 {
 		t.Fatalf("bind decisions %v -> %v", before, after)
 	}
 }
@@ -254,7 +253,7 @@ func TestMetricsCountDecisions(t *testing.T) {
 // copy logs alice in. A login whose user field comes twice is refused before the
 // console sees it.
 func TestDuplicateUserFieldFailsClosed(t *testing.T) {
-	g := newGateway(t, loginBlock)
+	g := newGateway(t, loginFor("alice"))
 	c := g.client()
 	r := c.do("POST", "/login", strings.NewReader("username=alice&password=alice-password&username=bob"),
 		"Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
@@ -275,22 +274,22 @@ func whoamiConsole(whoami func(w http.ResponseWriter, r *http.Request)) http.Han
 	return mux
 }
 
-const whoamiBlock = `stepup {
-	login /login {
-		whoami /api/whoami data.user
-		success_status 303
-		success_cookie console_session
+// whoamiSetup asks the console who signed in; alice has login protection.
+func whoamiSetup(console http.Handler) func(*setup) {
+	return func(s *setup) {
+		s.console = console
+		s.opts.Login = &LoginOptions{Path: "/login", Method: "POST", WhoAmIURI: "/api/whoami", WhoAmIField: "data.user",
+			SuccessStatus: []int{303}, SuccessCookie: "console_session", MaxBody: 64 << 10, MaxHeldResponse: 64 << 10}
+		s.opts.Rules = policy.Rules{{Name: "api", Paths: []string{"/api/*"}, MaxAge: 5 * time.Minute}}
+		s.opts.Enforcement.LoginUsers = []string{"alice"}
 	}
-	protect /api/* {
-	}
-	enforce login alice
-}`
+}
 
 // The console is asked with only the cookies it just set, and its answer decides
 // whose login it is; an answer without a name holds the login back.
 func TestWhoAmIDecidesTheUser(t *testing.T) {
 	var asked []*http.Request
-	g := newGatewayFor(t, whoamiBlock, whoamiConsole(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, whoamiSetup(whoamiConsole(func(w http.ResponseWriter, r *http.Request) {
 		asked = append(asked, r)
 		ck, err := r.Cookie("console_session")
 		switch {
@@ -303,7 +302,7 @@ func TestWhoAmIDecidesTheUser(t *testing.T) {
 		default:
 			w.Write([]byte(`{"data":{"user":"` + strings.ToUpper(strings.TrimPrefix(ck.Value, "s-")) + `"}}`))
 		}
-	}))
+	})))
 
 	// The console says ALICE: alice's login is held (names are folded).
 	c := g.client()
@@ -341,8 +340,8 @@ func TestWhoAmIDecidesTheUser(t *testing.T) {
 // A console that names the user in a response header: the header decides, and never
 // reaches the browser.
 func TestUserHeaderDecidesTheUser(t *testing.T) {
-	block := strings.Replace(whoamiBlock, "whoami /api/whoami data.user", "user_header X-Console-User", 1)
-	g := newGatewayFor(t, block, whoamiConsole(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) }))
+	g := newGateway(t, whoamiSetup(whoamiConsole(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) })),
+		withLogin(func(l *LoginOptions) { l.WhoAmIURI, l.WhoAmIField, l.UserHeader = "", "", "X-Console-User" }))
 	c := g.client()
 	r := c.do("POST", "/login", strings.NewReader("username=Alice"), "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html")
 	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/.stepup/challenge/") || r.Header.Get("X-Console-User") != "" {

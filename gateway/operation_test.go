@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"net/http"
@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/caddy-stepup/stepup/examples/democonsole"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
-
-// withTokenHeader lets API clients present step-up tokens in X-Stepup-Token too.
-var withTokenHeader = strings.Replace(demoBlock, "enforce operation all", "enforce operation all\n\ttoken_header X-Stepup-Token", 1)
 
 // tokenCookieHeader presents a step-up token as a client without a cookie jar does.
 func tokenCookieHeader(tok string) []string { return []string{"Cookie", tokenCookie + "=" + tok} }
@@ -52,7 +50,7 @@ func TestAPIChallengeVerifyRetry(t *testing.T) {
 		t.Fatalf("right code: %d %s", ok.StatusCode, ok.Body)
 	}
 	tok, _ := ok.json(t)["token"].(string)
-	if tok == "" || c.cookie(tokenCookie) != tok || ok.json(t)["cookie"] != tokenCookie || ok.json(t)["header"] != tokenHeader {
+	if tok == "" || c.cookie(tokenCookie) != tok || ok.json(t)["cookie"] != tokenCookie || ok.json(t)["header"] != DefaultTokenHeader {
 		t.Fatalf("token not returned in body and cookie, or the answer does not say how to present it: %s", ok.Body)
 	}
 
@@ -66,7 +64,7 @@ func TestAPIChallengeVerifyRetry(t *testing.T) {
 		{Name: sessionCookie, Value: c.cookie(sessionCookie)},
 		{Name: "console_session", Value: c.cookie("console_session")},
 	})
-	if r := apiOnly.api("DELETE", "/api/instances/i-1002", nil, tokenHeader, tok); r.StatusCode != http.StatusOK {
+	if r := apiOnly.api("DELETE", "/api/instances/i-1002", nil, DefaultTokenHeader, tok); r.StatusCode != http.StatusOK {
 		t.Fatalf("retry with X-Stepup-Token: %d %s", r.StatusCode, r.Body)
 	}
 	// The challenge was used: it cannot be answered twice.
@@ -76,21 +74,21 @@ func TestAPIChallengeVerifyRetry(t *testing.T) {
 }
 
 func TestTokenMustMatchUserSessionAndMaxAge(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	alice := g.client()
 	alice.login("alice")
-	aliceSession, err := g.h.tokens.Parse(token.Session, alice.cookie(sessionCookie))
+	aliceSession, err := g.tokens.Parse(token.Session, alice.cookie(sessionCookie))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bob := g.client()
 	bob.login("bob")
-	bobSession, _ := g.h.tokens.Parse(token.Session, bob.cookie(sessionCookie))
+	bobSession, _ := g.tokens.Parse(token.Session, bob.cookie(sessionCookie))
 	aliceAgain := g.client()
 	aliceAgain.login("alice")
 
 	issue := func(user, session string, authTime time.Time) string {
-		raw, _, err := g.h.tokens.Issue(t.Context(), token.StepUp, user, session, []string{"otp", "mfa"}, authTime)
+		raw, _, err := g.tokens.Issue(t.Context(), token.StepUp, user, session, []string{"otp", "mfa"}, authTime)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,25 +127,25 @@ func TestTokenMustMatchUserSessionAndMaxAge(t *testing.T) {
 }
 
 func TestRevokedTokenAndLogout(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	c := g.client()
 	c.login("alice")
-	sess, _ := g.h.tokens.Parse(token.Session, c.cookie(sessionCookie))
-	raw, claims, err := g.h.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
+	sess, _ := g.tokens.Parse(token.Session, c.cookie(sessionCookie))
+	raw, claims, err := g.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := c.api("DELETE", "/api/instances/i-1001", nil, tokenCookieHeader(raw)...); r.StatusCode != http.StatusOK {
 		t.Fatalf("before revocation: %d", r.StatusCode)
 	}
-	if err := g.h.store.Revoke(t.Context(), "alice", claims.ID); err != nil {
+	if err := g.store.Revoke(t.Context(), "alice", claims.ID); err != nil {
 		t.Fatal(err)
 	}
 	if r := c.api("DELETE", "/api/instances/i-1002", nil, tokenCookieHeader(raw)...); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("revoked token: %d %s", r.StatusCode, r.Body)
 	}
 
-	raw2, _, _ := g.h.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
+	raw2, _, _ := g.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
 	oldSession := c.cookie(sessionCookie)
 	out := c.page("GET", "/logout", nil)
 	if out.StatusCode != http.StatusSeeOther || c.cookie(sessionCookie) != "" || c.cookie(tokenCookie) != "" {
@@ -162,7 +160,7 @@ func TestRevokedTokenAndLogout(t *testing.T) {
 }
 
 func TestBrowserChallengeRedirectsAndReturns(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	c := g.client()
 	c.login("alice")
 	secret := c.bindTOTP()
@@ -206,7 +204,7 @@ func TestBrowserChallengeRedirectsAndReturns(t *testing.T) {
 }
 
 func TestHeldFormIsReplayedAfterTheChallenge(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	c := g.client()
 	c.login("carol") // nothing bound: the challenge page is the binding page
 	r := c.page("POST", "/billing/pay", url.Values{"amount": {"10"}})
@@ -238,7 +236,7 @@ func TestHeldFormIsReplayedAfterTheChallenge(t *testing.T) {
 }
 
 func TestSignInNeededForProtectedRoutes(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	anon := g.client()
 	if r := anon.page("GET", "/instances/i-1/delete", nil); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
 		t.Fatalf("anonymous browser: %d %q", r.StatusCode, r.Header.Get("Location"))
@@ -253,7 +251,7 @@ func TestSignInNeededForProtectedRoutes(t *testing.T) {
 }
 
 func TestFailedLoginPassesThroughUntouched(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	c := g.client()
 	r := c.page("POST", "/login", url.Values{"username": {"alice"}, "password": {"wrong"}})
 	if r.StatusCode != http.StatusUnauthorized || c.cookie(sessionCookie) != "" || !strings.Contains(r.Body, "login-error") {
@@ -267,7 +265,7 @@ func TestFailedLoginPassesThroughUntouched(t *testing.T) {
 }
 
 func TestLoginWithoutUserFieldFailsClosed(t *testing.T) {
-	g := newGateway(t, strings.Replace(demoBlock, "success_status 200 303", "success_status 200 303\n\t\tuser_field login_name", 1))
+	g := newGateway(t, withLogin(func(l *LoginOptions) { l.UserField = "login_name" }))
 	c := g.client()
 	r := c.page("POST", "/login", url.Values{"username": {"alice"}, "password": {"alice-password"}})
 	if r.StatusCode != http.StatusBadRequest || c.cookie("console_session") != "" || c.cookie(sessionCookie) != "" {
@@ -276,7 +274,7 @@ func TestLoginWithoutUserFieldFailsClosed(t *testing.T) {
 }
 
 func TestLoginBodyOverLimit(t *testing.T) {
-	g := newGateway(t, strings.Replace(demoBlock, "success_status 200 303", "success_status 200 303\n\t\tmax_body 100", 1))
+	g := newGateway(t, withLogin(func(l *LoginOptions) { l.MaxBody = 100 }))
 	c := g.client()
 	r := c.page("POST", "/login", url.Values{"username": {"alice"}, "password": {strings.Repeat("x", 200)}})
 	if r.StatusCode != http.StatusRequestEntityTooLarge || c.cookie("console_session") != "" {
@@ -285,12 +283,10 @@ func TestLoginBodyOverLimit(t *testing.T) {
 }
 
 func TestIdentityHeader(t *testing.T) {
-	g := newGateway(t, `stepup {
-		identity header X-Remote-User
-		protect /api/instances/* {
-			methods DELETE
-		}
-	}`)
+	g := newGateway(t, func(s *setup) {
+		s.opts.IdentityHeader, s.opts.Login, s.opts.Logout = "X-Remote-User", nil, ""
+		s.opts.Rules = policy.Rules{{Name: "/api/instances/*", Paths: []string{"/api/instances/*"}, Methods: []string{"DELETE"}, MaxAge: 5 * time.Minute}}
+	})
 	c := g.client()
 	if r := c.api("DELETE", "/api/instances/i-1", nil); r.StatusCode != http.StatusUnauthorized || r.json(t)["error"] != "sign_in_required" {
 		t.Fatalf("without the header: %d %s", r.StatusCode, r.Body)
@@ -310,36 +306,28 @@ func cookieOf(resp *http.Response, name string) *http.Cookie {
 	return nil
 }
 
-func mustURL(s string) *url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		panic(err)
-	}
-	return u
-}
-
 // TestConsoleNeverSeesGatewayCredentials records what reaches the console.
 func TestConsoleNeverSeesGatewayCredentials(t *testing.T) {
 	var seen []http.Header
 	console := democonsole.New()
-	g := newGatewayFor(t, withTokenHeader, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, withTokenHeader, withConsole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = append(seen, r.Header.Clone())
 		console.ServeHTTP(w, r)
-	}))
+	})))
 	c := g.client()
 	c.login("alice")
 	secret := c.bindTOTP()
 	ch := c.api("DELETE", "/api/instances/i-1001", nil).json(t)
 	tok := c.api("POST", ch["verify_url"].(string), map[string]string{"code": nextCode(secret, 1)}).json(t)["token"].(string)
 	seen = nil
-	c.api("DELETE", "/api/instances/i-1001", nil, tokenHeader, tok)
+	c.api("DELETE", "/api/instances/i-1001", nil, DefaultTokenHeader, tok)
 	c.page("GET", "/dashboard", nil)
 	c.page("GET", "/logout", nil)
 	if len(seen) != 3 {
 		t.Fatalf("console saw %d requests, want 3", len(seen))
 	}
 	for _, h := range seen {
-		for _, v := range append(h.Values("Cookie"), h.Values(tokenHeader)...) {
+		for _, v := range append(h.Values("Cookie"), h.Values(DefaultTokenHeader)...) {
 			if strings.Contains(v, "stepup_") || strings.Contains(v, tok) {
 				t.Fatalf("the console saw a gateway credential: %q", v)
 			}
@@ -353,7 +341,7 @@ func TestConsoleNeverSeesGatewayCredentials(t *testing.T) {
 // TestChallengesPerUserAreCapped: an API client calling a protected route over and
 // over without answering gets 429 once 30 challenges are open, not an unbounded store.
 func TestChallengesPerUserAreCapped(t *testing.T) {
-	g := newGateway(t, demoBlock)
+	g := newGateway(t)
 	c := g.client()
 	c.login("alice")
 	for i := 0; i < 30; i++ {
@@ -372,25 +360,25 @@ func TestChallengesPerUserAreCapped(t *testing.T) {
 func TestTokenHeaderOffByDefault(t *testing.T) {
 	var seen []http.Header
 	console := democonsole.New()
-	g := newGatewayFor(t, demoBlock, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, withConsole(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = append(seen, r.Header.Clone())
 		console.ServeHTTP(w, r)
-	}))
+	})))
 	c := g.client()
 	c.login("alice")
-	sess, _ := g.h.tokens.Parse(token.Session, c.cookie(sessionCookie))
-	raw, _, err := g.h.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
+	sess, _ := g.tokens.Parse(token.Session, c.cookie(sessionCookie))
+	raw, _, err := g.tokens.Issue(t.Context(), token.StepUp, "alice", sess.ID, []string{"otp"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := c.api("DELETE", "/api/instances/i-1001", nil, tokenHeader, raw); r.StatusCode != http.StatusUnauthorized {
+	if r := c.api("DELETE", "/api/instances/i-1001", nil, DefaultTokenHeader, raw); r.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a token in X-Stepup-Token without token_header: %d", r.StatusCode)
 	}
-	if r := c.api("GET", "/api/instances", nil, tokenHeader, raw); r.StatusCode != http.StatusOK {
+	if r := c.api("GET", "/api/instances", nil, DefaultTokenHeader, raw); r.StatusCode != http.StatusOK {
 		t.Fatalf("unprotected: %d", r.StatusCode)
 	}
 	for _, h := range seen {
-		if h.Get(tokenHeader) != "" {
+		if h.Get(DefaultTokenHeader) != "" {
 			t.Fatal("the console saw X-Stepup-Token")
 		}
 	}

@@ -1,9 +1,8 @@
-package caddymodule
+package gateway
 
 import (
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,20 +11,18 @@ import (
 )
 
 // twoInstances provisions two gateways on one real Redis, each with its own client
-// (different spellings of the address keep them from sharing a pool entry), the way
+// and the same keys, the way
 // two Caddy instances behind a load balancer would run.
-func twoInstances(t *testing.T, extra string) (*gateway, *gateway) {
+func twoInstances(t *testing.T, changes ...func(*setup)) (*testGateway, *testGateway) {
 	addr := redistest.Addr(t)
 	prefix := redistest.Prefix(t)
-	_, port, _ := strings.Cut(addr, ":")
-	blockFor := func(host string) string {
-		b := redisBlock(host+":"+port, prefix)
-		return strings.Replace(b, "enforce operation all", "enforce operation all"+extra, 1)
-	}
+	keys := newKeys(t)
 	console := democonsole.New()
-	a := newGatewayFor(t, blockFor("127.0.0.1"), console)
-	b := newGatewayFor(t, blockFor("localhost"), console)
-	if a.h.store == b.h.store {
+	instance := func() *testGateway {
+		return newGateway(t, append([]func(*setup){withRedis(t, addr, prefix), withKeys(keys), withConsole(console)}, changes...)...)
+	}
+	a, b := instance(), instance()
+	if a.store == b.store {
 		t.Fatal("the two instances share one store object; the test would prove nothing")
 	}
 	return a, b
@@ -33,7 +30,7 @@ func twoInstances(t *testing.T, extra string) (*gateway, *gateway) {
 
 // moveTo gives client c's gateway cookies to a client of gateway g (a load balancer
 // sending the same browser to another instance).
-func moveTo(c *client, g *gateway) *client {
+func moveTo(c *client, g *testGateway) *client {
 	other := g.client()
 	var cookies []*http.Cookie
 	for _, name := range []string{sessionCookie, tokenCookie, "console_session"} {
@@ -46,7 +43,7 @@ func moveTo(c *client, g *gateway) *client {
 }
 
 func TestInstancesShareSessionsAndRevocation(t *testing.T) {
-	a, b := twoInstances(t, "")
+	a, b := twoInstances(t)
 	onA := a.client()
 	onA.login("alice")
 	secret := onA.bindTOTP()
@@ -68,7 +65,7 @@ func TestInstancesShareSessionsAndRevocation(t *testing.T) {
 }
 
 func TestInstancesShareTheLockout(t *testing.T) {
-	a, b := twoInstances(t, "")
+	a, b := twoInstances(t)
 	onA := a.client()
 	onA.login("alice")
 	onA.bindTOTP()
@@ -93,8 +90,8 @@ func TestInstancesShareTheLockout(t *testing.T) {
 }
 
 func TestInstancesShareSMSLimits(t *testing.T) {
-	relay := newSMSRelay(t)
-	a, b := twoInstances(t, "\n\tmethods totp sms\n\tsms webhook "+relay.URL+"/send")
+	relay := &smsOutbox{}
+	a, b := twoInstances(t, withSMS(relay))
 	onA := a.client()
 	onA.login("alice")
 	onA.bindPhone(relay)

@@ -1,4 +1,4 @@
-package caddymodule
+package gateway
 
 import (
 	"bytes"
@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"time"
 
 	"github.com/caddy-stepup/stepup/policy"
 )
@@ -16,24 +15,30 @@ import (
 // maxWhoAmIAnswer bounds the console's "who am I" answer the gateway reads.
 const maxWhoAmIAnswer = 16 << 10
 
-// askConsole learns who the console signed in: it sends the console, through the rest
-// of the route, a GET of its "who am I" URL carrying only the cookies of answer (the
+// whoAmI is the console's "who am I" URL: the path (and query) to ask, and the JSON
+// field of its answer that holds the user's name (dotted for nested objects; empty:
+// the whole body, as text).
+type whoAmI struct {
+	uri, field string
+}
+
+// ask learns who the console signed in: it sends the console, through the rest of
+// the route, a GET of its "who am I" URL carrying only the cookies of answer (the
 // console's accepted login), and reads the name from the reply. Nothing of the
 // browser's request goes with it but the host and client address, so what the
 // console says is about the session it just created and nothing else.
-func (h *Handler) askConsole(r *http.Request, next caddyhttp.Handler, answer http.Header) (string, error) {
-	cookies := sessionCookies(answer)
+func (who whoAmI) ask(r *http.Request, next Next, answer http.Header, now time.Time) (string, error) {
+	cookies := sessionCookies(answer, now)
 	if cookies == "" {
 		return "", errors.New("the console's login answer sets no cookie to ask with")
 	}
-	who := h.Login.WhoAmI
-	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, who.URI, nil)
+	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, who.uri, nil)
 	if err != nil {
 		return "", fmt.Errorf("whoami uri: %v", err)
 	}
 	req.Host, req.RemoteAddr, req.TLS = r.Host, r.RemoteAddr, r.TLS
 	req.Proto, req.ProtoMajor, req.ProtoMinor = r.Proto, r.ProtoMajor, r.ProtoMinor
-	req.RequestURI = who.URI
+	req.RequestURI = who.uri
 	req.Header = http.Header{"Accept": {"application/json"}, "Cookie": {cookies}}
 	rec := &answerRecorder{header: make(http.Header)}
 	if err := next.ServeHTTP(rec, req); err != nil {
@@ -45,7 +50,7 @@ func (h *Handler) askConsole(r *http.Request, next caddyhttp.Handler, answer htt
 	if rec.overflow {
 		return "", fmt.Errorf("whoami answer larger than %d bytes", maxWhoAmIAnswer)
 	}
-	name, err := whoAmIName(rec.body.Bytes(), who.Field)
+	name, err := whoAmIName(rec.body.Bytes(), who.field)
 	if err != nil {
 		return "", err
 	}
@@ -89,11 +94,11 @@ func whoAmIName(body []byte, field string) (string, error) {
 
 // sessionCookies is a Cookie header holding the cookies an answer sets (with a value
 // and not being deleted), as a browser would send them next.
-func sessionCookies(answer http.Header) string {
+func sessionCookies(answer http.Header, now time.Time) string {
 	var parts []string
 	for _, line := range answer.Values("Set-Cookie") {
 		c, err := http.ParseSetCookie(line)
-		if err != nil || c.Value == "" || c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(now())) {
+		if err != nil || c.Value == "" || c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(now)) {
 			continue
 		}
 		parts = append(parts, (&http.Cookie{Name: c.Name, Value: c.Value}).String())

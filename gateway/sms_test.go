@@ -1,91 +1,17 @@
-package caddymodule
+package gateway
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// smsRelay is a real HTTP server on loopback standing in for an operator's SMS
-// relay: it records every message the webhook provider posts, or fails on demand.
-type smsRelay struct {
-	*httptest.Server
-	mu       sync.Mutex
-	messages []map[string]string
-	auth     []string
-	fail     bool
-}
-
-func newSMSRelay(t *testing.T) *smsRelay {
-	s := &smsRelay{}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m map[string]string
-		_ = json.Unmarshal(b, &m)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.fail {
-			http.Error(w, `{"error":"carrier rejected the number"}`, http.StatusBadGateway)
-			return
-		}
-		if r.Method != http.MethodPost || r.URL.Path != "/send" {
-			http.Error(w, "wrong endpoint", http.StatusNotFound)
-			return
-		}
-		s.messages = append(s.messages, m)
-		s.auth = append(s.auth, r.Header.Get("Authorization"))
-		w.WriteHeader(http.StatusAccepted)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *smsRelay) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.messages)
-}
-
-var smsCodeRE = regexp.MustCompile(`\b(\d{6})\b`)
-
-// lastCode reads the code out of the last message sent to number.
-func (s *smsRelay) lastCode(t *testing.T, number string) string {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i := len(s.messages) - 1; i >= 0; i-- {
-		if s.messages[i]["to"] == number {
-			m := smsCodeRE.FindStringSubmatch(s.messages[i]["message"])
-			if m == nil {
-				t.Fatalf("no code in %q", s.messages[i]["message"])
-			}
-			return m[1]
-		}
-	}
-	t.Fatalf("no message to %s", number)
-	return ""
-}
-
-func smsBlock(relay string) string {
-	return strings.Replace(demoBlock, "enforce operation all", `enforce operation all
-	methods totp sms
-	issuer "Demo Console"
-	sms webhook `+relay+`/send {
-		header Authorization "Bearer {env.STEPUP_TEST_RELAY_TOKEN}"
-		timeout 2s
-	}`, 1)
-}
-
-const phone = "+447700900123"
+const phone = "+442079460123"
 
 // bindPhone binds a phone for a user with nothing bound, through the settings page.
-func (c *client) bindPhone(relay *smsRelay) {
+func (c *client) bindPhone(relay *smsOutbox) {
 	t := c.g.t
 	t.Helper()
 	settings := c.page("GET", "/.stepup/", nil)
@@ -96,11 +22,11 @@ func (c *client) bindPhone(relay *smsRelay) {
 		t.Fatalf("phone binding page expected: %d %s", page.StatusCode, page.Body)
 	}
 	csrf := match(t, csrfRE, page.Body)
-	bad := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"07700 900123"}})
+	bad := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"020 7946 0123"}})
 	if bad.StatusCode != http.StatusBadRequest || !strings.Contains(bad.Body, "international format") {
 		t.Fatalf("a number without a country code: %d %s", bad.StatusCode, bad.Body)
 	}
-	sent := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+44 7700 900123"}})
+	sent := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+44 20 7946 0123"}})
 	if sent.StatusCode != http.StatusOK || !strings.Contains(sent.Body, `id="phone-code"`) {
 		t.Fatalf("send to the new phone: %d %s", sent.StatusCode, sent.Body)
 	}
@@ -112,15 +38,11 @@ func (c *client) bindPhone(relay *smsRelay) {
 }
 
 func TestOperationChallengeWithSMS(t *testing.T) {
-	t.Setenv("STEPUP_TEST_RELAY_TOKEN", "relay-secret")
-	relay := newSMSRelay(t)
-	g := newGateway(t, smsBlock(relay.URL))
+	relay := &smsOutbox{}
+	g := newGateway(t, withSMS(relay))
 	c := g.client()
 	c.login("alice")
 	c.bindPhone(relay)
-	if relay.auth[0] != "Bearer relay-secret" {
-		t.Fatalf("relay auth header %q", relay.auth[0])
-	}
 	settings := c.page("GET", "/.stepup/", nil)
 	if !strings.Contains(settings.Body, "44 ••• ••• 0123, bound on") {
 		t.Fatalf("settings should show the masked phone: %s", settings.Body)
@@ -141,7 +63,7 @@ func TestOperationChallengeWithSMS(t *testing.T) {
 	if sent.StatusCode != http.StatusOK || !strings.Contains(sent.Body, `id="sms-code"`) || relay.count() != sentBefore+1 {
 		t.Fatalf("send: %d, relay got %d", sent.StatusCode, relay.count()-sentBefore)
 	}
-	msg := relay.messages[len(relay.messages)-1]["message"]
+	msg := relay.messages[len(relay.messages)-1].Text
 	if !strings.Contains(msg, "Demo Console") || !regexp.MustCompile(`expires in [1-5] minutes`).MatchString(msg) {
 		t.Errorf("message should name the issuer and lifetime: %q", msg)
 	}
@@ -157,15 +79,15 @@ func TestOperationChallengeWithSMS(t *testing.T) {
 	if ok.StatusCode != http.StatusSeeOther || ok.Header.Get("Location") != "/instances/i-1001/delete" {
 		t.Fatalf("right SMS code: %d %q %s", ok.StatusCode, ok.Header.Get("Location"), ok.Body)
 	}
-	claims, err := g.h.tokens.Parse("stepup+jwt", c.cookie(tokenCookie))
+	claims, err := g.tokens.Parse("stepup+jwt", c.cookie(tokenCookie))
 	if err != nil || claims.AMR[0] != "sms" {
 		t.Fatalf("token amr: %+v %v", claims, err)
 	}
 }
 
 func TestSMSOverTheAPI(t *testing.T) {
-	relay := newSMSRelay(t)
-	g := newGateway(t, smsBlock(relay.URL))
+	relay := &smsOutbox{}
+	g := newGateway(t, withSMS(relay))
 	c := g.client()
 	c.login("alice")
 	c.bindPhone(relay)
@@ -192,8 +114,8 @@ func TestSMSOverTheAPI(t *testing.T) {
 }
 
 func TestEitherMethodPassesWhenBothAreBound(t *testing.T) {
-	relay := newSMSRelay(t)
-	g := newGateway(t, smsBlock(relay.URL))
+	relay := &smsOutbox{}
+	g := newGateway(t, withSMS(relay))
 	c := g.client()
 	c.login("alice")
 	c.bindPhone(relay)
@@ -230,8 +152,8 @@ func TestEitherMethodPassesWhenBothAreBound(t *testing.T) {
 }
 
 func TestProviderFailureOffersTheOtherMethod(t *testing.T) {
-	relay := newSMSRelay(t)
-	g := newGateway(t, smsBlock(relay.URL))
+	relay := &smsOutbox{}
+	g := newGateway(t, withSMS(relay))
 	c := g.client()
 	c.login("alice")
 	c.bindPhone(relay)
@@ -247,8 +169,8 @@ func TestProviderFailureOffersTheOtherMethod(t *testing.T) {
 }
 
 func TestLoginChallengeWithSMS(t *testing.T) {
-	relay := newSMSRelay(t)
-	g := newGateway(t, strings.Replace(smsBlock(relay.URL), "enforce operation all", "enforce operation all\n\tenforce login alice", 1))
+	relay := &smsOutbox{}
+	g := newGateway(t, withSMS(relay), loginFor("alice"))
 	// First login: nothing bound; bind the phone on the binding page.
 	c := g.client()
 	loc := c.rawLogin("alice", "alice-password").Header.Get("Location")
@@ -267,21 +189,5 @@ func TestLoginChallengeWithSMS(t *testing.T) {
 	sess := assertReleased(t, g, c2.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {relay.lastCode(t, phone)}}), "alice")
 	if sess.AMR[1] != "sms" {
 		t.Fatalf("session amr %v", sess.AMR)
-	}
-}
-
-func TestSMSConfigErrors(t *testing.T) {
-	for _, tt := range []struct{ block, want string }{
-		{"stepup {\n\tsms carrier-pigeon\n}", `unknown sms provider "carrier-pigeon"`},
-		{"stepup {\n\tsms webhook\n}", "webhook"},
-	} {
-		if _, err := adapt(t, "Caddyfile", "http://:8080 {\n"+tt.block+"\n}\n"); err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Caddyfile:3") {
-			t.Errorf("%q: %v, want %q at Caddyfile:3", tt.block, err, tt.want)
-		}
-	}
-	var h Handler
-	_ = json.Unmarshal([]byte(`{"enforce":{"methods":["sms"]}}`), &h)
-	if _, err := h.compileEnforcement(); err == nil || !strings.Contains(err.Error(), "needs an sms provider") {
-		t.Errorf("sms without a provider: %v", err)
 	}
 }

@@ -1,0 +1,445 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+// challengeAnswers shows and answers challenges.
+type challengeAnswers interface {
+	Challenge(ctx context.Context, id, binding string) (challenge.Challenge, error)
+	Factors(ctx context.Context, user string) (challenge.Factors, error)
+	VerifyTOTP(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
+	VerifySMS(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
+	SendSMSCode(ctx context.Context, id, binding, clientIP string) (challenge.SentCode, error)
+	StartTOTPBinding(ctx context.Context, id, binding string) (challenge.Enrollment, error)
+	ConfirmTOTPBinding(ctx context.Context, id, binding, code1, code2, clientIP string) (challenge.Passed, error)
+	StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string) (challenge.SentCode, error)
+	ConfirmPhoneBinding(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
+	TakeHeld(ctx context.Context, p challenge.Passed) ([]byte, error)
+}
+
+// challengePages serves a challenge's page and API: show it, answer it (an
+// authenticator code, an SMS code, or binding a first factor), send an SMS code; then
+// release what waited on it (a held login, a held form) or issue a step-up token.
+type challengePages struct {
+	id          *identifier
+	respond     *Responder
+	forms       forms
+	cookies     cookies
+	challenges  challengeAnswers
+	tokens      sessionIssuer
+	sessions    sessions
+	sms         bool // an SMS provider is configured
+	tokenHeader string
+	env
+}
+
+// pageState is what a challenge page shows besides the challenge itself.
+type pageState struct {
+	Status    int
+	Error     string
+	Notice    string
+	SMSForm   bool                // a code for the challenge went out: show its form
+	PhoneSent *challenge.SentCode // a code to a phone being bound just went out
+	Number    string              // the number the user typed, shown again after an error
+}
+
+// find loads challenge id for whoever may answer it: the browser whose login is held
+// (login cookie), or the challenge's own user, signed in, in the browser (or session)
+// it was begun in. Anyone else gets ErrNotYours.
+func (cp *challengePages) find(r *http.Request, id string) (challenge.Challenge, error) {
+	c := cp.id.caller(r)
+	bindings := cp.id.challengeBindings(r, c)
+	if len(bindings) == 0 {
+		return challenge.Challenge{}, signIn("no gateway session or pending login")
+	}
+	var ch challenge.Challenge
+	err := challenge.ErrNotYours
+	for _, b := range bindings {
+		if ch, err = cp.challenges.Challenge(r.Context(), id, b); !errors.Is(err, challenge.ErrNotYours) {
+			break
+		}
+	}
+	if err != nil || ch.Purpose == policy.PurposeLogin {
+		return ch, err
+	}
+	// Everything but a held login is answered by its own user, signed in.
+	if !c.known() || c.User != ch.User {
+		return ch, challenge.ErrNotYours
+	}
+	live, err := cp.id.live(r.Context(), c, nil)
+	if err != nil {
+		return ch, err
+	}
+	if !live {
+		return ch, signIn("gateway session revoked or expired")
+	}
+	return ch, nil
+}
+
+// show renders the challenge page with a form for every method the challenge offers
+// and the user has bound; when none is bound, the binding page (binding passes the
+// challenge). SMS goes out only when the user asks.
+func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string, st pageState) error {
+	ch, err := cp.find(r, id)
+	if err != nil {
+		return cp.failure(r, ch, id, err)
+	}
+	f, err := cp.challenges.Factors(r.Context(), ch.User)
+	if err != nil {
+		return failed(err)
+	}
+	if st.Status == 0 {
+		st.Status = http.StatusOK
+	}
+	data := map[string]any{
+		"Title": "Confirm it's you", "User": ch.User, "Rule": ch.Rule,
+		"Purpose": ch.Purpose, "Error": st.Error, "Notice": st.Notice, "Action": cp.respond.challengeURL(id),
+		"CSRF": cp.forms.token(ch.Binding, "challenge:"+id),
+	}
+	if ch.Purpose == policy.PurposeLogin {
+		data["Title"] = "Confirm your sign-in"
+		data["Rule"] = ""
+	}
+	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
+	totp := offers(policy.TOTP) && f.TOTP != nil
+	sms := offers(policy.SMS) && f.Phone != nil && cp.sms
+	if totp || sms {
+		data["TOTP"], data["SMS"], data["SMSSent"] = totp, sms, st.SMSForm
+		if f.Phone != nil {
+			data["Phone"] = f.Phone.Masked
+		}
+		return cp.respond.Page(w, st.Status, "challenge.html", data)
+	}
+
+	totpBind := offers(policy.TOTP) && f.TOTP == nil
+	phoneBind := offers(policy.SMS) && cp.sms
+	if !totpBind && !phoneBind {
+		cp.log.Error("challenge offers no method that can be passed or bound", zap.String("user", ch.User), zap.Any("methods", ch.Methods))
+		return &Error{Status: http.StatusConflict, Code: CodeNoMethod, Title: "Second factor not available",
+			Text: "None of the second factors this needs can be used here. Please contact the administrator.", Link: "/", LinkText: "Back to the console"}
+	}
+	data["Title"] = "Bind a second factor"
+	data["TOTPBind"], data["PhoneBind"], data["Number"] = totpBind, phoneBind, st.Number
+	if st.PhoneSent != nil {
+		data["PhoneSent"], data["PhoneTo"] = true, st.PhoneSent.To
+	}
+	if totpBind {
+		enr, err := cp.challenges.StartTOTPBinding(r.Context(), id, ch.Binding)
+		if err != nil {
+			return cp.failure(r, ch, id, err)
+		}
+		data["Secret"] = enr.Secret
+		data["QR"] = dataURL(enr.QRPNG)
+	}
+	return cp.respond.Page(w, st.Status, "bind.html", data)
+}
+
+// dataURL inlines a PNG, so the secret inside the QR code never travels in a URL.
+func dataURL(png []byte) template.URL {
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+}
+
+// form parses a challenge page's form and checks it came from that page.
+func (cp *challengePages) form(r *http.Request, id string) (challenge.Challenge, error) {
+	if err := r.ParseForm(); err != nil {
+		return challenge.Challenge{}, invalidRequest("This form could not be read.", err)
+	}
+	ch, err := cp.find(r, id)
+	if err != nil {
+		return ch, cp.failure(r, ch, id, err)
+	}
+	if err := cp.forms.check(r, ch.Binding, "challenge:"+id); err != nil {
+		cp.log.Warn("challenge form refused: bad CSRF token or cross-site", zap.String("user", ch.User), zap.String("challenge", id), zap.String("client_ip", cp.clientIP(r)))
+		return ch, err
+	}
+	return ch, nil
+}
+
+// submit checks an answer: an authenticator code, an SMS code, or on the binding page
+// two consecutive authenticator codes or the code sent to a new phone.
+func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Next) error {
+	id := r.PathValue("id")
+	ch, err := cp.form(r, id)
+	if err != nil {
+		return err
+	}
+	var passed challenge.Passed
+	ip := cp.clientIP(r)
+	switch {
+	case r.PostForm.Has("code1"):
+		passed, err = cp.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, r.PostFormValue("code1"), r.PostFormValue("code2"), ip)
+	case r.PostForm.Has("phone_code"):
+		passed, err = cp.challenges.ConfirmPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("phone_code"), ip)
+	case r.PostFormValue("method") == string(policy.SMS):
+		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
+	default:
+		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
+	}
+	if err != nil {
+		e := failed(err)
+		cp.logFailure(r, ch.User, id, err)
+		if e.Code == CodeInvalidCode {
+			st := pageState{Error: e.Text, Status: e.Status}
+			if r.PostFormValue("method") == string(policy.SMS) {
+				st.SMSForm = true // keep the SMS code form on the page
+			}
+			return cp.show(w, r, id, st)
+		}
+		return e
+	}
+	return cp.passed(w, r, next, passed)
+}
+
+// sendSMS sends a code for the challenge, when the user asks for one.
+func (cp *challengePages) sendSMS(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ch, err := cp.form(r, id)
+	if err != nil {
+		return err
+	}
+	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r))
+	if err != nil {
+		return cp.sendFailure(w, r, ch, err, pageState{SMSForm: true})
+	}
+	cp.log.Info("sms code sent", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
+	return cp.show(w, r, id, pageState{SMSForm: true, Notice: "We sent a code to " + sent.To + ". It is valid until " + sent.Expires.UTC().Format("15:04 MST") + "."})
+}
+
+// startPhone sends a code to the number the user wants to bind.
+func (cp *challengePages) startPhone(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ch, err := cp.form(r, id)
+	if err != nil {
+		return err
+	}
+	sent, err := cp.challenges.StartPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("number"), cp.clientIP(r))
+	if err != nil {
+		return cp.sendFailure(w, r, ch, err, pageState{})
+	}
+	cp.log.Info("sms code sent to a phone being bound", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
+	return cp.show(w, r, id, pageState{PhoneSent: &sent, Notice: "We sent a code to " + sent.To + "."})
+}
+
+// sendFailure shows why no code went out: a limit (and when to retry), a bad number,
+// or the provider's failure (with the detail in the operator's log only).
+func (cp *challengePages) sendFailure(w http.ResponseWriter, r *http.Request, ch challenge.Challenge, err error, st pageState) error {
+	e := failed(err)
+	if e.Code == CodeUnavailable || e.Code == CodeInternal {
+		return e
+	}
+	cp.logSendFailure(r, ch, err)
+	switch e.Code {
+	case CodeChallengeEnded, CodeForbidden, CodeLocked:
+		return cp.failure(r, ch, ch.ID, err)
+	}
+	cp.respond.RetryAfter(w, e)
+	st.Error, st.Status = e.Text, e.Status
+	st.Number = r.PostFormValue("number")
+	return cp.show(w, r, ch.ID, st)
+}
+
+// logSendFailure tells the operator why no code went out (a limit, a bad number, or
+// the provider's own answer).
+func (cp *challengePages) logSendFailure(r *http.Request, ch challenge.Challenge, err error) {
+	cp.log.Warn("sms code not sent", zap.String("user", ch.User), zap.String("challenge", ch.ID),
+		zap.String("reason", err.Error()), zap.String("client_ip", cp.clientIP(r)))
+}
+
+// failure is the answer for a challenge that cannot be shown or answered; a refusal
+// of its binding is logged.
+func (cp *challengePages) failure(r *http.Request, ch challenge.Challenge, id string, err error) error {
+	e := failed(err)
+	if e.Code == CodeForbidden {
+		cp.logFailure(r, ch.User, id, err)
+	}
+	return e
+}
+
+// logFailure records a failed answer for the operator. (A challenge that ended on its
+// last wrong code has dropped what waited on it already.)
+func (cp *challengePages) logFailure(r *http.Request, user, id string, err error) {
+	if e := challengeFailure(err); e != nil {
+		cp.events.Verification(string(e.Code))
+	}
+	cp.log.Warn("second factor failed", zap.String("user", user), zap.String("challenge", id),
+		zap.String("reason", err.Error()), zap.String("client_ip", cp.clientIP(r)))
+}
+
+// passed finishes a challenge in a browser: a held login is released; otherwise a
+// step-up token cookie, then the held form is replayed or the user goes back where
+// they were.
+func (cp *challengePages) passed(w http.ResponseWriter, r *http.Request, next Next, p challenge.Passed) error {
+	cp.events.Verification("passed")
+	if p.Challenge.Purpose == policy.PurposeLogin {
+		return cp.releaseLogin(w, r, p)
+	}
+	if _, _, err := cp.issueStepUp(w, r, p); err != nil {
+		return failed(err)
+	}
+	cp.log.Info("second factor passed", zap.String("user", p.Challenge.User), zap.String("challenge", p.Challenge.ID),
+		zap.String("method", string(p.Method)), zap.String("rule", p.Challenge.Rule), zap.String("client_ip", cp.clientIP(r)))
+	held, err := cp.challenges.TakeHeld(r.Context(), p)
+	if err != nil {
+		return failed(err)
+	}
+	if held != nil {
+		cp.setUser(r, p.Challenge.User, p.AuthTime)
+		return replay(w, r, next, held)
+	}
+	http.Redirect(w, r, safeReturn(p.Challenge.Return), http.StatusSeeOther)
+	return nil
+}
+
+// issueStepUp makes a step-up token for a passed challenge and sets its cookie. The
+// token belongs to the caller's gateway session; in header mode to its user.
+func (cp *challengePages) issueStepUp(w http.ResponseWriter, r *http.Request, p challenge.Passed) (string, token.Claims, error) {
+	session := p.Challenge.Binding
+	if cp.id.header != "" {
+		session = token.NoSession
+	}
+	raw, claims, err := cp.tokens.Issue(r.Context(), token.StepUp, p.Challenge.User, session, p.AMR, p.AuthTime)
+	if err != nil {
+		return "", claims, err
+	}
+	http.SetCookie(w, cp.cookies.make(r, tokenCookie, raw, claims.Expires.Sub(cp.now()), http.SameSiteStrictMode))
+	return raw, claims, nil
+}
+
+// releaseLogin completes a held login: the console's answer exactly as it was, plus
+// the gateway session cookie, whose auth_time and amr are the second factor's.
+func (cp *challengePages) releaseLogin(w http.ResponseWriter, r *http.Request, p challenge.Passed) error {
+	b, err := cp.challenges.TakeHeld(r.Context(), p)
+	if err != nil {
+		return failed(err)
+	}
+	if b == nil {
+		return failed(challenge.ErrChallengeEnded)
+	}
+	var held heldResponse
+	if err := json.Unmarshal(b, &held); err != nil {
+		return failed(fmt.Errorf("held login answer is damaged: %w", err))
+	}
+	cookies, err := cp.sessions.start(r, p.Challenge.User, append([]string{"pwd"}, p.AMR...), p.AuthTime)
+	if err != nil {
+		return failed(err)
+	}
+	hdr := w.Header()
+	for k := range hdr {
+		delete(hdr, k) // the gateway's own page headers do not belong on the console's answer
+	}
+	copyHeader(hdr, held.Header)
+	for _, c := range append(cookies, cp.cookies.pagesOnly(r, loginCookie, "", -1)) {
+		hdr.Add("Set-Cookie", c.String())
+	}
+	cp.events.Login("released")
+	cp.log.Info("held console login released", zap.String("user", p.Challenge.User), zap.String("challenge", p.Challenge.ID),
+		zap.String("method", string(p.Method)), zap.String("client_ip", cp.clientIP(r)))
+	w.WriteHeader(held.Status)
+	_, err = w.Write(held.Body)
+	return err
+}
+
+// apiVerify is POST {prefix}/api/challenges/{id}/verify with {"code": "123456"} and
+// optionally "method": "totp" (the default) or "sms". It answers with a step-up
+// token, or for a held login with the console's own login answer.
+func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ch, err := cp.apiChallenge(r, id)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Code   string        `json:"code"`
+		Method policy.Method `json:"method"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		return invalidRequest(`Expected {"code": "123456"}`, err)
+	}
+	var passed challenge.Passed
+	switch body.Method {
+	case "", policy.TOTP:
+		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, body.Code, cp.clientIP(r))
+	case policy.SMS:
+		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, body.Code, cp.clientIP(r))
+	default:
+		return invalidRequest("Unknown method; expected totp or sms", nil)
+	}
+	if err != nil {
+		cp.logFailure(r, ch.User, id, err)
+		return failed(err)
+	}
+	cp.events.Verification("passed")
+	if passed.Challenge.Purpose == policy.PurposeLogin {
+		return cp.releaseLogin(w, r, passed)
+	}
+	raw, claims, err := cp.issueStepUp(w, r, passed)
+	if err != nil {
+		return failed(err)
+	}
+	cp.log.Info("second factor passed", zap.String("user", ch.User), zap.String("challenge", id), zap.String("method", string(passed.Method)), zap.String("client_ip", cp.clientIP(r)))
+	answer := map[string]any{
+		"token":      raw,
+		"token_type": "stepup",
+		"cookie":     tokenCookie,
+		"expires_in": int(claims.Expires.Sub(cp.now()) / time.Second),
+		"auth_time":  claims.AuthTime.Unix(),
+		"amr":        claims.AMR,
+	}
+	if cp.tokenHeader != "" {
+		answer["header"] = cp.tokenHeader
+	}
+	return cp.respond.JSON(w, http.StatusOK, answer)
+}
+
+// apiSendSMS is POST {prefix}/api/challenges/{id}/sms: send a code to the user's
+// bound phone. A limit answers 429 with Retry-After.
+func (cp *challengePages) apiSendSMS(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ch, err := cp.apiChallenge(r, id)
+	if err != nil {
+		return err
+	}
+	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r))
+	if err != nil {
+		if e := failed(err); e.Code != CodeUnavailable && e.Code != CodeInternal {
+			cp.logSendFailure(r, ch, err)
+		}
+		return failed(err)
+	}
+	cp.log.Info("sms code sent", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
+	return cp.respond.JSON(w, http.StatusOK, map[string]any{
+		"sent_to":    sent.To,
+		"resend_at":  sent.ResendAt.UTC().Format(time.RFC3339),
+		"expires_at": sent.Expires.UTC().Format(time.RFC3339),
+	})
+}
+
+// apiChallenge finds a challenge for a JSON API call.
+func (cp *challengePages) apiChallenge(r *http.Request, id string) (challenge.Challenge, error) {
+	if err := checkAPI(r); err != nil {
+		return challenge.Challenge{}, err
+	}
+	ch, err := cp.find(r, id)
+	if err != nil {
+		if e := challengeFailure(err); e != nil {
+			cp.logFailure(r, ch.User, id, err)
+		}
+		return ch, failed(err)
+	}
+	return ch, nil
+}

@@ -1,0 +1,184 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+// Options are a gateway's settings as plain values; the Caddy module fills them in
+// from its configuration, whose fields document them for users.
+type Options struct {
+	// Prefix is where the gateway serves its own pages and API, e.g. /.stepup.
+	Prefix string
+	// Issuer names the gateway on its pages.
+	Issuer string
+	// Login is the console's login route; nil when the gateway watches none.
+	Login *LoginOptions
+	// Logout is the console's logout path, or "".
+	Logout string
+	// IdentityHeader names the request header an auth layer in front sets to the
+	// user; "" means the gateway's own session, learned at the console's login.
+	IdentityHeader string
+	// Rules name the protected operations.
+	Rules policy.Rules
+	// Enforcement says who needs a second factor; Roles who is root or an admin.
+	Enforcement policy.Enforcement
+	Roles       policy.Roles
+	// TokenHeader is a request header API clients may present step-up tokens in,
+	// besides the cookie; "" for none.
+	TokenHeader string
+	// MaxHeldRequest bounds a held browser form (and the body read for a method
+	// override).
+	MaxHeldRequest int64
+	// SMS says an SMS provider is configured.
+	SMS bool
+	// FormKey keys the HMAC of form tokens: 32 random bytes.
+	FormKey []byte
+
+	// Now is the clock (default time.Now) and Rand the randomness (default
+	// crypto/rand).
+	Now  func() time.Time
+	Rand io.Reader
+	// Logger is the operator's log (default: none).
+	Logger *zap.Logger
+	// Events count what happens, for metrics (default: nothing).
+	Events Events
+	// ClientIP is the client's address as the server trusts it (default: the peer).
+	ClientIP func(*http.Request) string
+	// SetUser publishes who passed, for access logs and later handlers (default: nothing).
+	SetUser func(r *http.Request, user string, authTime time.Time)
+}
+
+// Store is what the gateway asks of the store directly: whether it answers.
+type Store interface {
+	Ping(ctx context.Context) error
+}
+
+// Gateway is the flows of one configuration.
+type Gateway struct {
+	router  *router
+	respond *Responder
+	pages   *pages
+	gate    *gate
+	login   *loginWatch
+	logout  *logout
+	options Options
+}
+
+// New builds a gateway from its options and the parts it acts with.
+func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Service) (*Gateway, error) {
+	if st == nil || tokens == nil || challenges == nil {
+		return nil, errors.New("gateway: a store, tokens and challenges are required")
+	}
+	if !strings.HasPrefix(o.Prefix, "/") || len(o.Prefix) < 2 || strings.ContainsAny(o.Prefix, "{}") {
+		return nil, errors.New("gateway: the prefix must be a path such as /.stepup")
+	}
+	if len(o.FormKey) < 32 {
+		return nil, errors.New("gateway: the form key must be at least 32 bytes")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Events == nil {
+		o.Events = NoEvents{}
+	}
+	if o.ClientIP == nil {
+		o.ClientIP = peerIP
+	}
+	if o.SetUser == nil {
+		o.SetUser = func(*http.Request, string, time.Time) {}
+	}
+	e := env{now: o.Now, rand: o.Rand, log: o.Logger, events: o.Events, setUser: o.SetUser, clientIP: o.ClientIP}
+	ck := cookies{prefix: o.Prefix}
+	loginPath := ""
+	if o.Login != nil {
+		loginPath = o.Login.Path
+	}
+	respond := &Responder{issuer: o.Issuer, prefix: o.Prefix, loginPath: loginPath, now: o.Now, log: o.Logger, events: o.Events, clientIP: o.ClientIP}
+	id := &identifier{header: o.IdentityHeader, tokens: tokens, cookies: ck, rand: o.Rand, log: o.Logger}
+	prof := profiles{factors: challenges, enforcement: o.Enforcement, roles: o.Roles}
+	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now}
+	f := forms{key: o.FormKey}
+
+	g := &Gateway{respond: respond, options: o}
+	g.router = &router{
+		prefix: policy.CleanPath(o.Prefix), prefixSlash: policy.CleanPath(o.Prefix) + "/",
+		maxHeldRequest: o.MaxHeldRequest, rules: o.Rules, tokenHeaderKey: canonicalHeader(o.TokenHeader),
+		log: o.Logger, events: o.Events, clientIP: o.ClientIP,
+	}
+	if o.Login != nil {
+		g.router.login, g.router.loginMethod, g.router.maxLoginBody = policy.CleanPath(o.Login.Path), o.Login.Method, o.Login.MaxBody
+		g.login = &loginWatch{opts: *o.Login, store: st, profiles: prof, challenges: challenges, sessions: sess, respond: respond, cookies: ck, env: e}
+		if o.Login.WhoAmIURI != "" {
+			g.login.whoAmI = &whoAmI{uri: o.Login.WhoAmIURI, field: o.Login.WhoAmIField}
+		}
+	}
+	if o.Logout != "" {
+		g.router.logout = policy.CleanPath(o.Logout)
+		g.logout = &logout{id: id, tokens: tokens, cookies: ck, env: e}
+	}
+	g.gate = &gate{id: id, respond: respond, profiles: prof, challenges: challenges, maxHeldRequest: o.MaxHeldRequest, env: e}
+	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
+		sessions: sess, sms: o.SMS, tokenHeader: o.TokenHeader, env: e}
+	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
+		enforcement: o.Enforcement, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
+	g.pages = newPages(o.Prefix, cp, sp, tokens.JWKS())
+	return g, nil
+}
+
+// Serve runs r through the flow its route needs, or passes it to the console
+// untouched. It returns nil when it answered, an *Error it has not written (the
+// caller writes it with Respond, or hands it to Caddy's handle_errors), or the
+// console's own error from next.
+func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, next Next) error {
+	rt := g.router.route(r)
+	switch rt.kind {
+	case ownPages:
+		return g.pages.serve(w, r, next)
+	case loginRoute:
+		return g.login.serve(w, r, next)
+	case logoutRoute:
+		return g.logout.serve(w, r, next)
+	case protectedRoute:
+		return g.gate.serve(w, r, next, rt)
+	case refusedRoute:
+		return rt.refusal
+	}
+	return ToConsole(w, r, next)
+}
+
+// Respond writes an error Serve returned: an *Error (or a store outage) as the
+// gateway's page or JSON; any other error is returned for Caddy to answer.
+func (g *Gateway) Respond(w http.ResponseWriter, r *http.Request, err error) error {
+	return g.respond.Error(w, r, err)
+}
+
+// RetryAfter sets the Retry-After header an error calls for (a store outage, a
+// limit), for when the caller answers it another way.
+func (g *Gateway) RetryAfter(w http.ResponseWriter, e *Error) { g.respond.RetryAfter(w, e) }
+
+// peerIP is the client's address as the connection says.
+func peerIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
