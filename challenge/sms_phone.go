@@ -4,84 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
-
-// phoneExample is the example every InvalidPhoneError gives.
-const phoneExample = "enter the number in international format, e.g. +44 7700 900123"
-
-// NormalizePhone returns s as an E.164 phone number ("+447700900123"), or an
-// *InvalidPhoneError whose Reason tells the user how to enter it. Spaces, dashes, dots
-// and parentheses are removed, and a "(0)" (the national trunk prefix, as in
-// "+44 (0) 7700 900123"); what remains must be a "+", then a country code not
-// starting with 0, 8 to 15 digits in all. A national number ("07700 900123") or an
-// international prefix ("0044…") is refused: the country must be explicit.
-func NormalizePhone(s string) (string, error) {
-	// "+44 (0) 7700 900123": the (0) is the national trunk prefix, left out when
-	// dialling from abroad.
-	s = strings.TrimSpace(strings.ReplaceAll(s, "(0)", ""))
-	if s == "" {
-		return "", &InvalidPhoneError{Reason: "no number given; " + phoneExample}
-	}
-	var b strings.Builder
-	for i, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r == '+' && i == 0:
-			b.WriteRune(r)
-		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')' || r == '\u00a0':
-		default:
-			return "", &InvalidPhoneError{Reason: "a phone number has only digits after the leading +, with spaces, dashes, dots or parentheses between them; " + phoneExample}
-		}
-	}
-	n := b.String()
-	switch digits := strings.TrimPrefix(n, "+"); {
-	case !strings.HasPrefix(n, "+"):
-		return "", &InvalidPhoneError{Reason: "start with + and the country code; " + phoneExample}
-	case digits == "":
-		return "", &InvalidPhoneError{Reason: "no digits given; " + phoneExample}
-	case digits[0] == '0':
-		return "", &InvalidPhoneError{Reason: "the country code cannot start with 0: leave out the 0 of the national number; " + phoneExample}
-	case len(digits) < 8:
-		return "", &InvalidPhoneError{Reason: "the number is too short (with the country code it has at least 8 digits); " + phoneExample}
-	case len(digits) > 15:
-		return "", &InvalidPhoneError{Reason: "the number is too long (E.164 numbers have at most 15 digits); " + phoneExample}
-	}
-	return n, nil
-}
-
-// MaskPhone returns an E.164 number with all but its country code and last four digits
-// hidden: "+447700900123" → "+44 ••• ••• 0123". It is what pages show and errors may
-// name.
-func MaskPhone(e164 string) string {
-	digits := strings.TrimPrefix(e164, "+")
-	if len(digits) < 8 {
-		return "•••"
-	}
-	return "+" + digits[:countryCodeLen(digits)] + " ••• ••• " + digits[len(digits)-4:]
-}
-
-// countryCodeLen is the length of the ITU-T E.164 country calling code that digits
-// start with. The codes are prefix-free: 1 and 7 are the only one-digit codes, the
-// two-digit ones are listed, and every other code has three digits.
-func countryCodeLen(digits string) int {
-	switch digits[0] {
-	case '1', '7':
-		return 1
-	}
-	switch digits[:2] {
-	case "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47",
-		"48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63", "64", "65", "66",
-		"81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98":
-		return 2
-	}
-	return 3
-}
 
 // StartPhoneBinding begins binding the phone number for the user of challenge id: it
 // normalizes the number (ErrInvalidPhone, with a reason for the user), keeps it sealed

@@ -34,7 +34,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clock.Now()
-	sent, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "nonce", " +44 7700 900123 ", testIP)
+	sent, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "nonce", " +44 20 7946 0123 ", testIP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 	}
 	// Bound: another phone only through a bind challenge.
 	op = e.beginWith("carol", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, op.ID, op.Binding, "+15551234567", testIP); !errors.Is(err, ErrAlreadyBound) {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, op.ID, op.Binding, "+12015550147", testIP); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("second binding on an operation challenge: %v", err)
 	}
 }
@@ -98,16 +98,16 @@ func TestPhoneBindingInvalidNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	c := e.beginWith("carol", policy.SMS)
-	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "07700 900123", testIP)
+	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "020 7946 0123", testIP)
 	var ip *InvalidPhoneError
-	if !errors.As(err, &ip) || !strings.Contains(ip.Reason, "+44 7700 900123") {
+	if !errors.As(err, &ip) || !strings.Contains(ip.Reason, "+44 20 7946 0123") {
 		t.Fatalf("national number: %v", err)
 	}
 	if out.count() != 0 || e.counter(store.UserKey("carol", smsSendsName)) != 0 {
 		t.Error("an invalid number was sent to or counted")
 	}
 	// The user corrects it at once: no resend wait was started.
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 7700 900123", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 20 7946 0123", testIP); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -116,7 +116,7 @@ func TestPhoneBindingCorrectedNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	c := e.beginWith("carol", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+15551234567", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+12015550147", testIP); err != nil {
 		t.Fatal(err)
 	}
 	codeA := out.lastCode(t)
@@ -150,7 +150,7 @@ func TestPhoneCodeForPendingNumberOnly(t *testing.T) {
 	e.svc.SendSMSCode(e.ctx, c.ID, "b", testIP)
 	codeBound := out.lastCode(t)
 	e.clock.Add(time.Minute)
-	e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+15551234567", testIP)
+	e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+12015550147", testIP)
 	if codeNew := out.lastCode(t); codeNew != codeBound {
 		_, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, "b", codeBound, testIP)
 		wantWrong(t, err, 4)
@@ -165,26 +165,26 @@ func TestChangePhoneNeedsBindChallenge(t *testing.T) {
 	// An operation or login challenge cannot change (or add) a factor.
 	for _, purpose := range []policy.Purpose{policy.PurposeOperation, policy.PurposeLogin} {
 		c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: purpose, Methods: []policy.Method{policy.SMS}})
-		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+15551234567", testIP); !errors.Is(err, ErrAlreadyBound) {
+		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+12015550147", testIP); !errors.Is(err, ErrAlreadyBound) {
 			t.Errorf("%s challenge: %v", purpose, err)
 		}
 	}
 	// Adding a phone when only an app is bound also needs one.
 	e.bind("bob")
 	c := e.beginWith("bob", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+15551234567", testIP); !errors.Is(err, ErrAlreadyBound) {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+12015550147", testIP); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("adding a phone on an operation challenge: %v", err)
 	}
 	// A bind challenge, begun after a fresh second factor, changes the number.
 	c, _ = e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeBind, Methods: []policy.Method{policy.SMS}})
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+1 555 123 4567", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+1 201 555 0147", testIP); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, "b", out.lastCode(t), testIP); err != nil {
 		t.Fatal(err)
 	}
 	f, _ := e.svc.Factors(e.ctx, "alice")
-	if e.openPhone("alice") != "+15551234567" || f.TOTP == nil || f.Phone.Last4 != "4567" {
+	if e.openPhone("alice") != "+12015550147" || f.TOTP == nil || f.Phone.Last4 != "0147" {
 		t.Errorf("after the change: %+v", f)
 	}
 	// A bind challenge for TOTP while an app is bound is still refused.
