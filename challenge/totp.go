@@ -2,15 +2,10 @@ package challenge
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha1"
-	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/base32"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"image/png"
 	"io"
 	"net/url"
@@ -18,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 )
 
 // The TOTP parameters the gateway issues and accepts: RFC 6238 with HMAC-SHA1, 6 digits
@@ -33,6 +29,9 @@ const (
 // authenticator app by hand.
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
+// totpOpts are the HOTP parameters of every code the gateway computes (see totpDigits).
+var totpOpts = hotp.ValidateOpts{Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
 // NewTOTPSecret returns a new 160-bit TOTP secret read from r, which should be
 // crypto/rand.Reader outside tests.
 func NewTOTPSecret(r io.Reader) ([]byte, error) {
@@ -45,7 +44,7 @@ func NewTOTPSecret(r io.Reader) ([]byte, error) {
 
 // TOTPCode returns the 6-digit code an authenticator app holding secret shows at time t.
 func TOTPCode(secret []byte, t time.Time) string {
-	return hotp(secret, uint64(timeStep(t)), totpDigits, sha1.New)
+	return stepCode(b32.EncodeToString(secret), timeStep(t))
 }
 
 // MatchTOTP reports whether code is the TOTP code of secret at the time step of now or
@@ -53,11 +52,15 @@ func TOTPCode(secret []byte, t time.Time) string {
 // delay), and returns the step it matched. The caller records that step so the same
 // code, or one from an earlier step, is never accepted again. Input other than exactly
 // six ASCII digits never matches.
+//
+// The codes come from pquerna/otp's HOTP (RFC 4226), but the window is walked here:
+// totp.ValidateCustom answers only yes or no (stopping at the first step that matches),
+// and the replay guard needs the step that matched.
 func MatchTOTP(secret []byte, code string, now time.Time) (step int64, ok bool) {
 	if !sixDigits(code) {
 		return 0, false
 	}
-	mac := hmac.New(sha1.New, secret)
+	key := b32.EncodeToString(secret)
 	cur := timeStep(now)
 	for st := cur - 1; st <= cur+1; st++ {
 		if st < 0 {
@@ -67,7 +70,7 @@ func MatchTOTP(secret []byte, code string, now time.Time) (step int64, ok bool) 
 		// says nothing about how many digits of a guess were right. On the
 		// one-in-a-million chance that two steps share a code, the later step wins: it
 		// moves the replay guard further.
-		if subtle.ConstantTimeCompare([]byte(code), []byte(hotpMAC(mac, uint64(st), totpDigits))) == 1 {
+		if subtle.ConstantTimeCompare([]byte(code), []byte(stepCode(key, st))) == 1 {
 			step, ok = st, true
 		}
 	}
@@ -78,19 +81,29 @@ func MatchTOTP(secret []byte, code string, now time.Time) (step int64, ok bool) 
 // steps of secret, code2 being the later one, and returns the step of code2. Binding an
 // authenticator takes two consecutive codes (as AWS IAM does) to prove the app really
 // holds the secret and its clock is right. code2's step may be one step ahead of now or
-// up to two steps behind it, since typing two codes takes time.
+// up to two steps behind it, since typing two codes takes time. As in MatchTOTP, the
+// window is walked here, for the step.
 func MatchConsecutive(secret []byte, code1, code2 string, now time.Time) (step2 int64, ok bool) {
 	if !sixDigits(code1) || !sixDigits(code2) {
 		return 0, false
 	}
-	mac := hmac.New(sha1.New, secret)
+	key := b32.EncodeToString(secret)
 	cur := timeStep(now)
+	// The codes of steps cur-3 … cur+1, each computed once; "" (matching nothing) before
+	// the epoch.
+	var codes [5]string
+	for i := range codes {
+		if st := cur - 3 + int64(i); st >= 0 {
+			codes[i] = stepCode(key, st)
+		}
+	}
 	for st := cur - 2; st <= cur+1; st++ {
 		if st < 1 {
 			continue
 		}
-		m1 := subtle.ConstantTimeCompare([]byte(code1), []byte(hotpMAC(mac, uint64(st-1), totpDigits)))
-		m2 := subtle.ConstantTimeCompare([]byte(code2), []byte(hotpMAC(mac, uint64(st), totpDigits)))
+		i := st - (cur - 3) // codes[i] is step st's code, codes[i-1] step st-1's
+		m1 := subtle.ConstantTimeCompare([]byte(code1), []byte(codes[i-1]))
+		m2 := subtle.ConstantTimeCompare([]byte(code2), []byte(codes[i]))
 		if m1&m2 == 1 {
 			step2, ok = st, true
 		}
@@ -146,30 +159,17 @@ func QRCodePNG(uri string, size int) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// hotp is RFC 4226 HOTP with any digit count and hash, so the RFC 4226 and RFC 6238
-// test vectors (SHA-256 and SHA-512 included) run through the same code as production.
-func hotp(secret []byte, counter uint64, digits int, h func() hash.Hash) string {
-	return hotpMAC(hmac.New(h, secret), counter, digits)
-}
-
-// hotpMAC is hotp with the HMAC keyed already, so checking a window of steps keys it
-// once.
-func hotpMAC(mac hash.Hash, counter uint64, digits int) string {
-	var msg [8]byte
-	binary.BigEndian.PutUint64(msg[:], counter)
-	mac.Reset()
-	mac.Write(msg[:])
-	var buf [sha512.Size]byte
-	sum := mac.Sum(buf[:0])
-	// Dynamic truncation (RFC 4226 §5.3).
-	off := sum[len(sum)-1] & 0x0f
-	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
-	code := make([]byte, digits)
-	for i := digits - 1; i >= 0; i-- {
-		code[i] = byte('0' + bin%10)
-		bin /= 10
+// stepCode is the 6-digit HOTP (RFC 4226) code of key, a secret in base32 as b32 writes
+// it, for time step st (never negative: callers skip steps before the epoch), computed
+// by pquerna/otp. The counter is 64-bit all the way, so codes keep coming past 2038. The
+// library refuses only a key that is not base32, which b32 never writes; should it
+// refuse one anyway, the code is "", which no six-digit input matches.
+func stepCode(key string, st int64) string {
+	code, err := hotp.GenerateCodeCustom(key, uint64(st), totpOpts)
+	if err != nil {
+		return ""
 	}
-	return string(code)
+	return code
 }
 
 // timeStep is the RFC 6238 time counter: whole 30-second steps since the Unix epoch,
