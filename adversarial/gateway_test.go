@@ -2,7 +2,6 @@ package adversarial
 
 import (
 	"context"
-	"encoding/base32"
 	"encoding/json"
 	"io"
 	"net"
@@ -26,7 +25,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-stepup/stepup/caddymodule"
-	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/internal/totptest"
 )
 
 // console is a console on loopback that records what reaches it.
@@ -320,22 +319,26 @@ func match(t *testing.T, re *regexp.Regexp, body string) string {
 	return m[1]
 }
 
-// bindTOTP binds an authenticator on the binding page at loc and returns its secret.
-func (c *client) bindTOTP(loc string) []byte {
+// bindTOTP binds an authenticator on the binding page at loc and returns the app
+// holding its secret.
+func (c *client) bindTOTP(loc string) *totptest.App {
 	t := c.s.t
 	t.Helper()
 	page := c.page("GET", loc, nil)
-	secret := decodeSecret(t, match(t, secretRE, page.Body))
-	now := time.Now()
+	app, err := totptest.FromBase32(match(t, secretRE, page.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code1, code2 := app.BindingCodes()
 	done := c.page("POST", loc, url.Values{
 		"csrf":  {match(t, csrfRE, page.Body)},
-		"code1": {challenge.TOTPCode(secret, now.Add(-30*time.Second))},
-		"code2": {challenge.TOTPCode(secret, now)},
+		"code1": {code1},
+		"code2": {code2},
 	})
 	if done.StatusCode >= 400 {
 		t.Fatalf("binding: %d %s", done.StatusCode, done.Body)
 	}
-	return secret
+	return app
 }
 
 // authServer is an auth layer for header mode: forward_auth asks it who a request
@@ -372,15 +375,6 @@ func tail(s string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
-}
-
-func decodeSecret(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // consoleUser asks the console, through the gateway and with the client's cookies,

@@ -7,9 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/internal/totptest"
 )
 
 func randomKey(t *testing.T) string {
@@ -36,23 +35,23 @@ func (s *stack) ssoClient(user string) *client {
 	return c
 }
 
-// tryChallenge opens and answers challenge loc as c would, and returns the statuses.
-func (c *client) tryChallenge(t *testing.T, loc string, secret []byte) []int {
+// tryChallenge opens and answers challenge loc as c would, with codes from app, and
+// returns the statuses.
+func (c *client) tryChallenge(t *testing.T, loc string, app *totptest.App) []int {
 	t.Helper()
 	id := match(t, idRE, loc)
-	now := time.Now()
+	code1, code2 := app.BindingCodes()
 	page := c.page("GET", loc, nil)
 	csrf := "x"
 	if m := csrfRE.FindStringSubmatch(page.Body); m != nil {
 		csrf = m[1] // the page opened: use its form, as an attacker would
 	}
-	codes := url.Values{"csrf": {csrf}, "code": {challenge.TOTPCode(secret, now)},
-		"code1": {challenge.TOTPCode(secret, now.Add(-30*time.Second))}, "code2": {challenge.TOTPCode(secret, now)}}
+	codes := url.Values{"csrf": {csrf}, "code": {code2}, "code1": {code1}, "code2": {code2}}
 	return []int{
 		page.StatusCode,
 		c.page("POST", loc, codes).StatusCode,
 		c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}}).StatusCode,
-		c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+447700900123"}}).StatusCode,
+		c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+442079460123"}}).StatusCode,
 		c.api("POST", "/.stepup/api/challenges/"+id+"/verify", map[string]string{"code": codes.Get("code")}).StatusCode,
 		c.api("POST", "/.stepup/api/challenges/"+id+"/sms", map[string]string{}).StatusCode,
 	}
@@ -89,12 +88,12 @@ func TestHeaderModeChallengeBelongsToItsUser(t *testing.T) {
 		}
 
 		eve := s.ssoClient("eve")
-		eveSecret := make([]byte, 20)
-		if got := eve.tryChallenge(t, loc, eveSecret); !allForbidden(got) {
+		eveApp := totptest.New(make([]byte, 20))
+		if got := eve.tryChallenge(t, loc, eveApp); !allForbidden(got) {
 			t.Errorf("eve on dave's challenge: %v, want 403 everywhere", got)
 		}
 		daveElsewhere := s.ssoClient("dave")
-		if got := daveElsewhere.tryChallenge(t, loc, eveSecret); !allForbidden(got) {
+		if got := daveElsewhere.tryChallenge(t, loc, eveApp); !allForbidden(got) {
 			t.Errorf("dave's other browser on the challenge: %v, want 403 everywhere", got)
 		}
 		// Nothing changed: dave still binds, and only in his browser.
@@ -124,7 +123,7 @@ func TestSessionModeChallengeBelongsToItsUser(t *testing.T) {
 		}
 		carol := s.client()
 		carol.mustLogin("carol")
-		if got := carol.tryChallenge(t, loc, make([]byte, 20)); !allForbidden(got) {
+		if got := carol.tryChallenge(t, loc, totptest.New(make([]byte, 20))); !allForbidden(got) {
 			t.Errorf("carol on alice's challenge: %v, want 403 everywhere", got)
 		}
 		if st := s.console.State(t); len(st.Payments) != 0 {

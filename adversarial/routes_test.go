@@ -8,9 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/internal/totptest"
 )
 
 // operationAttack is a request the console could read as deleting i-1001 or paying,
@@ -212,8 +211,8 @@ func TestCrossSiteLogoutIgnored(t *testing.T) {
 	})
 }
 
-// bindFromSettings binds an authenticator for a signed-in user.
-func (c *client) bindFromSettings(t *testing.T) []byte {
+// bindFromSettings binds an authenticator for a signed-in user and returns the app.
+func (c *client) bindFromSettings(t *testing.T) *totptest.App {
 	t.Helper()
 	settings := c.page("GET", "/.stepup/", nil)
 	start := c.page("POST", "/.stepup/totp/bind", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
@@ -234,12 +233,15 @@ func TestStepUpTokenNotInAccessLog(t *testing.T) {
 				s := startGateway(t, c, u, tc.site)
 				carol := s.client()
 				carol.mustLogin("carol")
-				secret := carol.bindFromSettings(t)
+				app := carol.bindFromSettings(t)
 				api := s.client()
 				api.mustLogin("carol")
 				resp := api.api("DELETE", "/api/instances/i-1001", nil)
 				verify, _ := resp.json(t)["verify_url"].(string)
-				code := challenge.TOTPCode(secret, time.Now().Add(30*time.Second))
+				code, err := app.Next(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
 				v := api.api("POST", verify, map[string]string{"code": code})
 				answer := v.json(t)
 				tok, _ := answer["token"].(string)

@@ -1,13 +1,17 @@
-// Package e2e holds real-browser tests of the caddy-stepup user journeys: Caddy runs
-// in-process with the repository's Caddyfile.example, read at test time (only its
-// global options, its two ports, the console's SMS outbox file and the gateway's SMS
-// provider are changed, to free loopback ports, the test's temporary directory and the
-// test's SMS relay; the stepup block is the example's word for word but for its one
-// sms line), so the gateway is in front of the demo console exactly as the README has
-// users run it. Debian's Chromium, driven with chromedp, signs in (with login
-// protection too), binds an authenticator app or a phone, answers challenges with
-// authenticator codes and with codes by SMS (read from the relay, a loopback webhook
-// that records every message the gateway sends), signs out everywhere and calls the
-// API the way a user's browser does. The package has no code of its own; see the
-// tests.
+// Package e2e holds real-browser tests of the caddy-stepup user journeys. Caddy runs
+// in-process with the repository's Caddyfile.example, read at test time and adapted as
+// it is: the example takes its ports, its SMS outbox and its log from environment
+// placeholders ({$STEPUP_DEMO_PORT:8080} and the like), which each test sets to free
+// loopback ports and files in its temporary directory. So the gateway is in front of
+// the demo console exactly as the README has users run it. Debian's Chromium, driven
+// with chromedp, signs in (with login protection too), binds an authenticator app
+// (whose QR code it reads) or a phone, answers challenges with authenticator codes
+// (internal/totptest) and with codes by SMS (read from the outbox the example's
+// development SMS provider writes), signs out everywhere and calls the API the way a
+// user's browser does.
+//
+// The files: stack_test.go runs Caddy, browser_test.go drives Chromium, login_test.go,
+// binding_test.go, challenge_test.go and sms_test.go check the pages of each step, and
+// the journeys_*_test.go files hold the journeys by topic. The package has no code of
+// its own.
 package e2e
