@@ -18,8 +18,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/caddy-stepup/stepup/challenge"
@@ -246,32 +244,6 @@ func (c *client) bindTOTP() []byte {
 		t.Fatal("token cookie still set")
 	}
 	return secret
-}
-
-// nextCode returns a code the replay guard accepts: binding or a verification used
-// the current step, so the next one must come from a later step (±1 step of skew
-// makes the next step's code valid now).
-func nextCode(secret []byte, step int) string {
-	return challenge.TOTPCode(secret, time.Now().Add(time.Duration(step)*30*time.Second))
-}
-
-func decodeSecret(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func challengeCode(secret []byte, at time.Time) string { return challenge.TOTPCode(secret, at) }
-
-func testutilCount(c prometheus.Counter) float64 {
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		panic(err)
-	}
-	return m.GetCounter().GetValue()
 }
 
 func mustURL(s string) *url.URL {
