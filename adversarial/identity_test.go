@@ -83,7 +83,7 @@ func expectHeldFor(t *testing.T, resp response, user string) {
 // body says, the login the console accepted is bob's, and bob's login is held.
 func TestLoginIdentityFromConsoleWhoami(t *testing.T) {
 	eachConsole(t, func(t *testing.T, c console, u string) {
-		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\tenforce login bob\n"))
+		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\trequire login bob\n"))
 		attackLogins(t, s, func(t *testing.T, a loginAttack, resp response, consoleSaw bool) {
 			if slices.Contains(s.console.State(t).Logins, "bob") {
 				expectHeldFor(t, resp, "bob")
@@ -96,7 +96,7 @@ func TestLoginIdentityFromConsoleWhoami(t *testing.T) {
 // anything that could name two users before the console sees it.
 func TestLoginIdentityFromBody(t *testing.T) {
 	eachConsole(t, func(t *testing.T, c console, u string) {
-		s := startGateway(t, c, u, stepupSite(loginBlock(bodyField)+protectBlock+"\t\tenforce login bob\n"))
+		s := startGateway(t, c, u, stepupSite(loginBlock(bodyField)+protectBlock+"\t\trequire login bob\n"))
 		attackLogins(t, s, func(t *testing.T, a loginAttack, resp response, consoleSaw bool) {
 			if a.ambiguous {
 				if resp.StatusCode != http.StatusBadRequest || consoleSaw {
@@ -117,7 +117,7 @@ func TestLoginIdentityFromBody(t *testing.T) {
 // A user's name in a policy list matches however its letters are cased.
 func TestPolicyListsFoldNames(t *testing.T) {
 	eachConsole(t, func(t *testing.T, c console, u string) {
-		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\tenforce login BOB\n"))
+		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\trequire login BOB\n"))
 		resp := s.client().raw("POST", "/login", "application/json", `{"username":"bob","password":"bob-password"}`)
 		expectHeldFor(t, resp, "bob")
 	})
@@ -127,7 +127,7 @@ func TestPolicyListsFoldNames(t *testing.T) {
 // login reaches the browser before the second factor, not even informational answers.
 func TestEarlyHintsNotForwardedOnLogin(t *testing.T) {
 	eachConsole(t, func(t *testing.T, c console, u string) {
-		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\tenforce login bob\n"))
+		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\trequire login bob\n"))
 		cl := s.client()
 		resp := cl.login("bob")
 		if len(resp.Informational) > 0 {

@@ -131,7 +131,7 @@ func TestGetRuleCoversHead(t *testing.T) {
 // The login route is watched however its method is spelled or overridden.
 func TestLoginMethodCannotBeOutSpelled(t *testing.T) {
 	eachConsole(t, func(t *testing.T, c console, u string) {
-		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\tenforce login bob\n"))
+		s := startGateway(t, c, u, stepupSite(loginBlock(whoami)+protectBlock+"\t\trequire login bob\n"))
 		form := "application/x-www-form-urlencoded"
 		for _, a := range []operationAttack{
 			{name: "lower-case post", method: "post", target: "/login", ctype: form, body: "username=bob&password=bob-password"},
@@ -183,8 +183,8 @@ func TestUnprotectedOddPathsPass(t *testing.T) {
 func TestConfigCannotSwitchProtectionOffSilently(t *testing.T) {
 	for _, tc := range []struct{ name, extra string }{
 		{"methods line", "\t\tmethods totp\n"},
-		{"login enforcement only", "\t\tenforce login bob\n"},
-		{"both", "\t\tmethods totp\n\t\tenforce login bob\n"},
+		{"login required only", "\t\trequire login bob\n"},
+		{"both", "\t\tmethods totp\n\t\trequire login bob\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			attackOperations(t, loginBlock(whoami)+protectBlock+tc.extra, []operationAttack{

@@ -48,7 +48,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_age <duration>
 //	        name <text>
 //	    }
-//	    enforce login|operation all|none|<user...>   # operation: all by default; login: none
+//	    default login|operation on|off [<method>...]  # where users start; they may change it
+//	    require login|operation all|admins|root|<user...>  # a floor nobody but this file changes
 //	    methods totp|sms ...
 //	    sms webhook <url> {
 //	        header <name> <value>
@@ -107,7 +108,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "protect":
 			err = h.parseProtect(d)
 		case "enforce":
-			err = h.parseEnforce(d)
+			err = d.Err(errEnforceReplaced)
+		case "default":
+			err = h.parseDefault(d)
+		case "require":
+			err = h.parseRequire(d)
 		case "methods":
 			err = h.parseMethods(d)
 		case "sms":
@@ -127,7 +132,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "token_header":
 			err = oneArg(d, &h.TokenHeader)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, enforce, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request or token_header)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request or token_header)", d.Val())
 		}
 		if err != nil {
 			return err
@@ -331,34 +336,57 @@ func (h *Handler) parseProtect(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (h *Handler) parseEnforce(d *caddyfile.Dispenser) error {
-	if h.Enforce == nil {
-		h.Enforce = &EnforceConfig{}
-	}
+// errEnforceReplaced says what to write instead of the enforce directive.
+const errEnforceReplaced = "enforce is replaced by `default` (where users start; they may change it) and `require` (a floor nobody but this file changes): " +
+	"write `require operation all` or `require login admins` for a mandate, `default operation on|off` or `default login on|off [<method>...]` for a default"
+
+// parseDefault reads `default login|operation on|off [<method>...]`.
+func (h *Handler) parseDefault(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
-	if len(args) < 2 {
-		return d.Err("expected `enforce login|operation all|none|<user...>`")
+	if len(args) < 2 || (args[0] != "login" && args[0] != "operation") || (args[1] != "on" && args[1] != "off") {
+		return d.Err("expected `default login|operation on|off [<method>...]`, e.g. `default login on totp`")
 	}
-	var list *[]string
-	switch args[0] {
-	case "login":
-		list = &h.Enforce.Login
-	case "operation":
-		list = &h.Enforce.Operation
-	default:
-		return d.Errf("enforce: expected login or operation, got %q", args[0])
+	if h.Defaults == nil {
+		h.Defaults = &DefaultsConfig{}
+	}
+	ch := &ChoiceConfig{On: args[1] == "on", Methods: args[2:]}
+	for _, m := range ch.Methods {
+		if _, err := policy.ParseMethod(m); err != nil {
+			return d.Errf("default %s: %v", args[0], err)
+		}
+	}
+	dst := &h.Defaults.Operation
+	if args[0] == "login" {
+		dst = &h.Defaults.Login
+	}
+	if *dst != nil {
+		return d.Errf("default %s is set twice", args[0])
+	}
+	*dst = ch
+	return nil
+}
+
+// parseRequire reads `require login|operation all|admins|root|<user...>`.
+func (h *Handler) parseRequire(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) < 2 || (args[0] != "login" && args[0] != "operation") {
+		return d.Err("expected `require login|operation all|admins|root|<user...>`, e.g. `require login admins`")
+	}
+	if h.Require == nil {
+		h.Require = &RequireConfig{}
+	}
+	list := &h.Require.Operation
+	if args[0] == "login" {
+		list = &h.Require.Login
 	}
 	*list = append(*list, args[1:]...)
-	if _, _, err := audience(*list, false); err != nil {
-		return d.Errf("enforce %s: %v", args[0], err)
+	if _, err := audience(*list); err != nil {
+		return d.Errf("require %s: %v", args[0], err)
 	}
 	return nil
 }
 
 func (h *Handler) parseMethods(d *caddyfile.Dispenser) error {
-	if h.Enforce == nil {
-		h.Enforce = &EnforceConfig{}
-	}
 	args := d.RemainingArgs()
 	if len(args) == 0 {
 		return d.Err("methods needs one or more of totp, sms")
@@ -368,7 +396,7 @@ func (h *Handler) parseMethods(d *caddyfile.Dispenser) error {
 			return d.Errf("methods: %v", err)
 		}
 	}
-	h.Enforce.Methods = args
+	h.Methods = args
 	return nil
 }
 

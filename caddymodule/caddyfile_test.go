@@ -109,9 +109,13 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad success status", "stepup {\n\tlogin /login {\n\t\tsuccess_status ok\n\t}\n}", 4, `expected an HTTP status code, got "ok"`},
 		{"login without path", "stepup {\n\tlogin {\n\t}\n}", 3, "login needs the console's login path"},
 		{"bad identity", "stepup {\n\tidentity cookie x\n}", 3, "expected `identity session` or `identity header <name>`"},
-		{"bad enforce", "stepup {\n\tenforce everything all\n}", 3, `enforce: expected login or operation, got "everything"`},
-		{"all with names", "stepup {\n\tenforce operation all bob\n}", 3, `"all" stands alone`},
-		{"none with names", "stepup {\n\tenforce login alice\n\tenforce login none\n}", 4, `"none" stands alone`},
+		{"enforce is replaced", "stepup {\n\tenforce operation all\n}", 3, "write `require operation all`"},
+		{"bad require", "stepup {\n\trequire everything all\n}", 3, "expected `require login|operation all|admins|root|<user...>`"},
+		{"all with names", "stepup {\n\trequire operation all bob\n}", 3, `"all" stands alone`},
+		{"require none", "stepup {\n\trequire login none\n}", 3, `leave the line out`},
+		{"bad default", "stepup {\n\tdefault login maybe\n}", 3, "expected `default login|operation on|off [<method>...]`"},
+		{"default twice", "stepup {\n\tdefault login on\n\tdefault login off\n}", 4, "default login is set twice"},
+		{"default with an unknown method", "stepup {\n\tdefault login on email\n}", 3, `unknown second-factor method "email"`},
 		{"unknown method", "stepup {\n\tmethods email\n}", 3, `unknown second-factor method "email"`},
 		{"argument on the directive", "stepup on {\n}", 2, "wrong argument count"},
 		{"whoami without a path", "stepup {\n\tlogin /login {\n\t\twhoami\n\t}\n}", 4, "expected `whoami <path> [<json_field>]`"},
@@ -159,8 +163,8 @@ func TestSMSConfigErrors(t *testing.T) {
 		}
 	}
 	var h Handler
-	_ = json.Unmarshal([]byte(`{"enforce":{"methods":["sms"]}}`), &h)
-	if _, err := h.compileEnforcement(); err == nil || !strings.Contains(err.Error(), "needs an sms provider") {
+	_ = json.Unmarshal([]byte(`{"methods":["sms"]}`), &h)
+	if _, err := h.compileSettings(); err == nil || !strings.Contains(err.Error(), "needs an sms provider") {
 		t.Errorf("sms without a provider: %v", err)
 	}
 }

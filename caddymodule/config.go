@@ -94,17 +94,33 @@ type ProtectConfig struct {
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 }
 
-// EnforceConfig says who must use a second factor. Its parts are independent: one
-// left out keeps its default.
-type EnforceConfig struct {
-	// Login lists users whose console login needs a second factor; ["all"] for
-	// everyone. Default: nobody (["none"] says so explicitly).
-	Login []string `json:"login,omitempty"`
-	// Operation lists users whose sensitive operations need a second factor; ["all"]
-	// for everyone. Default: everyone; turning it off takes ["none"].
-	Operation []string `json:"operation,omitempty"`
-	// Methods enabled for protected users, in order of preference. Default: totp.
+// ChoiceConfig is one kind of protection: on or off, and the methods that may pass
+// it.
+type ChoiceConfig struct {
+	// On turns the protection on.
+	On bool `json:"on"`
+	// Methods may pass it, in order of preference: "totp", "sms". Empty: every
+	// enabled method.
 	Methods []string `json:"methods,omitempty"`
+}
+
+// DefaultsConfig is where users start. They, and administrators for them, may
+// change it from the settings page. Root's operation protection starts on with SMS
+// first, whatever Operation says.
+type DefaultsConfig struct {
+	// Login is the default of login protection. Default: off.
+	Login *ChoiceConfig `json:"login,omitempty"`
+	// Operation is the default of operation protection. Default: on.
+	Operation *ChoiceConfig `json:"operation,omitempty"`
+}
+
+// RequireConfig are mandates: a floor nobody but the config changes. Each names
+// users: "all", "admins" (root and administrators), "root", or user names.
+type RequireConfig struct {
+	// Login lists the users whose login protection is on, whatever they choose.
+	Login []string `json:"login,omitempty"`
+	// Operation lists the users whose operation protection is on, whatever they choose.
+	Operation []string `json:"operation,omitempty"`
 }
 
 // checkUserSource refuses a login route that names the user in two ways: one would

@@ -13,11 +13,11 @@ import (
 	"github.com/caddy-stepup/stepup/token"
 )
 
-// TestEnforceCombinations: methods, enforce login and enforce operation are
-// independent; operation protection is on for everyone unless a line says otherwise;
-// what the config means is what `caddy adapt` writes, what the gateway does, and what
-// it logs at load.
-func TestEnforceCombinations(t *testing.T) {
+// TestSettingsCombinations: methods, defaults and mandates are independent; with
+// nothing configured operation protection is on for everyone and login protection
+// off; what the config means is what `caddy adapt` writes, what the gateway does, and
+// what it logs at load.
+func TestSettingsCombinations(t *testing.T) {
 	const base = `stepup {
 	login /login {
 		success_status 200 303
@@ -29,21 +29,20 @@ func TestEnforceCombinations(t *testing.T) {
 `
 	tests := []struct {
 		name, lines string
-		adapted     string // the handler's "enforce" in the adapted JSON, "" for none
-		operation   string // logged operation protection
-		login       string // logged login protection
+		adapted     string // the handler's "methods", "defaults" and "require" in the adapted JSON
+		operation   string // logged operation protection default
+		login       string // logged login protection required for
 		carolAsked  bool   // carol's delete needs a second factor
 		bobHeld     bool   // bob's console login is held
 	}{
-		{"nothing", "", "", "everyone", "nobody", true, false},
-		{"methods only", "methods totp", `{"methods":["totp"]}`, "everyone", "nobody", true, false},
-		{"login only", "enforce login bob", `{"login":["bob"]}`, "everyone", "bob", true, true},
-		{"login for all, methods", "enforce login all\n\tmethods totp", `{"login":["all"],"methods":["totp"]}`, "everyone", "everyone", true, true},
-		{"operation for some", "enforce operation alice Bob", `{"operation":["alice","Bob"]}`, "alice bob", "nobody", false, false},
-		{"operation on two lines", "enforce operation alice\n\tenforce operation carol", `{"operation":["alice","carol"]}`, "alice carol", "nobody", true, false},
-		{"operation off", "enforce operation none", `{"operation":["none"]}`, "nobody", "nobody", false, false},
-		{"operation off, login on", "enforce operation none\n\tenforce login all", `{"login":["all"],"operation":["none"]}`, "nobody", "everyone", false, true},
-		{"login explicitly off", "enforce login none\n\tmethods totp", `{"login":["none"],"methods":["totp"]}`, "everyone", "nobody", true, false},
+		{"nothing", "", `{}`, "on", "nobody", true, false},
+		{"methods only", "methods totp", `{"methods":["totp"]}`, "on", "nobody", true, false},
+		{"login required for bob", "require login bob", `{"require":{"login":["bob"]}}`, "on", "bob", true, true},
+		{"login on by default", "default login on totp\n\tmethods totp", `{"defaults":{"login":{"methods":["totp"],"on":true}},"methods":["totp"]}`, "on", "nobody", true, true},
+		{"login required for admins", "require login admins\n\tadmins bob", `{"require":{"login":["admins"]}}`, "on", "root and administrators", true, true},
+		{"operation off by default", "default operation off", `{"defaults":{"operation":{"on":false}}}`, "off", "nobody", false, false},
+		{"operation off by default, required for carol", "default operation off\n\trequire operation Carol", `{"defaults":{"operation":{"on":false}},"require":{"operation":["Carol"]}}`, "off", "nobody", true, false},
+		{"operation off, login required for all", "default operation off\n\trequire login all", `{"defaults":{"operation":{"on":false}},"require":{"login":["all"]}}`, "off", "everyone", false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,8 +51,8 @@ func TestEnforceCombinations(t *testing.T) {
 			if err != nil {
 				t.Fatalf("adapt: %v", err)
 			}
-			if got := adaptedEnforce(t, out); got != tt.adapted {
-				t.Errorf("adapted enforce = %s, want %s", got, tt.adapted)
+			if got := adaptedSettings(t, out); got != tt.adapted {
+				t.Errorf("adapted settings = %s, want %s", got, tt.adapted)
 			}
 
 			g := newGateway(t, block)
@@ -65,10 +64,11 @@ func TestEnforceCombinations(t *testing.T) {
 				t.Fatalf("effective policy logged %d times", len(entries))
 			}
 			fields := entries[0].ContextMap()
-			if fields["operation_protection"] != tt.operation || fields["login_protection"] != tt.login {
-				t.Errorf("logged operation %v, login %v; want %q, %q", fields["operation_protection"], fields["login_protection"], tt.operation, tt.login)
+			if fields["operation_protection_default"] != tt.operation || fields["login_protection_required_for"] != tt.login {
+				t.Errorf("logged operation default %v, login required for %v; want %q, %q", fields["operation_protection_default"], fields["login_protection_required_for"], tt.operation, tt.login)
 			}
-			if off := logs.FilterMessageSnippet("operation protection is off").Len() > 0; off != (tt.operation == "nobody") {
+			wantWarning := tt.operation == "off" && !strings.Contains(tt.lines, "require operation")
+			if off := logs.FilterMessageSnippet("operation protection is off by default").Len() > 0; off != wantWarning {
 				t.Errorf("warning that operation protection is off: %v", off)
 			}
 
@@ -92,18 +92,20 @@ func TestEnforceCombinations(t *testing.T) {
 	}
 }
 
-// adaptedEnforce returns the stepup handler's "enforce" object of an adapted config.
-func adaptedEnforce(t *testing.T, cfg []byte) string {
+// adaptedSettings returns the stepup handler's "methods", "defaults" and "require" of
+// an adapted config, as one JSON object.
+func adaptedSettings(t *testing.T, cfg []byte) string {
 	t.Helper()
-	var found string
+	found := map[string]any{}
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			if v["handler"] == "stepup" {
-				if e, ok := v["enforce"]; ok {
-					b, _ := json.Marshal(e)
-					found = string(b)
+				for _, k := range []string{"methods", "defaults", "require"} {
+					if e, ok := v[k]; ok {
+						found[k] = e
+					}
 				}
 				return
 			}
@@ -121,5 +123,6 @@ func adaptedEnforce(t *testing.T, cfg []byte) string {
 		t.Fatal(err)
 	}
 	walk(root)
-	return found
+	b, _ := json.Marshal(found)
+	return string(b)
 }

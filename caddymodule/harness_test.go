@@ -52,7 +52,6 @@ const demoBlock = `stepup {
 		max_age 2m
 		name "payments"
 	}
-	enforce operation all
 }`
 
 func newGateway(t *testing.T, block string) *stack {

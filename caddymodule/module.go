@@ -72,8 +72,21 @@ type Handler struct {
 	// Protect names the sensitive operations.
 	Protect []ProtectConfig `json:"protect,omitempty"`
 
-	// Enforce says who must use a second factor and with which methods.
-	Enforce *EnforceConfig `json:"enforce,omitempty"`
+	// Methods are the second-factor methods on offer, in order of preference:
+	// "totp" (an authenticator app) and "sms". Default: totp, and sms when an SMS
+	// provider is configured.
+	Methods []string `json:"methods,omitempty"`
+
+	// Defaults are where users start; they may change them on the settings page.
+	// Default: operation protection on, login protection off.
+	Defaults *DefaultsConfig `json:"defaults,omitempty"`
+
+	// Require are mandates: protection nobody but the config can turn off.
+	Require *RequireConfig `json:"require,omitempty"`
+
+	// Enforce is what Defaults and Require replace; a config that sets it fails at
+	// load with what to write instead.
+	Enforce json.RawMessage `json:"enforce,omitempty"`
 
 	// SMSRaw is the SMS provider that sends codes: a module in the stepup.sms
 	// namespace, "webhook", "twilio" or "log" (development). Needed for the sms method.
@@ -108,7 +121,7 @@ type Handler struct {
 	tokens     *token.Tokens
 	challenges *challenge.Service
 	rules      policy.Rules
-	enforce    policy.Enforcement
+	settings   policy.Settings
 	gateway    *gateway.Gateway
 	logger     *zap.Logger
 }

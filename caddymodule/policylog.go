@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -14,28 +15,50 @@ import (
 // factor for what, on which routes and by which methods, so that a config that
 // protects less than its author thought shows in the log.
 func (h *Handler) logPolicy() {
-	e := h.enforce
-	fields := []zap.Field{
-		zap.String("operation_protection", audienceText(e.OperationAll, e.OperationUsers)),
-		zap.String("login_protection", audienceText(e.LoginAll, e.LoginUsers)),
-		zap.Any("methods", e.Methods),
-		zap.String("who_signs_in", h.userSource()),
-		zap.Array("protect", ruleList(h.rules)),
+	st := h.settings
+	fields := []zap.Field{zap.Any("methods", st.Methods)}
+	for _, k := range policy.Kinds {
+		d := st.Default(k, policy.RoleUser)
+		fields = append(fields,
+			zap.String(string(k)+"_protection_default", onOff(d.On)),
+			zap.String(string(k)+"_protection_required_for", audienceText(st.Mandates[k])))
 	}
+	fields = append(fields,
+		zap.Strings("root", st.Roles.Root), zap.Strings("admins", st.Roles.Admins),
+		zap.String("who_signs_in", h.userSource()),
+		zap.Array("protect", ruleList(h.rules)))
 	h.logger.Info("effective two-factor policy", fields...)
-	if !e.OperationAll && len(e.OperationUsers) == 0 && len(h.rules) > 0 {
-		h.logger.Warn("operation protection is off for everyone (enforce operation none): the protect rules ask nobody for a second factor")
+	if len(st.Roles.Root) > 0 && !slices.Contains(st.Methods, policy.SMS) {
+		h.logger.Warn("root's operation protection starts with SMS, but SMS is not enabled here: root falls back to the authenticator app",
+			zap.Strings("root", st.Roles.Root), zap.String("hint", "configure an sms provider to give root SMS first"))
+	}
+	if !st.Default(policy.Operation, policy.RoleUser).On && st.Mandates[policy.Operation].Empty() && len(h.rules) > 0 {
+		h.logger.Warn("operation protection is off by default and required for nobody: users turn it on themselves on the settings page (root's is on by default)")
 	}
 }
 
-func audienceText(all bool, users []string) string {
-	switch {
-	case all:
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+func audienceText(a policy.Audience) string {
+	if a.All {
 		return "everyone"
-	case len(users) == 0:
+	}
+	var parts []string
+	if a.Admins {
+		parts = append(parts, "root and administrators")
+	} else if a.Root {
+		parts = append(parts, "root")
+	}
+	parts = append(parts, a.Users...)
+	if len(parts) == 0 {
 		return "nobody"
 	}
-	return strings.Join(users, " ")
+	return strings.Join(parts, " ")
 }
 
 // userSource says where the gateway learns who signs in.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,7 +55,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.rules = rules
-	if h.enforce, err = h.compileEnforcement(); err != nil {
+	if h.settings, err = h.compileSettings(); err != nil {
 		return err
 	}
 
@@ -120,8 +121,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // gatewayOptions are the flows' settings from this config.
 func (h *Handler) gatewayOptions(formKey []byte) gateway.Options {
 	o := gateway.Options{
-		Prefix: h.Prefix, Issuer: h.Issuer, Logout: h.Logout, Rules: h.rules, Enforcement: h.enforce,
-		Roles: policy.Roles{Root: h.Root, Admins: h.Admins}, TokenHeader: h.TokenHeader,
+		Prefix: h.Prefix, Issuer: h.Issuer, Logout: h.Logout, Rules: h.rules, Settings: h.settings,
+		TokenHeader:    h.TokenHeader,
 		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: formKey,
 		Now: now, Logger: h.logger, Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
 	}
@@ -221,58 +222,95 @@ func (h *Handler) compileRules() (policy.Rules, error) {
 	return rules, nil
 }
 
-// compileEnforcement reads who must pass a second factor. Each part stands alone:
-// without an operation line everyone has operation protection, without a login line
-// nobody has login protection, and a methods line changes only the methods.
-func (h *Handler) compileEnforcement() (policy.Enforcement, error) {
-	e := h.Enforce
-	if e == nil {
-		e = &EnforceConfig{}
+// compileSettings reads who must pass what: the methods on offer, the defaults and
+// the mandates. Each part stands alone: a part left out keeps its default.
+func (h *Handler) compileSettings() (policy.Settings, error) {
+	if len(h.Enforce) > 0 {
+		return policy.Settings{}, fmt.Errorf("stepup: %s", errEnforceReplaced)
 	}
-	var out policy.Enforcement
-	var err error
-	if out.OperationAll, out.OperationUsers, err = audience(e.Operation, true); err != nil {
-		return out, fmt.Errorf("stepup: enforce operation: %v", err)
-	}
-	if out.LoginAll, out.LoginUsers, err = audience(e.Login, false); err != nil {
-		return out, fmt.Errorf("stepup: enforce login: %v", err)
-	}
-	methods := e.Methods
+	out := policy.Settings{Roles: policy.Roles{Root: h.Root, Admins: h.Admins}, Defaults: map[policy.Kind]policy.Choice{}, Mandates: map[policy.Kind]policy.Audience{}}
+	smsProvider := h.SMSRaw != nil || h.sms != nil
+	methods := h.Methods
 	if len(methods) == 0 {
 		methods = []string{string(policy.TOTP)}
+		if smsProvider {
+			methods = append(methods, string(policy.SMS))
+		}
 	}
-	for _, m := range methods {
-		pm, err := policy.ParseMethod(m)
-		if err != nil {
-			return out, fmt.Errorf("stepup: enforce: %v", err)
+	var err error
+	if out.Methods, err = parseMethodList(methods); err != nil {
+		return out, fmt.Errorf("stepup: methods: %v", err)
+	}
+	if slices.Contains(out.Methods, policy.SMS) && !smsProvider {
+		return out, fmt.Errorf("stepup: the sms method needs an sms provider: add `sms webhook <url>`, `sms twilio {...}` or, for development, `sms log`")
+	}
+	if h.Defaults != nil {
+		for k, c := range map[policy.Kind]*ChoiceConfig{policy.Login: h.Defaults.Login, policy.Operation: h.Defaults.Operation} {
+			if c == nil {
+				continue
+			}
+			ch := policy.Choice{On: c.On}
+			if ch.Methods, err = parseMethodList(c.Methods); err != nil {
+				return out, fmt.Errorf("stepup: default %s: %v", k, err)
+			}
+			for _, m := range ch.Methods {
+				if !slices.Contains(out.Methods, m) {
+					return out, fmt.Errorf("stepup: default %s: %s is not among the enabled methods %v", k, m, out.Methods)
+				}
+			}
+			out.Defaults[k] = ch
 		}
-		if pm == policy.SMS && h.SMSRaw == nil && h.sms == nil {
-			return out, fmt.Errorf("stepup: the sms method needs an sms provider: add `sms webhook <url>`, `sms twilio {...}` or, for development, `sms log`")
+	}
+	if h.Require != nil {
+		for k, list := range map[policy.Kind][]string{policy.Login: h.Require.Login, policy.Operation: h.Require.Operation} {
+			if out.Mandates[k], err = audience(list); err != nil {
+				return out, fmt.Errorf("stepup: require %s: %v", k, err)
+			}
 		}
-		out.Methods = append(out.Methods, pm)
 	}
 	return out, nil
 }
 
-// audience reads an enforce list: "all", "none", or user names (an empty list is
-// the default, everyone or nobody).
-func audience(list []string, everyoneByDefault bool) (all bool, users []string, err error) {
-	if len(list) == 0 {
-		return everyoneByDefault, nil, nil
-	}
-	for _, u := range list {
-		switch {
-		case u == "all" || u == "none":
-			if len(list) > 1 {
-				return false, nil, fmt.Errorf("%q stands alone; it cannot be listed with user names", u)
-			}
-			return u == "all", nil, nil
-		case policy.CanonicalUser(u) == "":
-			return false, nil, fmt.Errorf("%q is not a user name", u)
+func parseMethodList(names []string) ([]policy.Method, error) {
+	var out []policy.Method
+	for _, n := range names {
+		m, err := policy.ParseMethod(n)
+		if err != nil {
+			return nil, err
 		}
-		users = append(users, policy.CanonicalUser(u))
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
 	}
-	return false, users, nil
+	return out, nil
+}
+
+// audience reads a require list: "all", "admins" (root and administrators), "root",
+// or user names.
+func audience(list []string) (policy.Audience, error) {
+	var a policy.Audience
+	for _, u := range list {
+		switch u {
+		case "all":
+			a.All = true
+		case "admins":
+			a.Admins = true
+		case "root":
+			a.Root = true
+		case "none":
+			return a, fmt.Errorf("\"none\" is the default: leave the line out")
+		default:
+			c := policy.CanonicalUser(u)
+			if c == "" {
+				return a, fmt.Errorf("%q is not a user name", u)
+			}
+			a.Users = append(a.Users, c)
+		}
+	}
+	if a.All && len(list) > 1 {
+		return a, fmt.Errorf("\"all\" stands alone; it cannot be listed with others")
+	}
+	return a, nil
 }
 
 // demoKeys are the random keys of the demo mode, made once per process so that a

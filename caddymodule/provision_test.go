@@ -30,7 +30,9 @@ func TestProvisionErrors(t *testing.T) {
 		{"unset env key", `{"signing_key":"{env.STEPUP_TEST_UNSET}","encryption_key":"` + testEncryptionKey + `","store":{"backend":"redis","url":"redis://127.0.0.1:1/0"}}`, "{env.STEPUP_TEST_UNSET} is empty"},
 		{"bad rule path", `{"protect":[{"paths":["nope"]}]}`, `must start with / or *`},
 		{"rule without paths", `{"protect":[{"name":"x"}]}`, "has no paths"},
-		{"unknown method", `{"enforce":{"methods":["email"]}}`, `unknown second-factor method`},
+		{"unknown method", `{"methods":["email"]}`, `unknown second-factor method`},
+		{"enforce is replaced", `{"enforce":{"operation":["all"]}}`, "write `require operation all`"},
+		{"default method not enabled", `{"defaults":{"login":{"on":true,"methods":["sms"]}}}`, "sms is not among the enabled methods"},
 		{"unknown store", `{"store":{"backend":"etcd"}}`, `unknown store "etcd"`},
 		{"both key kinds", `{"signing_key":"` + testSigningKey + `","signing_key_file":"/x.pem","encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/tmp/x"}}`, "not both"},
 	}

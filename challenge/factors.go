@@ -23,6 +23,10 @@ type Factors struct {
 
 	// Phone is the bound phone for SMS codes, or nil.
 	Phone *PhoneBinding `json:"phone,omitempty"`
+
+	// Choices are the user's own protection settings (login and operation
+	// protection, the methods for each), with who changed them last and when.
+	Choices policy.Choices `json:"choices,omitzero"`
 }
 
 // A TOTPBinding is a bound authenticator app.
@@ -113,15 +117,30 @@ func (s *Service) Factors(ctx context.Context, user string) (Factors, error) {
 	return loadFactors(ctx, s.Store, user)
 }
 
-// ResetFactors removes every second factor of user and clears their lock, for an
-// administrator helping a user who lost their device. The caller checks that the
-// administrator may do it, audits it, and revokes the user's step-up tokens.
-func (s *Service) ResetFactors(ctx context.Context, user string) error {
-	err := s.Store.Delete(ctx,
-		store.UserKey(user, factorsName),
-		store.UserKey(user, failuresName),
-		store.UserKey(user, lockedName))
+// SetChoices records the user's protection settings, keeping what is bound. The
+// caller asks policy whether the change is allowed first.
+func (s *Service) SetChoices(ctx context.Context, user string, c policy.Choices) error {
+	f, err := loadFactors(ctx, s.Store, user)
 	if err != nil {
+		return err
+	}
+	f.Choices = c
+	return saveFactors(ctx, s.Store, user, f)
+}
+
+// ResetFactors removes every second factor of user and clears their lock, for an
+// administrator helping a user who lost their device; the user's protection settings
+// stay. The caller checks that the administrator may do it, audits it, and revokes
+// the user's step-up tokens.
+func (s *Service) ResetFactors(ctx context.Context, user string) error {
+	f, err := loadFactors(ctx, s.Store, user)
+	if err != nil {
+		return err
+	}
+	if err := saveFactors(ctx, s.Store, user, Factors{Choices: f.Choices}); err != nil {
+		return err
+	}
+	if err := s.Store.Delete(ctx, store.UserKey(user, failuresName), store.UserKey(user, lockedName)); err != nil {
 		return fmt.Errorf("challenge: resetting factors: %w", err)
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 // What waits on a challenge is taken once, by the one who passed it.
@@ -55,5 +57,26 @@ func TestHeldExpiresWithChallenge(t *testing.T) {
 	e.clock.Add(2 * time.Minute)
 	if err := e.svc.Hold(e.ctx, c, []byte("y")); !errors.Is(err, ErrChallengeEnded) {
 		t.Fatalf("Hold on an expired challenge: %v", err)
+	}
+}
+
+// A user's protection settings live beside their factors and outlast a reset.
+func TestChoicesKeptBesideFactors(t *testing.T) {
+	e := newEnv(t, Limits{})
+	e.bind("alice")
+	c := policy.Choices{}.With(policy.Login, policy.Choice{On: true, Methods: []policy.Method{policy.TOTP}}, "alice", e.clock.Now())
+	if err := e.svc.SetChoices(e.ctx, "alice", c); err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.svc.Factors(e.ctx, "alice")
+	if err != nil || f.TOTP == nil || f.Choices.Login == nil || !f.Choices.Login.On || f.Choices.ChangedBy != "alice" {
+		t.Fatalf("after SetChoices: %+v %v", f, err)
+	}
+	if err := e.svc.ResetFactors(e.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	f, err = e.svc.Factors(e.ctx, "alice")
+	if err != nil || f.TOTP != nil || f.Choices.Login == nil {
+		t.Fatalf("after a reset: %+v %v", f, err)
 	}
 }

@@ -135,6 +135,8 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 	}
 	data["Title"] = "Bind a second factor"
 	data["TOTPBind"], data["PhoneBind"], data["Number"] = totpBind, phoneBind, st.Number
+	// The phone first when SMS is the preferred method (root's default).
+	data["PhoneFirst"] = phoneBind && len(ch.Methods) > 0 && ch.Methods[0] == policy.SMS
 	if st.PhoneSent != nil {
 		data["PhoneSent"], data["PhoneTo"] = true, st.PhoneSent.To
 	}

@@ -41,6 +41,7 @@ const (
 	CodeForbidden         Code = "forbidden" // the challenge is another's (403)
 	CodeNotBound          Code = "not_bound"
 	CodeAlreadyBound      Code = "already_bound"
+	CodeMandated          Code = "mandated" // a mandate holds the protection on (403)
 )
 
 // An Error is a request the gateway refuses or cannot serve, as a value: what the

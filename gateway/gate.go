@@ -142,11 +142,11 @@ type factorReader interface {
 	Factors(ctx context.Context, user string) (challenge.Factors, error)
 }
 
-// profiles gathers what policy needs to know of a user.
+// profiles gathers what policy needs to know of a user: the settings from config,
+// and the user's own record (what is bound, what they chose).
 type profiles struct {
-	factors     factorReader
-	enforcement policy.Enforcement
-	roles       policy.Roles
+	factors  factorReader
+	settings policy.Settings
 }
 
 func (p profiles) of(ctx context.Context, user string) (policy.Profile, error) {
@@ -154,7 +154,11 @@ func (p profiles) of(ctx context.Context, user string) (policy.Profile, error) {
 	if err != nil {
 		return policy.Profile{}, err
 	}
-	return policy.Profile{User: user, Role: p.roles.Of(user), Protection: p.enforcement.For(user), Bound: f.Bound()}, nil
+	return p.from(user, f), nil
+}
+
+func (p profiles) from(user string, f challenge.Factors) policy.Profile {
+	return policy.Profile{User: user, Role: p.settings.Roles.Of(user), Protection: p.settings.For(user, f.Choices), Bound: f.Bound(), Choices: f.Choices}
 }
 
 // env is what every flow shares: the clock, randomness, the log, and the reports to

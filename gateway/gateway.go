@@ -32,9 +32,9 @@ type Options struct {
 	IdentityHeader string
 	// Rules name the protected operations.
 	Rules policy.Rules
-	// Enforcement says who needs a second factor; Roles who is root or an admin.
-	Enforcement policy.Enforcement
-	Roles       policy.Roles
+	// Settings say who needs a second factor for what: the methods on offer, the
+	// defaults, the mandates and the roles.
+	Settings policy.Settings
 	// TokenHeader is a request header API clients may present step-up tokens in,
 	// besides the cookie; "" for none.
 	TokenHeader string
@@ -113,7 +113,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	}
 	respond := &Responder{issuer: o.Issuer, prefix: o.Prefix, loginPath: loginPath, now: o.Now, log: o.Logger, events: o.Events, clientIP: o.ClientIP}
 	id := &identifier{header: o.IdentityHeader, tokens: tokens, cookies: ck, rand: o.Rand, log: o.Logger}
-	prof := profiles{factors: challenges, enforcement: o.Enforcement, roles: o.Roles}
+	prof := profiles{factors: challenges, settings: o.Settings}
 	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now}
 	f := forms{key: o.FormKey}
 
@@ -138,7 +138,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
 		sessions: sess, sms: o.SMS, tokenHeader: o.TokenHeader, env: e}
 	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
-		enforcement: o.Enforcement, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
+		profiles: prof, settings: o.Settings, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
 	g.pages = newPages(o.Prefix, cp, sp, tokens.JWKS())
 	return g, nil
 }

@@ -62,7 +62,7 @@ func demoSetup() *setup {
 				{Name: "instance changes", Paths: []string{"/api/instances/*"}, Methods: []string{"POST", "PUT", "DELETE"}, MaxAge: 5 * time.Minute},
 				{Name: "payments", Paths: []string{"/billing/pay", "/api/billing/*"}, Methods: []string{"POST"}, MaxAge: 2 * time.Minute},
 			},
-			Enforcement:    policy.Enforcement{OperationAll: true, Methods: []policy.Method{policy.TOTP}},
+			Settings:       policy.Settings{Methods: []policy.Method{policy.TOTP}},
 			MaxHeldRequest: 1 << 20,
 		},
 	}
@@ -70,8 +70,11 @@ func demoSetup() *setup {
 
 // Changes to the demo setup.
 
+// loginFor requires login protection of users (a mandate).
 func loginFor(users ...string) func(*setup) {
-	return func(s *setup) { s.opts.Enforcement.LoginUsers = users }
+	return func(s *setup) {
+		s.opts.Settings.Mandates = map[policy.Kind]policy.Audience{policy.Login: {Users: users}}
+	}
 }
 
 func withTokenHeader(s *setup) { s.opts.TokenHeader = DefaultTokenHeader }
@@ -109,7 +112,7 @@ func withLimits(l challenge.Limits) func(*setup) { return func(s *setup) { s.lim
 func withSMS(outbox *smsOutbox) func(*setup) {
 	return func(s *setup) {
 		s.sms, s.opts.SMS, s.issuer = outbox, true, "Demo Console"
-		s.opts.Enforcement.Methods = []policy.Method{policy.TOTP, policy.SMS}
+		s.opts.Settings.Methods = []policy.Method{policy.TOTP, policy.SMS}
 	}
 }
 

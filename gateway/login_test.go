@@ -281,7 +281,7 @@ func whoamiSetup(console http.Handler) func(*setup) {
 		s.opts.Login = &LoginOptions{Path: "/login", Method: "POST", WhoAmIURI: "/api/whoami", WhoAmIField: "data.user",
 			SuccessStatus: []int{303}, SuccessCookie: "console_session", MaxBody: 64 << 10, MaxHeldResponse: 64 << 10}
 		s.opts.Rules = policy.Rules{{Name: "api", Paths: []string{"/api/*"}, MaxAge: 5 * time.Minute}}
-		s.opts.Enforcement.LoginUsers = []string{"alice"}
+		s.opts.Settings.Mandates = map[policy.Kind]policy.Audience{policy.Login: {Users: []string{"alice"}}}
 	}
 }
 

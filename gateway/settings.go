@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -10,12 +13,13 @@ import (
 	"github.com/caddy-stepup/stepup/policy"
 )
 
-// factorSettings reads and changes a user's second factors.
+// factorSettings reads and changes a user's second factors and protection settings.
 type factorSettings interface {
 	Factors(ctx context.Context, user string) (challenge.Factors, error)
 	Begin(ctx context.Context, c challenge.Challenge) (challenge.Challenge, error)
 	UnbindTOTP(ctx context.Context, user, code, clientIP string) error
 	RemovePhone(ctx context.Context, user string) error
+	SetChoices(ctx context.Context, user string, c policy.Choices) error
 }
 
 // userTokens ends a user's gateway tokens.
@@ -24,19 +28,22 @@ type userTokens interface {
 	RevokeStepUps(ctx context.Context, user string) error
 }
 
-// settingsPages serves the user's own two-factor settings: see them, bind and unbind
-// an authenticator, bind, change or remove a phone, sign out everywhere.
+// settingsPages serves the user's own two-factor settings, as a page and a JSON API:
+// see them, turn login and operation protection on or off and choose their methods
+// (within the mandates), bind and unbind an authenticator, bind, change or remove a
+// phone, sign out everywhere.
 type settingsPages struct {
-	id          *identifier
-	respond     *Responder
-	forms       forms
-	cookies     cookies
-	factors     factorSettings
-	tokens      userTokens
-	enforcement policy.Enforcement
-	sms         bool
-	prefix      string
-	logoutPath  string
+	id         *identifier
+	respond    *Responder
+	forms      forms
+	cookies    cookies
+	factors    factorSettings
+	tokens     userTokens
+	profiles   profiles
+	settings   policy.Settings
+	sms        bool
+	prefix     string
+	logoutPath string
 	env
 }
 
@@ -58,7 +65,7 @@ func (sp *settingsPages) caller(w http.ResponseWriter, r *http.Request) (caller,
 }
 
 // form checks a settings form (session, same site, form token) and loads the user's
-// factors.
+// record.
 func (sp *settingsPages) form(w http.ResponseWriter, r *http.Request) (caller, challenge.Factors, error) {
 	c, err := sp.caller(w, r)
 	if err != nil {
@@ -74,9 +81,49 @@ func (sp *settingsPages) form(w http.ResponseWriter, r *http.Request) (caller, c
 	return c, f, nil
 }
 
+// request is the caller's request as policy sees it, with only live proofs: a
+// step-up token that was revoked proves nothing.
+func (sp *settingsPages) request(r *http.Request, c caller) (policy.Request, error) {
+	stepUp := sp.id.stepUpToken(r, "")
+	req := c.request(sp.now, stepUp)
+	if stepUp != nil {
+		live, err := sp.id.live(r.Context(), c, stepUp)
+		if err != nil {
+			return req, failed(err)
+		}
+		if !live {
+			req.StepUp = nil
+		}
+	}
+	return req, nil
+}
+
 // show renders the settings page.
 func (sp *settingsPages) show(w http.ResponseWriter, r *http.Request) error {
 	return sp.render(w, r, "", "")
+}
+
+// protectionView is one kind of protection as the page shows it.
+type protectionView struct {
+	Kind     policy.Kind
+	Title    string
+	On       bool
+	Mandated bool
+	Methods  []methodView
+	Explain  string
+}
+
+type methodView struct {
+	Method  policy.Method
+	Label   string
+	Checked bool
+}
+
+func methodLabel(m policy.Method) string {
+	if m == policy.SMS {
+		return "Text message (SMS)"
+	}
+	return "Authenticator app"
 }
 
 func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, errText string) error {
@@ -88,12 +135,27 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, 
 	if err != nil {
 		return failed(err)
 	}
-	p := sp.enforcement.For(c.User)
+	p := sp.profiles.from(c.User, f)
+	var views []protectionView
+	for _, k := range policy.Kinds {
+		v := protectionView{Kind: k, On: p.Protection.On(k), Mandated: p.Protection.Mandated(k)}
+		if k == policy.Login {
+			v.Title, v.Explain = "Login protection", "Your sign-in to the console needs a second factor."
+		} else {
+			v.Title, v.Explain = "Operation protection", "Sensitive operations (deleting, paying) need a recent second factor."
+		}
+		for _, m := range sp.settings.Methods {
+			v.Methods = append(v.Methods, methodView{Method: m, Label: methodLabel(m), Checked: slices.Contains(p.Protection.Methods(k), m)})
+		}
+		views = append(views, v)
+	}
 	data := map[string]any{
 		"Title": "Two-factor authentication", "User": c.User, "Prefix": sp.prefix,
-		"Operation": p.Operation, "Login": p.Login, "TOTPBound": f.TOTP != nil,
-		"SMSAvailable": sp.sms,
-		"CSRF":         sp.forms.token(c.binding(), "settings"), "Notice": notice, "Error": errText,
+		"Protections": views, "TOTPBound": f.TOTP != nil, "SMSAvailable": sp.sms,
+		"CSRF": sp.forms.token(c.binding(), "settings"), "Notice": notice, "Error": errText,
+	}
+	if !f.Choices.ChangedAt.IsZero() {
+		data["ChangedBy"], data["ChangedAt"] = f.Choices.ChangedBy, f.Choices.ChangedAt.UTC().Format("2 Jan 2006 15:04 MST")
 	}
 	if f.TOTP != nil {
 		data["TOTPBoundAt"] = f.TOTP.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
@@ -107,6 +169,221 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, 
 		status = http.StatusBadRequest
 	}
 	return sp.respond.Page(w, status, "settings.html", data)
+}
+
+// protection is the settings page's form to turn one kind of protection on or off
+// and choose its methods.
+func (sp *settingsPages) protection(w http.ResponseWriter, r *http.Request) error {
+	c, f, err := sp.form(w, r)
+	if err != nil {
+		return err
+	}
+	k := policy.Kind(r.PostFormValue("kind"))
+	if k != policy.Login && k != policy.Operation {
+		return invalidRequest("Unknown protection; expected login or operation.", nil)
+	}
+	next := policy.Choice{On: r.PostFormValue("on") == "on"}
+	for _, m := range r.PostForm["methods"] {
+		next.Methods = append(next.Methods, policy.Method(m))
+	}
+	if next.On && len(next.Methods) == 0 {
+		next.Methods = sp.profiles.from(c.User, f).Protection.Methods(k)
+	}
+	out, err := sp.choose(w, r, c, f, map[policy.Kind]policy.Choice{k: next})
+	switch {
+	case err != nil:
+		return err
+	case out.denied != "":
+		return sp.render(w, r, "", out.denied)
+	case out.challenge != nil:
+		http.Redirect(w, r, sp.respond.challengeURL(out.challenge.ID), http.StatusSeeOther)
+		return nil
+	case out.bind != nil:
+		http.Redirect(w, r, sp.respond.challengeURL(out.bind.ID), http.StatusSeeOther)
+		return nil
+	}
+	return sp.render(w, r, out.notice, "")
+}
+
+// choiceOutcome is what came of a change of protection settings: saved (notice),
+// refused (denied), waiting for a recent second factor (challenge), or saved with a
+// first factor to bind before login protection can hold (bind).
+type choiceOutcome struct {
+	notice    string
+	denied    string
+	challenge *challenge.Challenge
+	bind      *challenge.Challenge
+	mandated  bool // denied because a mandate holds the protection on
+	profile   policy.Profile
+}
+
+// choose asks policy about each change and saves them all, or none.
+func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, changes map[policy.Kind]policy.Choice) (choiceOutcome, error) {
+	req, err := sp.request(r, c)
+	if err != nil {
+		return choiceOutcome{}, err
+	}
+	p := sp.profiles.from(c.User, f)
+	for _, k := range policy.Kinds {
+		next, ok := changes[k]
+		if !ok {
+			continue
+		}
+		d := policy.DecideChoice(req, k, p, next, sp.settings.Methods)
+		switch d.Verdict {
+		case policy.SignIn:
+			return choiceOutcome{}, signIn(d.Reason)
+		case policy.Deny:
+			sp.log.Info("protection change refused", zap.String("user", c.User), zap.String("kind", string(k)), zap.String("reason", d.Reason))
+			return choiceOutcome{denied: sentence(d.Reason), mandated: !next.On && p.Protection.Mandated(k), profile: p}, nil
+		case policy.Challenge:
+			ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, "change your two-factor settings", d.Methods)
+			if err != nil {
+				return choiceOutcome{}, err
+			}
+			sp.log.Info("second factor required to lower protection", zap.String("user", c.User), zap.String("kind", string(k)), zap.String("challenge", ch.ID))
+			return choiceOutcome{challenge: &ch, profile: p}, nil
+		}
+	}
+	choices := f.Choices
+	for k, next := range changes {
+		choices = choices.With(k, next, c.User, sp.now())
+	}
+	if err := sp.factors.SetChoices(r.Context(), c.User, choices); err != nil {
+		return choiceOutcome{}, failed(err)
+	}
+	f.Choices = choices
+	p = sp.profiles.from(c.User, f)
+	for k := range changes {
+		sp.log.Info("protection changed", zap.String("user", c.User), zap.String("kind", string(k)),
+			zap.Bool("on", p.Protection.On(k)), zap.Any("methods", p.Protection.Methods(k)), zap.String("by", c.User), zap.String("client_ip", sp.clientIP(r)))
+	}
+	out := choiceOutcome{notice: "Your settings are saved.", profile: p}
+	if methods := policy.NeedsBinding(p); methods != nil {
+		// Login protection is on with nothing bound to pass it: bind first, or the
+		// next login would have to.
+		ch, err := sp.beginChallenge(w, r, c, policy.PurposeBind, "", methods)
+		if err != nil {
+			return choiceOutcome{}, err
+		}
+		out.bind = &ch
+	}
+	return out, nil
+}
+
+// beginChallenge starts a challenge of c's that comes back to the settings page.
+func (sp *settingsPages) beginChallenge(w http.ResponseWriter, r *http.Request, c caller, purpose policy.Purpose, rule string, methods []policy.Method) (challenge.Challenge, error) {
+	binding, err := sp.id.challengeBinding(w, r, c)
+	if err != nil {
+		return challenge.Challenge{}, failed(err)
+	}
+	ch, err := sp.factors.Begin(r.Context(), challenge.Challenge{
+		User: c.User, Binding: binding, Purpose: purpose, Rule: rule, Return: sp.prefix + "/", Methods: methods,
+	})
+	if err != nil {
+		return ch, failed(err)
+	}
+	return ch, nil
+}
+
+// settingsState is the JSON of a user's settings.
+type settingsState struct {
+	User      string          `json:"user"`
+	Methods   []policy.Method `json:"methods_available"`
+	Bound     []policy.Method `json:"bound"`
+	Login     kindState       `json:"login"`
+	Operation kindState       `json:"operation"`
+	ChangedBy string          `json:"changed_by,omitempty"`
+	ChangedAt *time.Time      `json:"changed_at,omitempty"`
+}
+
+type kindState struct {
+	On       bool            `json:"on"`
+	Methods  []policy.Method `json:"methods"`
+	Mandated bool            `json:"mandated"`
+}
+
+func stateOf(p policy.Profile, enabled []policy.Method) settingsState {
+	st := settingsState{
+		User: p.User, Methods: enabled, Bound: p.Bound,
+		Login:     kindState{On: p.Protection.Login, Methods: p.Protection.LoginMethods, Mandated: p.Protection.LoginMandated},
+		Operation: kindState{On: p.Protection.Operation, Methods: p.Protection.OperationMethods, Mandated: p.Protection.OperationMandated},
+		ChangedBy: p.Choices.ChangedBy,
+	}
+	if !p.Choices.ChangedAt.IsZero() {
+		t := p.Choices.ChangedAt.UTC()
+		st.ChangedAt = &t
+	}
+	return st
+}
+
+// apiSettings is GET {prefix}/api/settings: the user's settings as JSON.
+func (sp *settingsPages) apiSettings(w http.ResponseWriter, r *http.Request) error {
+	c, err := sp.caller(w, r)
+	if err != nil {
+		return err
+	}
+	p, err := sp.profiles.of(r.Context(), c.User)
+	if err != nil {
+		return failed(err)
+	}
+	return sp.respond.JSON(w, http.StatusOK, stateOf(p, sp.settings.Methods))
+}
+
+// apiChangeSettings is POST {prefix}/api/settings with {"login": {"on": true,
+// "methods": ["totp"]}} and/or "operation": the same rules as the page. Lowering
+// protection without a recent second factor answers an RFC 9470 step-up challenge;
+// a mandate's refusal is 403 "mandated".
+func (sp *settingsPages) apiChangeSettings(w http.ResponseWriter, r *http.Request) error {
+	if err := checkAPI(r); err != nil {
+		return err
+	}
+	c, err := sp.caller(w, r)
+	if err != nil {
+		return err
+	}
+	var body map[policy.Kind]*policy.Choice
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		return invalidRequest(`Expected {"login": {"on": true, "methods": ["totp"]}} and/or "operation"`, err)
+	}
+	changes := map[policy.Kind]policy.Choice{}
+	for k, ch := range body {
+		if (k != policy.Login && k != policy.Operation) || ch == nil {
+			return invalidRequest(`Expected "login" and/or "operation", each {"on": ..., "methods": [...]}`, nil)
+		}
+		changes[k] = *ch
+	}
+	f, err := sp.factors.Factors(r.Context(), c.User)
+	if err != nil {
+		return failed(err)
+	}
+	for k, ch := range changes {
+		if ch.On && len(ch.Methods) == 0 {
+			ch.Methods = sp.profiles.from(c.User, f).Protection.Methods(k)
+			changes[k] = ch
+		}
+	}
+	out, err := sp.choose(w, r, c, f, changes)
+	switch {
+	case err != nil:
+		return err
+	case out.denied != "":
+		if out.mandated {
+			return &Error{Status: http.StatusForbidden, Code: CodeMandated, Title: "Setting not changed", Text: out.denied}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: "Setting not changed", Text: out.denied}
+	case out.challenge != nil:
+		return sp.respond.StepUpChallenge(w, *out.challenge, policy.ChangeFactorsMaxAge, "Lowering protection needs a recent second factor", false)
+	}
+	state := stateOf(out.profile, sp.settings.Methods)
+	answer := map[string]any{"settings": state}
+	if out.bind != nil {
+		answer["bind_required"] = true
+		answer["bind_url"] = sp.respond.challengeURL(out.bind.ID)
+	}
+	return sp.respond.JSON(w, http.StatusOK, answer)
 }
 
 // bindTOTP begins binding an authenticator app: a challenge whose page shows the QR
@@ -136,60 +413,44 @@ func (sp *settingsPages) bindPhone(w http.ResponseWriter, r *http.Request) error
 
 // bind starts binding a factor, after a recent second factor when another is bound.
 func (sp *settingsPages) bind(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, method policy.Method, what string) error {
-	if done, err := sp.stepUpFirst(w, r, c, f, what); done || err != nil {
+	if to, err := sp.stepUpFirst(w, r, c, f, what); to != "" || err != nil {
+		return sp.redirect(w, r, to, err)
+	}
+	ch, err := sp.beginChallenge(w, r, c, policy.PurposeBind, "", []policy.Method{method})
+	if err != nil {
 		return err
-	}
-	binding, err := sp.id.challengeBinding(w, r, c)
-	if err != nil {
-		return failed(err)
-	}
-	ch, err := sp.factors.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: binding, Purpose: policy.PurposeBind, Return: sp.prefix + "/", Methods: []policy.Method{method},
-	})
-	if err != nil {
-		return failed(err)
 	}
 	http.Redirect(w, r, sp.respond.challengeURL(ch.ID), http.StatusSeeOther)
 	return nil
 }
 
 // stepUpFirst asks policy whether the caller may change second factors now; when a
-// recent second factor is needed first, it sends the user through a challenge with
-// the bound factors and back here (done is true).
-func (sp *settingsPages) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, what string) (done bool, err error) {
-	stepUp := sp.id.stepUpToken(r, "")
-	req := c.request(sp.now, stepUp)
+// recent second factor is needed first, it begins a challenge with the bound factors
+// (coming back here) and returns its page.
+func (sp *settingsPages) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, what string) (string, error) {
+	req, err := sp.request(r, c)
+	if err != nil {
+		return "", err
+	}
 	d := policy.DecideChange(req, f.Bound())
 	if d.Verdict == policy.Allow {
-		if proof := req.Proof(policy.ChangeFactorsMaxAge); proof != nil {
-			if proof.ID == "" {
-				stepUp = nil
-			}
-			live, err := sp.id.live(r.Context(), c, stepUp)
-			if err != nil {
-				return true, failed(err)
-			}
-			if !live {
-				d = policy.Decision{Verdict: policy.Challenge, Methods: f.Bound(), Reason: "the recent second factor was revoked"}
-			}
-		}
+		return "", nil
 	}
-	if d.Verdict == policy.Allow {
-		return false, nil
-	}
-	binding, err := sp.id.challengeBinding(w, r, c)
+	ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, what, d.Methods)
 	if err != nil {
-		return true, failed(err)
-	}
-	ch, err := sp.factors.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: binding, Purpose: policy.PurposeOperation, Rule: what, Return: sp.prefix + "/", Methods: d.Methods,
-	})
-	if err != nil {
-		return true, failed(err)
+		return "", err
 	}
 	sp.log.Info("second factor required to change second factors", zap.String("user", c.User), zap.String("change", what), zap.String("challenge", ch.ID))
-	http.Redirect(w, r, sp.respond.challengeURL(ch.ID), http.StatusSeeOther)
-	return true, nil
+	return sp.respond.challengeURL(ch.ID), nil
+}
+
+// redirect sends the browser to a step-up challenge's page, or returns err.
+func (sp *settingsPages) redirect(w http.ResponseWriter, r *http.Request, to string, err error) error {
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
 }
 
 // removePhone unbinds the phone after a recent second factor, and ends the step-up
@@ -202,8 +463,8 @@ func (sp *settingsPages) removePhone(w http.ResponseWriter, r *http.Request) err
 	if f.Phone == nil {
 		return sp.render(w, r, "", "No phone is bound.")
 	}
-	if done, err := sp.stepUpFirst(w, r, c, f, "remove your phone"); done || err != nil {
-		return err
+	if to, err := sp.stepUpFirst(w, r, c, f, "remove your phone"); to != "" || err != nil {
+		return sp.redirect(w, r, to, err)
 	}
 	if err := sp.factors.RemovePhone(r.Context(), c.User); err != nil {
 		return failed(err)

@@ -14,6 +14,8 @@ const (
 	Challenge
 	// Bind: the user has no enabled method bound; binding one passes the challenge.
 	Bind
+	// Deny: the change asked for is not allowed (a mandate holds it).
+	Deny
 )
 
 func (v Verdict) String() string {
@@ -26,6 +28,8 @@ func (v Verdict) String() string {
 		return "challenge"
 	case Bind:
 		return "bind"
+	case Deny:
+		return "deny"
 	}
 	return "unknown"
 }
@@ -89,7 +93,7 @@ func Decide(req Request, rule OperationRule, p Profile) Decision {
 	case req.Proof(rule.MaxAge) != nil:
 		return Decision{Verdict: Allow, Reason: "recent second factor"}
 	}
-	return challengeOrBind(p, proofReason(req, rule.MaxAge))
+	return challengeOrBind(p, Operation, proofReason(req, rule.MaxAge))
 }
 
 // ChangeFactorsMaxAge is how recent a second factor must be to change second factors:
@@ -117,14 +121,54 @@ func DecideLogin(p Profile) Decision {
 	if !p.Protection.Login {
 		return Decision{Verdict: Allow, Reason: "login protection off"}
 	}
-	return challengeOrBind(p, "login protection on")
+	return challengeOrBind(p, Login, "login protection on")
 }
 
-func challengeOrBind(p Profile, reason string) Decision {
-	if offered := p.Offered(); len(offered) > 0 {
+func challengeOrBind(p Profile, k Kind, reason string) Decision {
+	if offered := p.Offered(k); len(offered) > 0 {
 		return Decision{Verdict: Challenge, Methods: offered, Reason: reason}
 	}
-	return Decision{Verdict: Bind, Methods: p.Protection.Methods, Reason: reason + "; nothing bound"}
+	return Decision{Verdict: Bind, Methods: p.Protection.Methods(k), Reason: reason + "; nothing bound"}
+}
+
+// DecideChoice answers a user's change of one kind of protection to next. Turning
+// protection on or adding a method is always allowed; turning it off or removing a
+// method lowers it and takes a proof of a second factor no older than
+// ChangeFactorsMaxAge (when the user has one bound), or a challenge first. A kind a
+// mandate holds on cannot be turned off (Deny), and only enabled methods can be
+// chosen, at least one when on.
+func DecideChoice(req Request, k Kind, p Profile, next Choice, enabled []Method) Decision {
+	switch {
+	case req.User == "" || req.Session == "":
+		return Decision{Verdict: SignIn, Reason: "no gateway session"}
+	case next.On && len(next.Methods) == 0:
+		return Decision{Verdict: Deny, Reason: "choose at least one method"}
+	case len(intersect(next.Methods, enabled)) != len(next.Methods):
+		return Decision{Verdict: Deny, Reason: "a method that is not enabled here"}
+	case !next.On && p.Protection.Mandated(k):
+		return Decision{Verdict: Deny, Reason: string(k) + " protection is required for you by the operator"}
+	}
+	cur := p.Protection
+	lowers := cur.On(k) && (!next.On || len(intersect(cur.Methods(k), next.Methods)) < len(cur.Methods(k)))
+	switch {
+	case !lowers:
+		return Decision{Verdict: Allow, Reason: "raises or keeps protection"}
+	case len(p.Bound) == 0:
+		return Decision{Verdict: Allow, Reason: "nothing bound to prove"}
+	case req.Proof(ChangeFactorsMaxAge) != nil:
+		return Decision{Verdict: Allow, Reason: "recent second factor"}
+	}
+	return Decision{Verdict: Challenge, Methods: p.Bound, Reason: "lowering protection needs a recent second factor"}
+}
+
+// NeedsBinding returns the methods to bind first when login protection is on and
+// nothing that may pass it is bound (the next login would otherwise bind at the
+// console's door); nil otherwise.
+func NeedsBinding(p Profile) []Method {
+	if !p.Protection.Login || len(p.Offered(Login)) > 0 {
+		return nil
+	}
+	return p.Protection.LoginMethods
 }
 
 // SecondFactorAMR reports whether authentication method references (RFC 8176) show a

@@ -9,9 +9,9 @@ import (
 func TestDecide(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	rule := OperationRule{Name: "instances", MaxAge: 5 * time.Minute}
-	protected := Profile{User: "alice", Protection: Protection{Operation: true, Methods: []Method{TOTP, SMS}}, Bound: []Method{TOTP}}
-	unbound := Profile{User: "alice", Protection: Protection{Operation: true, Methods: []Method{TOTP}}}
-	open := Profile{User: "alice", Protection: Protection{Login: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}
+	protected := Profile{User: "alice", Protection: Protection{Operation: true, OperationMethods: []Method{TOTP, SMS}}, Bound: []Method{TOTP}}
+	unbound := Profile{User: "alice", Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}}
+	open := Profile{User: "alice", Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}, Bound: []Method{TOTP}}
 	token := func(user, sid string, age time.Duration) *StepUp {
 		return &StepUp{User: user, Session: sid, AuthTime: now.Add(-age)}
 	}
@@ -33,8 +33,8 @@ func TestDecide(t *testing.T) {
 		{"token of another session", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s2", 0)}, protected, Challenge, []Method{TOTP}},
 		{"token from the future", Request{User: "alice", Session: "s1", Now: now, StepUp: token("alice", "s1", -time.Minute)}, protected, Challenge, []Method{TOTP}},
 		{"nothing bound", Request{User: "alice", Session: "s1", Now: now}, unbound, Bind, []Method{TOTP}},
-		{"both bound, either offered", Request{User: "alice", Session: "s1", Now: now}, Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP, SMS}}, Bound: []Method{SMS, TOTP}}, Challenge, []Method{TOTP, SMS}},
-		{"bound method not enabled", Request{User: "alice", Session: "s1", Now: now}, Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP}}, Bound: []Method{SMS}}, Bind, []Method{TOTP}},
+		{"both bound, either offered", Request{User: "alice", Session: "s1", Now: now}, Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP, SMS}}, Bound: []Method{SMS, TOTP}}, Challenge, []Method{TOTP, SMS}},
+		{"bound method not enabled", Request{User: "alice", Session: "s1", Now: now}, Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{SMS}}, Bind, []Method{TOTP}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,9 +55,9 @@ func TestDecideLogin(t *testing.T) {
 		profile Profile
 		want    Verdict
 	}{
-		{"login protection off", Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}, Allow},
-		{"bound", Profile{Protection: Protection{Login: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}, Challenge},
-		{"nothing bound goes to binding", Profile{Protection: Protection{Login: true, Methods: []Method{TOTP}}}, Bind},
+		{"login protection off", Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{TOTP}}, Allow},
+		{"bound", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}, Bound: []Method{TOTP}}, Challenge},
+		{"nothing bound goes to binding", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}}, Bind},
 	}
 	for _, tt := range tests {
 		if got := DecideLogin(tt.profile); got.Verdict != tt.want {
@@ -66,19 +66,94 @@ func TestDecideLogin(t *testing.T) {
 	}
 }
 
-func TestEnforcementFor(t *testing.T) {
-	e := Enforcement{OperationAll: true, LoginUsers: []string{"carol"}, Methods: []Method{TOTP}}
-	if p := e.For("alice"); !p.Operation || p.Login {
-		t.Errorf("alice: %+v", p)
+func TestSettingsFor(t *testing.T) {
+	both := []Method{TOTP, SMS}
+	s := Settings{
+		Methods:  both,
+		Defaults: map[Kind]Choice{Login: {On: false}, Operation: {On: true, Methods: []Method{TOTP}}},
+		Mandates: map[Kind]Audience{Login: {Admins: true, Users: []string{"Carol"}}},
+		Roles:    Roles{Root: []string{"alice"}, Admins: []string{"bob"}},
 	}
-	if p := e.For("carol"); !p.Operation || !p.Login {
-		t.Errorf("carol: %+v", p)
+	off := &Choice{On: false}
+	smsOnly := &Choice{On: true, Methods: []Method{SMS}}
+	tests := []struct {
+		name   string
+		user   string
+		c      Choices
+		login  bool
+		loginM []Method
+		op     bool
+		opM    []Method
+		mand   bool
+	}{
+		{"a user starts with the defaults", "dave", Choices{}, false, both, true, []Method{TOTP}, false},
+		{"root starts with SMS first", "alice", Choices{}, true, both, true, []Method{SMS, TOTP}, true},
+		{"an admin is held by the mandate", "bob", Choices{}, true, both, true, []Method{TOTP}, true},
+		{"names in lists fold", "CAROL", Choices{}, true, both, true, []Method{TOTP}, true},
+		{"a choice replaces the default", "dave", Choices{Operation: off, Login: smsOnly}, true, []Method{SMS}, false, []Method{TOTP}, false},
+		{"a mandate outlasts a choice", "bob", Choices{Login: off}, true, both, true, []Method{TOTP}, true},
+		{"root may change the default", "alice", Choices{Operation: off}, true, both, false, []Method{TOTP}, true},
 	}
-	if p := (Enforcement{LoginUsers: []string{"Carol"}}).For("CAROL"); !p.Login {
-		t.Errorf("user list compared case-sensitively: %+v", p)
+	for _, tt := range tests {
+		p := s.For(tt.user, tt.c)
+		if p.Login != tt.login || !reflect.DeepEqual(p.LoginMethods, tt.loginM) || p.Operation != tt.op || p.LoginMandated != tt.mand {
+			t.Errorf("%s: %+v", tt.name, p)
+		}
+		if tt.op && !reflect.DeepEqual(p.OperationMethods, tt.opM) {
+			t.Errorf("%s: operation methods %v, want %v", tt.name, p.OperationMethods, tt.opM)
+		}
 	}
-	if p := (Enforcement{OperationUsers: []string{"bob"}}).For("bobby"); p.Operation {
-		t.Errorf("user list matched a prefix: %+v", p)
+	// Without SMS enabled, root falls back to the authenticator app.
+	totpOnly := Settings{Methods: []Method{TOTP}, Roles: Roles{Root: []string{"alice"}}}
+	if p := totpOnly.For("alice", Choices{}); !p.Operation || !reflect.DeepEqual(p.OperationMethods, []Method{TOTP}) {
+		t.Errorf("root without SMS: %+v", p)
+	}
+	// With nothing configured: operation protection on, login protection off, no mandate.
+	if p := (Settings{Methods: []Method{TOTP}}).For("dave", Choices{}); !p.Operation || p.Login || p.LoginMandated || p.OperationMandated {
+		t.Errorf("nothing configured: %+v", p)
+	}
+}
+
+func TestDecideChoice(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	fresh := &StepUp{ID: "t", User: "alice", Session: "s1", AuthTime: now.Add(-time.Minute)}
+	enabled := []Method{TOTP, SMS}
+	plain := Request{User: "alice", Session: "s1", Now: now}
+	stepped := Request{User: "alice", Session: "s1", StepUp: fresh, Now: now}
+	on := Protection{Operation: true, OperationMethods: enabled, LoginMethods: enabled}
+	bound := Profile{Protection: on, Bound: []Method{TOTP}}
+	mandated := Profile{Protection: Protection{Login: true, LoginMandated: true, LoginMethods: enabled}, Bound: []Method{TOTP}}
+	tests := []struct {
+		name string
+		req  Request
+		k    Kind
+		p    Profile
+		next Choice
+		want Verdict
+	}{
+		{"turning on needs nothing", plain, Login, bound, Choice{On: true, Methods: []Method{TOTP}}, Allow},
+		{"turning off needs a recent second factor", plain, Operation, bound, Choice{On: false}, Challenge},
+		{"turning off with one", stepped, Operation, bound, Choice{On: false}, Allow},
+		{"removing a method lowers", plain, Operation, bound, Choice{On: true, Methods: []Method{TOTP}}, Challenge},
+		{"reordering does not", plain, Operation, bound, Choice{On: true, Methods: []Method{SMS, TOTP}}, Allow},
+		{"nothing bound, nothing to prove", plain, Operation, Profile{Protection: on}, Choice{On: false}, Allow},
+		{"a mandate cannot be turned off", stepped, Login, mandated, Choice{On: false}, Deny},
+		{"a mandated kind may change methods", stepped, Login, mandated, Choice{On: true, Methods: []Method{TOTP}}, Allow},
+		{"on needs a method", stepped, Login, bound, Choice{On: true}, Deny},
+		{"only enabled methods", stepped, Login, bound, Choice{On: true, Methods: []Method{"email"}}, Deny},
+		{"signed out", Request{Now: now}, Login, bound, Choice{On: true, Methods: []Method{TOTP}}, SignIn},
+	}
+	for _, tt := range tests {
+		d := DecideChoice(tt.req, tt.k, tt.p, tt.next, enabled)
+		if d.Verdict != tt.want || d.Reason == "" {
+			t.Errorf("%s: %v (%s), want %v", tt.name, d.Verdict, d.Reason, tt.want)
+		}
+	}
+	if m := NeedsBinding(Profile{Protection: Protection{Login: true, LoginMethods: []Method{SMS}}, Bound: []Method{TOTP}}); !reflect.DeepEqual(m, []Method{SMS}) {
+		t.Errorf("NeedsBinding = %v", m)
+	}
+	if m := NeedsBinding(bound); m != nil {
+		t.Errorf("NeedsBinding with login off = %v", m)
 	}
 }
 
@@ -111,7 +186,7 @@ func TestProofPrefersTheTokenThenTheLogin(t *testing.T) {
 	}
 	// The session's own second factor allows a protected request when no token does.
 	rule := OperationRule{Name: "x", MaxAge: 5 * time.Minute}
-	prof := Profile{Protection: Protection{Operation: true, Methods: []Method{TOTP}}, Bound: []Method{TOTP}}
+	prof := Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{TOTP}}
 	if d := Decide(Request{User: "alice", Session: "s1", Login: login, Now: now}, rule, prof); d.Verdict != Allow {
 		t.Fatalf("Decide with a fresh two-factor login: %v", d.Verdict)
 	}

@@ -195,7 +195,6 @@ http://:{{.MemPort}} {
 		protect /api/protected/* {
 			max_age 5m
 		}
-		enforce operation all
 		token_lifetime 1h
 	}
 	reverse_proxy {{.Upstream}}
@@ -214,7 +213,6 @@ http://:{{.RedisPort}} {
 		protect /api/protected/* {
 			max_age 5m
 		}
-		enforce operation all
 		token_lifetime 1h
 	}
 	reverse_proxy {{.Upstream}}
