@@ -451,3 +451,11 @@ func (p *page) screenshot(name string) {
 	}
 	p.t.Logf("screenshot: e2e/%s", file)
 }
+
+// evaluateBool runs a script in the page and returns what it evaluates to.
+func (p *page) evaluateBool(js string) (bool, error) {
+	p.t.Helper()
+	ctx, cancel := p.step()
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+}

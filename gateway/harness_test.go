@@ -424,3 +424,13 @@ func decodeSecret(t *testing.T, s string) []byte {
 }
 
 func challengeCode(secret []byte, at time.Time) string { return challenge.TOTPCode(secret, at) }
+
+// withRoles names root and the administrators.
+func withRoles(root, admins []string) func(*setup) {
+	return func(s *setup) { s.opts.Settings.Roles = policy.Roles{Root: root, Admins: admins} }
+}
+
+// withSettings changes who needs what.
+func withSettings(f func(*policy.Settings)) func(*setup) {
+	return func(s *setup) { f(&s.opts.Settings) }
+}

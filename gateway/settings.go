@@ -100,7 +100,11 @@ func (sp *settingsPages) request(r *http.Request, c caller) (policy.Request, err
 
 // show renders the settings page.
 func (sp *settingsPages) show(w http.ResponseWriter, r *http.Request) error {
-	return sp.render(w, r, "", "")
+	notice := ""
+	if r.URL.Query().Get("saved") == "1" {
+		notice = "Your settings are saved."
+	}
+	return sp.render(w, r, notice, "")
 }
 
 // protectionView is one kind of protection as the page shows it.
@@ -202,7 +206,9 @@ func (sp *settingsPages) protection(w http.ResponseWriter, r *http.Request) erro
 		http.Redirect(w, r, sp.respond.challengeURL(out.bind.ID), http.StatusSeeOther)
 		return nil
 	}
-	return sp.render(w, r, out.notice, "")
+	// Post, redirect, get: Back and Reload do not submit the change again.
+	http.Redirect(w, r, sp.prefix+"/?saved=1", http.StatusSeeOther)
+	return nil
 }
 
 // choiceOutcome is what came of a change of protection settings: saved (notice),
