@@ -126,3 +126,24 @@ func adaptedSettings(t *testing.T, cfg []byte) string {
 	b, _ := json.Marshal(found)
 	return string(b)
 }
+
+// Root starts with operation protection by SMS; without an SMS provider the load
+// log says root falls back to the authenticator app.
+func TestRootWithoutSMSIsLogged(t *testing.T) {
+	for _, tc := range []struct {
+		block string
+		warns bool
+	}{
+		{"stepup {\n\tlogin /login\n\troot alice\n}", true},
+		{"stepup {\n\tlogin /login\n\troot alice\n\tsms log\n}", false},
+		{"stepup {\n\tlogin /login\n}", false},
+	} {
+		g := newGateway(t, tc.block)
+		core, logs := observer.New(zap.InfoLevel)
+		g.h.logger = zap.New(core)
+		g.h.logPolicy()
+		if got := logs.FilterMessageSnippet("root falls back to the authenticator app").Len() > 0; got != tc.warns {
+			t.Errorf("%q: warning %v, want %v", tc.block, got, tc.warns)
+		}
+	}
+}
