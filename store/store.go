@@ -102,6 +102,24 @@ type Store interface {
 	// Grants lists the live grants of user, soonest to expire first (then by ID).
 	Grants(ctx context.Context, user string) ([]Grant, error)
 
+	// Append adds value at the front of the list at key and keeps the newest keep
+	// entries, in one atomic step. The list is durable (the memory store writes it to
+	// its file). Used for a user's recent events.
+	Append(ctx context.Context, key Key, value []byte, keep int) error
+
+	// Recent returns up to n entries of the list at key, newest first; none is not an
+	// error.
+	Recent(ctx context.Context, key Key, n int) ([][]byte, error)
+
+	// AddUser records user in the index of users, idempotently. The index is durable
+	// and, in Redis, spread over many keys (by the first two bytes of the name), so no
+	// key is hot and it holds millions of users on a Cluster.
+	AddUser(ctx context.Context, user string) error
+
+	// Users returns up to limit user names of the index that start with prefix and
+	// sort after after (exclusive; "" for the first page), in byte order.
+	Users(ctx context.Context, prefix, after string, limit int) ([]string, error)
+
 	// Ping reports whether the store answers now: nil, or an error wrapping
 	// ErrUnavailable. A step that must not begin unless it can be finished (a console
 	// login the gateway may have to hold) asks first.

@@ -84,6 +84,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, clock Clock) {
 		{"RevokeUser", s.revokeUser},
 		{"Grants", s.grants},
 		{"GrantUsersAreDistinct", s.grantUsersAreDistinct},
+		{"AppendRecent", s.appendRecent},
+		{"UserIndex", s.userIndex},
 		{"Close", s.close},
 	}
 	for _, tc := range tests {
@@ -755,5 +757,78 @@ func race(t *testing.T, fn func() error) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+func (s suite) appendRecent(t *testing.T) {
+	st := s.open(t)
+	key := k("events")
+	if got, err := st.Recent(ctx, key, 10); err != nil || len(got) != 0 {
+		t.Fatalf("Recent of nothing = %q, %v", got, err)
+	}
+	for i := range 7 {
+		must(t, st.Append(ctx, key, []byte{byte('a' + i)}, 5))
+	}
+	got, err := st.Recent(ctx, key, 10)
+	must(t, err)
+	if want := []string{"g", "f", "e", "d", "c"}; len(got) != len(want) {
+		t.Fatalf("Recent = %q, want %q (newest first, 5 kept)", got, want)
+	} else {
+		for i := range want {
+			if string(got[i]) != want[i] {
+				t.Fatalf("Recent = %q, want %q", got, want)
+			}
+		}
+	}
+	if got, _ := st.Recent(ctx, key, 2); len(got) != 2 || string(got[0]) != "g" {
+		t.Fatalf("Recent(2) = %q", got)
+	}
+	if err := st.Append(ctx, key, []byte("x"), 0); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Append keeping 0 = %v", err)
+	}
+}
+
+func (s suite) userIndex(t *testing.T) {
+	st := s.open(t)
+	names := []string{"bob", "alice", "al", "a", "alfred", "carol", "ｂｏｂ", "dave", "bobby", "b"}
+	for _, n := range names {
+		must(t, st.AddUser(ctx, n))
+		must(t, st.AddUser(ctx, n)) // idempotent
+	}
+	all, err := st.Users(ctx, "", "", 100)
+	must(t, err)
+	want := slices.Sorted(slices.Values(names))
+	if !slices.Equal(all, want) {
+		t.Fatalf("Users = %q, want %q", all, want)
+	}
+	// Paging: three at a time, each page after the last name of the one before.
+	var paged []string
+	after := ""
+	for {
+		page, err := st.Users(ctx, "", after, 3)
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		if len(page) > 3 {
+			t.Fatalf("page of %d", len(page))
+		}
+		paged = append(paged, page...)
+		after = page[len(page)-1]
+	}
+	if !slices.Equal(paged, want) {
+		t.Fatalf("paged = %q, want %q", paged, want)
+	}
+	for prefix, want := range map[string][]string{
+		"al": {"al", "alfred", "alice"}, "b": {"b", "bob", "bobby"}, "bob": {"bob", "bobby"}, "z": nil, "alic": {"alice"},
+	} {
+		got, err := st.Users(ctx, prefix, "", 10)
+		must(t, err)
+		if !slices.Equal(got, want) {
+			t.Errorf("Users(%q) = %q, want %q", prefix, got, want)
+		}
+	}
+	if got, _ := st.Users(ctx, "al", "alfred", 10); !slices.Equal(got, []string{"alice"}) {
+		t.Errorf("Users(al, after alfred) = %q", got)
 	}
 }
