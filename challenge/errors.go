@@ -137,6 +137,9 @@ func (e *WrongCodeError) Is(target error) bool { return target == ErrWrongCode }
 type LockedError struct {
 	// Until is when the user may try again.
 	Until time.Time
+	// Started is true when this attempt locked the second factor (a lockout to
+	// record), false when it was locked already.
+	Started bool
 }
 
 // Error says until when the second factor is locked.

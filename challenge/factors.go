@@ -145,3 +145,40 @@ func (s *Service) ResetFactors(ctx context.Context, user string) error {
 	}
 	return nil
 }
+
+// ResetTOTP removes the user's authenticator app (an administrator helping a user who
+// lost it); the user binds again at the next challenge. ResetPhone does the same for
+// the phone. The caller checks who may, audits it, and revokes the step-up tokens.
+func (s *Service) ResetTOTP(ctx context.Context, user string) error {
+	f, err := loadFactors(ctx, s.Store, user)
+	if err != nil {
+		return err
+	}
+	f.TOTP = nil
+	return saveFactors(ctx, s.Store, user, f)
+}
+
+// ResetPhone removes the user's phone; see ResetTOTP.
+func (s *Service) ResetPhone(ctx context.Context, user string) error {
+	f, err := loadFactors(ctx, s.Store, user)
+	if err != nil {
+		return err
+	}
+	f.Phone = nil
+	return saveFactors(ctx, s.Store, user, f)
+}
+
+// Unlock clears the user's count of wrong codes and any lock.
+func (s *Service) Unlock(ctx context.Context, user string) error {
+	return s.resetFailures(ctx, user)
+}
+
+// LockedUntil says until when the user's second factor is locked; the zero time when
+// it is not.
+func (s *Service) LockedUntil(ctx context.Context, user string) (time.Time, error) {
+	until, err := s.readUntil(ctx, store.UserKey(user, lockedName))
+	if err != nil || !s.Now().Before(until) {
+		return time.Time{}, err
+	}
+	return until, nil
+}

@@ -108,10 +108,11 @@ func (s *Service) beginAttempt(ctx context.Context, user string, c *Challenge, n
 		// Past the limit with no lock yet: the code that reached the limit is still being
 		// checked (requests sent at once), or its lock was never written. Lock now rather
 		// than let this code through; PutNew leaves a lock written meanwhile alone.
-		if _, err := s.Store.PutNew(ctx, lockKey, formatUntil(newUntil), failureWindow); err != nil {
+		put, err := s.Store.PutNew(ctx, lockKey, formatUntil(newUntil), failureWindow)
+		if err != nil {
 			return a, fmt.Errorf("challenge: locking second factor: %w", err)
 		}
-		return a, &LockedError{Until: newUntil}
+		return a, &LockedError{Until: newUntil, Started: put}
 	}
 	// Past the limit after a lock ended: claim the ended lock. The claim is named after
 	// that lock, so it can be won once; the lock record outlives the lock
@@ -150,7 +151,7 @@ func (s *Service) fail(ctx context.Context, a attempt, ipScope string, now time.
 		if err := s.lock(ctx, a.user, until); err != nil {
 			return err
 		}
-		locked = &LockedError{Until: until}
+		locked = &LockedError{Until: until, Started: true}
 	}
 	n, err := s.Store.Incr(ctx, store.Key{Scope: ipScope, Name: failuresName}, s.Limits.IPWindow)
 	if err != nil {

@@ -71,14 +71,17 @@ func TestLockAfterConsecutiveFailures(t *testing.T) {
 	if !errors.As(err, &locked) || !errors.Is(err, ErrLocked) {
 		t.Fatalf("10th wrong code: %v", err)
 	}
-	if want := e.clock.Now().Add(15 * time.Minute); !locked.Until.Equal(want) {
-		t.Errorf("locked until %v, want %v", locked.Until, want)
+	if want := e.clock.Now().Add(15 * time.Minute); !locked.Until.Equal(want) || !locked.Started {
+		t.Errorf("locked until %v (started %v), want %v, started", locked.Until, locked.Started, want)
+	}
+	if until, err := e.svc.LockedUntil(e.ctx, "alice"); err != nil || !until.Equal(locked.Until) {
+		t.Errorf("LockedUntil = %v, %v", until, err)
 	}
 	// Locked: even the right code is refused, on a new challenge too.
 	e.clock.Add(15*time.Minute - time.Second)
 	c = e.begin("alice")
-	if _, err := e.verify(c, e.code(secret)); !errors.Is(err, ErrLocked) {
-		t.Fatalf("right code while locked: %v", err)
+	if _, err := e.verify(c, e.code(secret)); !errors.As(err, &locked) || locked.Started {
+		t.Fatalf("right code while locked: %v (a lock already there is not started again)", err)
 	}
 	e.clock.Add(time.Second)
 	c = e.begin("alice")
@@ -271,5 +274,43 @@ func TestLockHoldsUnderConcurrency(t *testing.T) {
 	e.clock.Add(15 * time.Minute)
 	if got := flood(t, e, lockedName, 40, perChallenge, wrong); got != 1 {
 		t.Fatalf("%d codes checked in a flood after the lock ended, want 1", got)
+	}
+}
+
+// An administrator's unlock clears the lock and the count of wrong codes.
+func TestUnlock(t *testing.T) {
+	e := newEnv(t, Limits{LockAfter: 2})
+	secret := e.bind("alice")
+	c := e.begin("alice")
+	e.verify(c, e.wrongCode(secret))
+	if _, err := e.verify(c, e.wrongCode(secret)); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second wrong code: %v", err)
+	}
+	if err := e.svc.Unlock(e.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if until, err := e.svc.LockedUntil(e.ctx, "alice"); err != nil || !until.IsZero() {
+		t.Fatalf("LockedUntil after unlock = %v, %v", until, err)
+	}
+	if _, err := e.verify(e.begin("alice"), e.code(secret)); err != nil {
+		t.Fatalf("right code after unlock: %v", err)
+	}
+}
+
+// Resetting one factor keeps the other.
+func TestResetOneFactor(t *testing.T) {
+	e := newEnv(t, Limits{})
+	e.bind("alice")
+	if err := e.svc.ResetPhone(e.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := e.svc.Factors(e.ctx, "alice"); f.TOTP == nil {
+		t.Fatal("resetting the phone removed the app")
+	}
+	if err := e.svc.ResetTOTP(e.ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := e.svc.Factors(e.ctx, "alice"); f.TOTP != nil || len(f.Bound()) != 0 {
+		t.Fatalf("after resetting the app: %+v", f)
 	}
 }

@@ -205,3 +205,47 @@ func proofReason(req Request, maxAge time.Duration) string {
 	}
 	return "step-up token from the future"
 }
+
+// AdminMaxAge is how recent an administrator's own second factor must be for every
+// administrator action.
+const AdminMaxAge = 5 * time.Minute
+
+// DecideAdmin answers an administrator's action on target: who may act on whom, and
+// a fresh second factor of the actor's own. Root and administrators may act on users;
+// root also on administrators; nobody on root, and nobody on themselves (their own
+// settings page applies the self-service rules). actorBound are the methods the actor
+// has bound: with none, the actor binds one first.
+func DecideAdmin(req Request, roles Roles, target string, actorBound []Method) Decision {
+	actor, targetRole := roles.Of(req.User), roles.Of(target)
+	switch {
+	case req.User == "" || req.Session == "":
+		return Decision{Verdict: SignIn, Reason: "no gateway session"}
+	case actor == RoleUser:
+		return Decision{Verdict: Deny, Reason: "only root and administrators manage other users"}
+	case target != "" && SameUser(req.User, target):
+		return Decision{Verdict: Deny, Reason: "change your own second factors on your settings page"}
+	case targetRole == RoleRoot:
+		return Decision{Verdict: Deny, Reason: "nobody manages root's second factors from here"}
+	case targetRole == RoleAdmin && actor != RoleRoot:
+		return Decision{Verdict: Deny, Reason: "only root manages an administrator's second factors"}
+	case req.Proof(AdminMaxAge) != nil:
+		return Decision{Verdict: Allow, Reason: "administrator with a recent second factor"}
+	case len(actorBound) == 0:
+		return Decision{Verdict: Bind, Reason: "an administrator binds a second factor first"}
+	}
+	return Decision{Verdict: Challenge, Methods: actorBound, Reason: "administrator actions need a recent second factor"}
+}
+
+// DecideAdminChoice answers an administrator setting one kind of a user's protection:
+// anything within the enabled methods, but not off where a mandate holds it on.
+func DecideAdminChoice(k Kind, p Profile, next Choice, enabled []Method) Decision {
+	switch {
+	case next.On && len(next.Methods) == 0:
+		return Decision{Verdict: Deny, Reason: "choose at least one method"}
+	case len(intersect(next.Methods, enabled)) != len(next.Methods):
+		return Decision{Verdict: Deny, Reason: "a method that is not enabled here"}
+	case !next.On && p.Protection.Mandated(k):
+		return Decision{Verdict: Deny, Reason: string(k) + " protection is required for this user by the operator"}
+	}
+	return Decision{Verdict: Allow, Reason: "within the mandates"}
+}

@@ -233,3 +233,48 @@ func TestSecondFactorAMR(t *testing.T) {
 		t.Fatal("SecondFactorAMR")
 	}
 }
+
+func TestDecideAdmin(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	roles := Roles{Root: []string{"alice"}, Admins: []string{"bob", "erin"}}
+	as := func(user string, fresh bool) Request {
+		req := Request{User: user, Session: "s", Now: now}
+		if fresh {
+			req.StepUp = &StepUp{ID: "t", User: user, Session: "s", AuthTime: now.Add(-time.Minute)}
+		}
+		return req
+	}
+	bound := []Method{TOTP}
+	tests := []struct {
+		name   string
+		req    Request
+		target string
+		bound  []Method
+		want   Verdict
+	}{
+		{"admin on a user", as("bob", true), "carol", bound, Allow},
+		{"root on a user", as("alice", true), "carol", bound, Allow},
+		{"root on an admin", as("alice", true), "bob", bound, Allow},
+		{"admin on an admin", as("bob", true), "erin", bound, Deny},
+		{"admin on root", as("bob", true), "alice", bound, Deny},
+		{"root on root", as("alice", true), "ALICE", bound, Deny},
+		{"on oneself", as("bob", true), "Bob", bound, Deny},
+		{"a user", as("carol", true), "dave", bound, Deny},
+		{"no recent second factor", as("bob", false), "carol", bound, Challenge},
+		{"nothing bound", as("bob", false), "carol", nil, Bind},
+		{"no session", Request{Now: now}, "carol", bound, SignIn},
+		{"admin listing users", as("bob", true), "", bound, Allow},
+	}
+	for _, tt := range tests {
+		if d := DecideAdmin(tt.req, roles, tt.target, tt.bound); d.Verdict != tt.want || d.Reason == "" {
+			t.Errorf("%s: %v (%s), want %v", tt.name, d.Verdict, d.Reason, tt.want)
+		}
+	}
+	p := Profile{Protection: Protection{Login: true, LoginMandated: true}}
+	if d := DecideAdminChoice(Login, p, Choice{On: false}, []Method{TOTP}); d.Verdict != Deny {
+		t.Errorf("an admin turned a mandate off: %v", d.Verdict)
+	}
+	if d := DecideAdminChoice(Operation, p, Choice{On: false}, []Method{TOTP}); d.Verdict != Allow {
+		t.Errorf("an admin turning operation protection off: %v", d.Verdict)
+	}
+}
