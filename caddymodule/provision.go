@@ -124,7 +124,7 @@ func (h *Handler) gatewayOptions(formKey []byte) gateway.Options {
 		Prefix: h.Prefix, Issuer: h.Issuer, Logout: h.Logout, Rules: h.rules, Settings: h.settings,
 		TokenHeader:    h.TokenHeader,
 		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: formKey,
-		Now: now, Logger: h.logger, Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
+		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
 	}
 	if h.Identity.Source == "header" {
 		o.IdentityHeader = h.Identity.Header

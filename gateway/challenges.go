@@ -43,6 +43,7 @@ type challengePages struct {
 	challenges  challengeAnswers
 	tokens      sessionIssuer
 	sessions    sessions
+	audit       *Audit
 	sms         bool // an SMS provider is configured
 	tokenHeader string
 	env
@@ -195,6 +196,7 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 	if err != nil {
 		e := failed(err)
 		cp.logFailure(r, ch.User, id, err)
+		cp.audit.lockout(r.Context(), ch.User, err, ip)
 		if e.Code == CodeInvalidCode {
 			st := pageState{Error: e.Text, Status: e.Status}
 			if r.PostFormValue("method") == string(policy.SMS) {
@@ -203,6 +205,12 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 			return cp.show(w, r, id, st)
 		}
 		return e
+	}
+	switch {
+	case r.PostForm.Has("code1"):
+		cp.audit.Record(r.Context(), Event{Actor: ch.User, Target: ch.User, Action: "totp.bound", Result: "ok", ClientIP: ip})
+	case r.PostForm.Has("phone_code"):
+		cp.audit.Record(r.Context(), Event{Actor: ch.User, Target: ch.User, Action: "phone.bound", Result: "ok", ClientIP: ip})
 	}
 	return cp.passed(w, r, next, passed)
 }
@@ -383,6 +391,7 @@ func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) erro
 	}
 	if err != nil {
 		cp.logFailure(r, ch.User, id, err)
+		cp.audit.lockout(r.Context(), ch.User, err, cp.clientIP(r))
 		return failed(err)
 	}
 	cp.events.Verification("passed")

@@ -41,7 +41,9 @@ const (
 	CodeForbidden         Code = "forbidden" // the challenge is another's (403)
 	CodeNotBound          Code = "not_bound"
 	CodeAlreadyBound      Code = "already_bound"
-	CodeMandated          Code = "mandated" // a mandate holds the protection on (403)
+	CodeMandated          Code = "mandated"                         // a mandate holds the protection on (403)
+	CodeNotAllowed        Code = "not_allowed"                      // not this caller's to do (403)
+	CodeStepUp            Code = "insufficient_user_authentication" // a recent second factor first (401, RFC 9470)
 )
 
 // An Error is a request the gateway refuses or cannot serve, as a value: what the
@@ -61,6 +63,10 @@ type Error struct {
 	Link, LinkText string
 	// Err is the cause, for the log.
 	Err error
+	// StepUp is the challenge to pass first (CodeStepUp): a browser is sent to its
+	// page, an API client gets an RFC 9470 challenge. Bind says it binds a first factor.
+	StepUp *challenge.Challenge
+	Bind   bool
 }
 
 func (e *Error) Error() string {

@@ -28,6 +28,7 @@ type gate struct {
 	respond        *Responder
 	profiles       profiles
 	challenges     gateChallenges
+	index          userIndex // a challenged user is known (header mode has no login)
 	maxHeldRequest int64
 	env
 }
@@ -112,6 +113,9 @@ func (g *gate) challenge(w http.ResponseWriter, r *http.Request, c caller, rule 
 	}
 	binding, err := g.id.challengeBinding(w, r, c)
 	if err != nil {
+		return failed(err)
+	}
+	if err := g.index.AddUser(r.Context(), c.User); err != nil {
 		return failed(err)
 	}
 	ch, err := g.challenges.Begin(r.Context(), challenge.Challenge{

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -52,6 +51,8 @@ type Options struct {
 	Rand io.Reader
 	// Logger is the operator's log (default: none).
 	Logger *zap.Logger
+	// AuditLogger is the audit trail's own log (default: Logger).
+	AuditLogger *zap.Logger
 	// Events count what happens, for metrics (default: nothing).
 	Events Events
 	// ClientIP is the client's address as the server trusts it (default: the peer).
@@ -60,9 +61,13 @@ type Options struct {
 	SetUser func(r *http.Request, user string, authTime time.Time)
 }
 
-// Store is what the gateway asks of the store directly: whether it answers.
+// Store is what the gateway asks of the store directly: whether it answers, each
+// user's recent events, the index of users, and counters.
 type Store interface {
-	Ping(ctx context.Context) error
+	pinger
+	eventStore
+	userIndex
+	counter
 }
 
 // Gateway is the flows of one configuration.
@@ -73,6 +78,7 @@ type Gateway struct {
 	gate    *gate
 	login   *loginWatch
 	logout  *logout
+	admin   *Admin
 	options Options
 }
 
@@ -96,6 +102,9 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
+	if o.AuditLogger == nil {
+		o.AuditLogger = o.Logger
+	}
 	if o.Events == nil {
 		o.Events = NoEvents{}
 	}
@@ -114,10 +123,12 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	respond := &Responder{issuer: o.Issuer, prefix: o.Prefix, loginPath: loginPath, now: o.Now, log: o.Logger, events: o.Events, clientIP: o.ClientIP}
 	id := &identifier{header: o.IdentityHeader, tokens: tokens, cookies: ck, rand: o.Rand, log: o.Logger}
 	prof := profiles{factors: challenges, settings: o.Settings}
-	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now}
+	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now, index: st}
+	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now}
 	f := forms{key: o.FormKey}
 
 	g := &Gateway{respond: respond, options: o}
+	g.admin = &Admin{factors: challenges, tokens: tokens, index: st, profiles: prof, settings: o.Settings, audit: audit, counter: st}
 	g.router = &router{
 		prefix: policy.CleanPath(o.Prefix), prefixSlash: policy.CleanPath(o.Prefix) + "/",
 		maxHeldRequest: o.MaxHeldRequest, rules: o.Rules, tokenHeaderKey: canonicalHeader(o.TokenHeader),
@@ -134,12 +145,14 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 		g.router.logout = policy.CleanPath(o.Logout)
 		g.logout = &logout{id: id, tokens: tokens, cookies: ck, env: e}
 	}
-	g.gate = &gate{id: id, respond: respond, profiles: prof, challenges: challenges, maxHeldRequest: o.MaxHeldRequest, env: e}
+	g.gate = &gate{id: id, respond: respond, profiles: prof, challenges: challenges, index: st, maxHeldRequest: o.MaxHeldRequest, env: e}
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
-		sessions: sess, sms: o.SMS, tokenHeader: o.TokenHeader, env: e}
+		sessions: sess, audit: audit, sms: o.SMS, tokenHeader: o.TokenHeader, env: e}
 	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
-		profiles: prof, settings: o.Settings, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
-	g.pages = newPages(o.Prefix, cp, sp, tokens.JWKS())
+		profiles: prof, settings: o.Settings, audit: audit, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
+	ap := &adminPages{id: id, respond: respond, forms: f, admin: g.admin, factors: challenges, challenges: challenges,
+		settings: o.Settings, prefix: o.Prefix, env: e}
+	g.pages = newPages(o.Prefix, cp, sp, ap, tokens.JWKS())
 	return g, nil
 }
 
@@ -163,6 +176,11 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	}
 	return ToConsole(w, r, next)
 }
+
+// Admin is the administration of users' second factors, for the operators' command
+// line: the same actions as the administrator pages, audited, without the pages'
+// check of who may act (the command line is the operator's).
+func (g *Gateway) Admin() *Admin { return g.admin }
 
 // Respond writes an error Serve returned: an *Error (or a store outage) as the
 // gateway's page or JSON; any other error is returned for Caddy to answer.

@@ -434,3 +434,5 @@ func withRoles(root, admins []string) func(*setup) {
 func withSettings(f func(*policy.Settings)) func(*setup) {
 	return func(s *setup) { f(&s.opts.Settings) }
 }
+
+func limitsLockAfter(n int) challenge.Limits { return challenge.Limits{LockAfter: n} }

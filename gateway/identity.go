@@ -169,3 +169,38 @@ func newNonce(rand io.Reader) (string, error) {
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
+
+// liveCaller is the caller of r, known and with a live session; a session that has
+// ended loses its cookie.
+func (id *identifier) liveCaller(w http.ResponseWriter, r *http.Request) (caller, error) {
+	c := id.caller(r)
+	if !c.known() {
+		return c, signIn("no gateway session")
+	}
+	live, err := id.live(r.Context(), c, nil)
+	if err != nil {
+		return c, failed(err)
+	}
+	if !live {
+		id.cookies.clearSession(w, r)
+		return c, signIn("gateway session revoked or expired")
+	}
+	return c, nil
+}
+
+// liveRequest is c's request as policy sees it, with only live proofs: a step-up
+// token that was revoked proves nothing.
+func (id *identifier) liveRequest(r *http.Request, c caller, now func() time.Time) (policy.Request, error) {
+	stepUp := id.stepUpToken(r, "")
+	req := c.request(now, stepUp)
+	if stepUp != nil {
+		live, err := id.live(r.Context(), c, stepUp)
+		if err != nil {
+			return req, failed(err)
+		}
+		if !live {
+			req.StepUp = nil
+		}
+	}
+	return req, nil
+}

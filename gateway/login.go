@@ -199,6 +199,7 @@ type sessionIssuer interface {
 
 // sessions starts gateway sessions.
 type sessions struct {
+	index   userIndex
 	tokens  sessionIssuer
 	cookies cookies
 	setUser func(r *http.Request, user string, authTime time.Time)
@@ -208,6 +209,9 @@ type sessions struct {
 // start makes a gateway session and returns the cookies that carry it (and clear any
 // step-up token of an earlier session).
 func (s sessions) start(r *http.Request, user string, amr []string, authTime time.Time) ([]*http.Cookie, error) {
+	if err := s.index.AddUser(r.Context(), user); err != nil {
+		return nil, err
+	}
 	raw, claims, err := s.tokens.Issue(r.Context(), token.Session, user, "", amr, authTime)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ type pages struct {
 	mux    *http.ServeMux
 }
 
-func newPages(prefix string, cp *challengePages, sp *settingsPages, jwks []byte) *pages {
+func newPages(prefix string, cp *challengePages, sp *settingsPages, ap *adminPages, jwks []byte) *pages {
 	p := &pages{prefix: prefix, mux: http.NewServeMux()}
 	handle := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
 		p.mux.Handle(pattern, answer(f))
@@ -32,6 +32,12 @@ func newPages(prefix string, cp *challengePages, sp *settingsPages, jwks []byte)
 	handle("POST "+prefix+"/phone/remove", sp.removePhone)
 	handle("POST "+prefix+"/signout-all", sp.signOutEverywhere)
 	handle("POST "+prefix+"/protection", sp.protection)
+	handle("GET "+prefix+"/admin/{$}", ap.list)
+	handle("GET "+prefix+"/admin/users/{user}", ap.show)
+	handle("POST "+prefix+"/admin/users/{user}/{action}", ap.act)
+	handle("GET "+prefix+"/api/admin/users", ap.apiList)
+	handle("GET "+prefix+"/api/admin/users/{user}", ap.apiShow)
+	handle("POST "+prefix+"/api/admin/users/{user}/{action}", ap.apiAct)
 	handle("GET "+prefix+"/api/settings", sp.apiSettings)
 	handle("POST "+prefix+"/api/settings", sp.apiChangeSettings)
 	handle("GET "+prefix+"/challenge/{id}", func(w http.ResponseWriter, r *http.Request) error {
@@ -108,6 +114,9 @@ func (p *pages) subPath(reqPath string) (string, bool) {
 	}
 	if sub[0] != '/' {
 		return "", false
+	}
+	if sub != "/" && strings.HasSuffix(reqPath, "/") {
+		sub += "/" // the mux tells /admin/ (the list) from /admin
 	}
 	return sub, true
 }

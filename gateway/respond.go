@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/web"
 )
 
@@ -39,6 +40,13 @@ func (rs *Responder) Error(w http.ResponseWriter, r *http.Request, err error) er
 			zap.String("path", r.URL.Path), zap.String("client_ip", rs.clientIP(r)))
 	}
 	rs.RetryAfter(w, e)
+	if e.Code == CodeStepUp && e.StepUp != nil {
+		if wantsHTML(r) {
+			http.Redirect(w, r, rs.challengeURL(e.StepUp.ID), http.StatusSeeOther)
+			return nil
+		}
+		return rs.StepUpChallenge(w, *e.StepUp, policy.AdminMaxAge, e.Text, e.Bind)
+	}
 	if e.Code == CodeSignIn {
 		if wantsHTML(r) && rs.loginPath != "" {
 			http.Redirect(w, r, rs.loginPath, http.StatusSeeOther)

@@ -41,6 +41,7 @@ type settingsPages struct {
 	tokens     userTokens
 	profiles   profiles
 	settings   policy.Settings
+	audit      *Audit
 	sms        bool
 	prefix     string
 	logoutPath string
@@ -49,19 +50,7 @@ type settingsPages struct {
 
 // caller is the caller of a settings page: known, with a live session.
 func (sp *settingsPages) caller(w http.ResponseWriter, r *http.Request) (caller, error) {
-	c := sp.id.caller(r)
-	if !c.known() {
-		return c, signIn("no gateway session")
-	}
-	live, err := sp.id.live(r.Context(), c, nil)
-	if err != nil {
-		return c, failed(err)
-	}
-	if !live {
-		sp.cookies.clearSession(w, r)
-		return c, signIn("gateway session revoked or expired")
-	}
-	return c, nil
+	return sp.id.liveCaller(w, r)
 }
 
 // form checks a settings form (session, same site, form token) and loads the user's
@@ -81,21 +70,9 @@ func (sp *settingsPages) form(w http.ResponseWriter, r *http.Request) (caller, c
 	return c, f, nil
 }
 
-// request is the caller's request as policy sees it, with only live proofs: a
-// step-up token that was revoked proves nothing.
+// request is the caller's request as policy sees it, with only live proofs.
 func (sp *settingsPages) request(r *http.Request, c caller) (policy.Request, error) {
-	stepUp := sp.id.stepUpToken(r, "")
-	req := c.request(sp.now, stepUp)
-	if stepUp != nil {
-		live, err := sp.id.live(r.Context(), c, stepUp)
-		if err != nil {
-			return req, failed(err)
-		}
-		if !live {
-			req.StepUp = nil
-		}
-	}
-	return req, nil
+	return sp.id.liveRequest(r, c, sp.now)
 }
 
 // show renders the settings page.
@@ -157,10 +134,16 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, 
 		"Title": "Two-factor authentication", "User": c.User, "Prefix": sp.prefix,
 		"Protections": views, "TOTPBound": f.TOTP != nil, "SMSAvailable": sp.sms,
 		"CSRF": sp.forms.token(c.binding(), "settings"), "Notice": notice, "Error": errText,
+		"Admin": p.Role != policy.RoleUser,
 	}
 	if !f.Choices.ChangedAt.IsZero() {
 		data["ChangedBy"], data["ChangedAt"] = f.Choices.ChangedBy, f.Choices.ChangedAt.UTC().Format("2 Jan 2006 15:04 MST")
 	}
+	events, err := sp.audit.Recent(r.Context(), c.User, 10)
+	if err != nil {
+		return failed(err)
+	}
+	data["Events"] = eventViews(events)
 	if f.TOTP != nil {
 		data["TOTPBoundAt"] = f.TOTP.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
 	}
@@ -241,6 +224,7 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 			return choiceOutcome{}, signIn(d.Reason)
 		case policy.Deny:
 			sp.log.Info("protection change refused", zap.String("user", c.User), zap.String("kind", string(k)), zap.String("reason", d.Reason))
+			sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "protection." + string(k) + "." + onOff(next.On), Result: "refused", ClientIP: sp.clientIP(r), Detail: d.Reason})
 			return choiceOutcome{denied: sentence(d.Reason), mandated: !next.On && p.Protection.Mandated(k), profile: p}, nil
 		case policy.Challenge:
 			ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, "change your two-factor settings", d.Methods)
@@ -261,8 +245,8 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 	f.Choices = choices
 	p = sp.profiles.from(c.User, f)
 	for k := range changes {
-		sp.log.Info("protection changed", zap.String("user", c.User), zap.String("kind", string(k)),
-			zap.Bool("on", p.Protection.On(k)), zap.Any("methods", p.Protection.Methods(k)), zap.String("by", c.User), zap.String("client_ip", sp.clientIP(r)))
+		sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "protection." + string(k) + "." + onOff(p.Protection.On(k)),
+			Result: "ok", ClientIP: sp.clientIP(r), Detail: methodsText(p.Protection.Methods(k))})
 	}
 	out := choiceOutcome{notice: "Your settings are saved.", profile: p}
 	if methods := policy.NeedsBinding(p); methods != nil {
@@ -478,7 +462,7 @@ func (sp *settingsPages) removePhone(w http.ResponseWriter, r *http.Request) err
 	if err := sp.tokens.RevokeStepUps(r.Context(), c.User); err != nil {
 		return failed(err)
 	}
-	sp.log.Info("phone removed", zap.String("user", c.User), zap.String("client_ip", sp.clientIP(r)))
+	sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "phone.removed", Result: "ok", ClientIP: sp.clientIP(r)})
 	sp.cookies.clearToken(w, r)
 	return sp.render(w, r, "Phone removed.", "")
 }
@@ -497,6 +481,7 @@ func (sp *settingsPages) unbindTOTP(w http.ResponseWriter, r *http.Request) erro
 			return e
 		}
 		sp.events.Verification(string(e.Code))
+		sp.audit.lockout(r.Context(), c.User, err, sp.clientIP(r))
 		sp.log.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", "unbind"),
 			zap.String("reason", err.Error()), zap.String("client_ip", sp.clientIP(r)))
 		sp.respond.RetryAfter(w, e)
@@ -505,7 +490,7 @@ func (sp *settingsPages) unbindTOTP(w http.ResponseWriter, r *http.Request) erro
 	if err := sp.tokens.RevokeStepUps(r.Context(), c.User); err != nil {
 		return failed(err)
 	}
-	sp.log.Info("authenticator app unbound", zap.String("user", c.User), zap.String("client_ip", sp.clientIP(r)))
+	sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "totp.unbound", Result: "ok", ClientIP: sp.clientIP(r)})
 	sp.cookies.clearToken(w, r)
 	return sp.render(w, r, "Authenticator app unbound.", "")
 }
@@ -523,7 +508,7 @@ func (sp *settingsPages) signOutEverywhere(w http.ResponseWriter, r *http.Reques
 	if err := sp.tokens.RevokeUser(r.Context(), c.User); err != nil {
 		return failed(err)
 	}
-	sp.log.Info("signed out everywhere: every gateway session and step-up token revoked", zap.String("user", c.User), zap.String("client_ip", sp.clientIP(r)))
+	sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "signout.everywhere", Result: "ok", ClientIP: sp.clientIP(r)})
 	sp.cookies.clearSession(w, r)
 	sp.cookies.clearToken(w, r)
 	to := "/"
