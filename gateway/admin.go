@@ -50,8 +50,8 @@ type Admin struct {
 type UserState struct {
 	User         string          `json:"user"`
 	Role         policy.Role     `json:"role"`
-	Login        kindState       `json:"login"`
-	Operation    kindState       `json:"operation"`
+	Login        KindState       `json:"login"`
+	Operation    KindState       `json:"operation"`
 	Bound        []policy.Method `json:"bound"`
 	TOTPBoundAt  *time.Time      `json:"totp_bound_at,omitempty"`
 	Phone        string          `json:"phone,omitempty"` // masked
@@ -80,8 +80,8 @@ func (a *Admin) User(ctx context.Context, user string) (UserState, error) {
 	p := a.profiles.from(user, f)
 	st := UserState{
 		User: user, Role: p.Role, Bound: p.Bound, ChangedBy: f.Choices.ChangedBy,
-		Login:     kindState{On: p.Protection.Login, Methods: p.Protection.LoginMethods, Mandated: p.Protection.LoginMandated},
-		Operation: kindState{On: p.Protection.Operation, Methods: p.Protection.OperationMethods, Mandated: p.Protection.OperationMandated},
+		Login:     KindState{On: p.Protection.Login, Methods: p.Protection.LoginMethods, Mandated: p.Protection.LoginMandated},
+		Operation: KindState{On: p.Protection.Operation, Methods: p.Protection.OperationMethods, Mandated: p.Protection.OperationMandated},
 	}
 	if f.TOTP != nil {
 		st.TOTPBoundAt = utc(f.TOTP.BoundAt)

@@ -281,13 +281,15 @@ type settingsState struct {
 	User      string          `json:"user"`
 	Methods   []policy.Method `json:"methods_available"`
 	Bound     []policy.Method `json:"bound"`
-	Login     kindState       `json:"login"`
-	Operation kindState       `json:"operation"`
+	Login     KindState       `json:"login"`
+	Operation KindState       `json:"operation"`
 	ChangedBy string          `json:"changed_by,omitempty"`
 	ChangedAt *time.Time      `json:"changed_at,omitempty"`
 }
 
-type kindState struct {
+// KindState is one kind of a user's protection: on or off, its methods, and whether a
+// mandate holds it on.
+type KindState struct {
 	On       bool            `json:"on"`
 	Methods  []policy.Method `json:"methods"`
 	Mandated bool            `json:"mandated"`
@@ -296,8 +298,8 @@ type kindState struct {
 func stateOf(p policy.Profile, enabled []policy.Method) settingsState {
 	st := settingsState{
 		User: p.User, Methods: enabled, Bound: p.Bound,
-		Login:     kindState{On: p.Protection.Login, Methods: p.Protection.LoginMethods, Mandated: p.Protection.LoginMandated},
-		Operation: kindState{On: p.Protection.Operation, Methods: p.Protection.OperationMethods, Mandated: p.Protection.OperationMandated},
+		Login:     KindState{On: p.Protection.Login, Methods: p.Protection.LoginMethods, Mandated: p.Protection.LoginMandated},
+		Operation: KindState{On: p.Protection.Operation, Methods: p.Protection.OperationMethods, Mandated: p.Protection.OperationMandated},
 		ChangedBy: p.Choices.ChangedBy,
 	}
 	if !p.Choices.ChangedAt.IsZero() {
