@@ -118,7 +118,7 @@ func configureCLI(cmd *cobra.Command) {
 		if err := a.Reset(c.Context(), cliActor, args[0], args[1], ""); err != nil {
 			return nil, "", err
 		}
-		return showAfter(c.Context(), a, args[0], fmt.Sprintf("The %s of %s is reset; they bind again at their next challenge.\n", args[1], args[0]))
+		return showAfter(c.Context(), a, args[0], fmt.Sprintf("The %s of %s is reset and their gateway sessions are ended; they sign in and bind again.\n", args[1], args[0]))
 	}))
 	sub("unlock <user>", "Unlocks a user's second factor after too many wrong codes", run(cobra.ExactArgs(1), func(c *cobra.Command, a *gateway.Admin, args []string) (any, string, error) {
 		if err := a.Unlock(c.Context(), cliActor, args[0], ""); err != nil {

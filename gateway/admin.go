@@ -141,8 +141,10 @@ func (a *Admin) SetProtection(ctx context.Context, actor, target string, k polic
 	return nil
 }
 
-// Reset removes target's authenticator app ("totp") or phone ("phone") and ends the
-// step-up tokens they backed; target binds again at the next challenge.
+// Reset removes target's authenticator app ("totp") or phone ("phone") and ends
+// every gateway session and step-up token of target: the lost device may be in other
+// hands, and a session that passed with it proves nothing now. Target signs in again
+// and binds at the next challenge.
 func (a *Admin) Reset(ctx context.Context, actor, target, factor, ip string) error {
 	target = policy.CanonicalUser(target)
 	var err error
@@ -158,7 +160,7 @@ func (a *Admin) Reset(ctx context.Context, actor, target, factor, ip string) err
 		return invalidRequest("Reset what? Expected totp or phone.", nil)
 	}
 	if err == nil {
-		err = a.tokens.RevokeStepUps(ctx, target)
+		err = a.tokens.RevokeUser(ctx, target)
 	}
 	if err != nil {
 		return err

@@ -80,6 +80,11 @@ func TestAdminResetsAnAuthenticator(t *testing.T) {
 	if r := bob.adminForm("carol", "reset", url.Values{"factor": {"totp"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("reset: %d %s", r.StatusCode, r.Body)
 	}
+	// The lost device may be in other hands: carol's sessions ended with the reset.
+	if r := carol.page("GET", "/instances/i-1001/delete", nil); r.Header.Get("Location") != "/login" {
+		t.Fatalf("carol's session after the reset: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	carol.login("carol")
 	r := carol.page("GET", "/instances/i-1001/delete", nil)
 	page := carol.page("GET", r.Header.Get("Location"), nil)
 	if !strings.Contains(page.Body, `id="bind-qr"`) {
