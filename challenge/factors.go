@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/caddy-stepup/stepup/policy"
@@ -171,6 +172,23 @@ func (s *Service) ResetPhone(ctx context.Context, user string) error {
 // Unlock clears the user's count of wrong codes and any lock.
 func (s *Service) Unlock(ctx context.Context, user string) error {
 	return s.resetFailures(ctx, user)
+}
+
+// RecentFailures is how many wrong codes were entered for user since the last right
+// one, within the day the count is kept for.
+func (s *Service) RecentFailures(ctx context.Context, user string) (int, error) {
+	b, err := s.Store.Get(ctx, store.UserKey(user, failuresName))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("challenge: reading failure count: %w", err)
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("challenge: failure count %q is not a number", b)
+	}
+	return n, nil
 }
 
 // LockedUntil says until when the user's second factor is locked; the zero time when

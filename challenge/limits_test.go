@@ -314,3 +314,24 @@ func TestResetOneFactor(t *testing.T) {
 		t.Fatalf("after resetting the app: %+v", f)
 	}
 }
+
+// RecentFailures counts the wrong codes since the last right one (a login's risk signal).
+func TestRecentFailures(t *testing.T) {
+	e := newEnv(t, Limits{LockAfter: 10})
+	secret := e.bind("alice")
+	recent := func(want int) {
+		t.Helper()
+		if n, err := e.svc.RecentFailures(e.ctx, "alice"); err != nil || n != want {
+			t.Fatalf("RecentFailures = %d, %v; want %d", n, err, want)
+		}
+	}
+	recent(0)
+	c := e.begin("alice")
+	e.verify(c, e.wrongCode(secret))
+	e.verify(c, e.wrongCode(secret))
+	recent(2)
+	if _, err := e.verify(c, e.code(secret)); err != nil {
+		t.Fatalf("right code: %v", err)
+	}
+	recent(0)
+}

@@ -63,6 +63,9 @@ type Decision struct {
 	Methods []Method
 	// Reason says why, for the operator's log.
 	Reason string
+	// Anomalous: a console login is challenged because it looks anomalous, not
+	// because of login protection.
+	Anomalous bool
 }
 
 // clockSkew tolerates an auth_time slightly in the future (instances' clocks differ).
@@ -116,12 +119,23 @@ func DecideChange(req Request, bound []Method) Decision {
 	return Decision{Verdict: Challenge, Methods: bound, Reason: "changing second factors needs a recent second factor"}
 }
 
-// DecideLogin answers a console login that the console accepted.
-func DecideLogin(p Profile) Decision {
-	if !p.Protection.Login {
-		return Decision{Verdict: Allow, Reason: "login protection off"}
+// DecideLogin answers a console login that the console accepted, given the risk the
+// gateway saw in it. Login protection asks for a second factor at every login; without
+// it, an anomalous login asks for one when AnomalyApplies, unless the rollout grace
+// period is running (then it is only logged: the reason says so).
+func DecideLogin(p Profile, risk Risk) Decision {
+	if p.Protection.Login {
+		return challengeOrBind(p, Login, "login protection on")
 	}
-	return challengeOrBind(p, Login, "login protection on")
+	switch {
+	case !risk.Anomalous:
+		return Decision{Verdict: Allow, Reason: "login protection off"}
+	case !AnomalyApplies(p):
+		return Decision{Verdict: Allow, Reason: "anomalous login, but no operation protection with a method bound"}
+	case risk.LogOnly:
+		return Decision{Verdict: Allow, Reason: "anomalous login; only logged during the rollout grace period"}
+	}
+	return Decision{Verdict: Challenge, Methods: p.Offered(Operation), Reason: "anomalous login", Anomalous: true}
 }
 
 func challengeOrBind(p Profile, k Kind, reason string) Decision {

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -50,19 +51,67 @@ func TestDecide(t *testing.T) {
 }
 
 func TestDecideLogin(t *testing.T) {
+	opBound := Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP, SMS}}, Bound: []Method{SMS}}
+	anomalous := Risk{Seen: []Signal{NewDevice}, Score: 2, Anomalous: true}
 	tests := []struct {
 		name    string
 		profile Profile
+		risk    Risk
 		want    Verdict
+		methods []Method
 	}{
-		{"login protection off", Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{TOTP}}, Allow},
-		{"bound", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}, Bound: []Method{TOTP}}, Challenge},
-		{"nothing bound goes to binding", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}}, Bind},
+		{"login protection off", opBound, Risk{}, Allow, nil},
+		{"bound", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}, Bound: []Method{TOTP}}, Risk{}, Challenge, []Method{TOTP}},
+		{"nothing bound goes to binding", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}}}, Risk{}, Bind, []Method{TOTP}},
+		{"anomalous, operation protection and a method bound", opBound, anomalous, Challenge, []Method{SMS}},
+		{"anomalous in the grace period is only logged", opBound, Risk{Seen: anomalous.Seen, Score: 2, Anomalous: true, LogOnly: true}, Allow, nil},
+		{"anomalous but nothing bound: never forced to bind", Profile{Protection: opBound.Protection}, anomalous, Allow, nil},
+		{"anomalous but operation protection off", Profile{Protection: Protection{OperationMethods: []Method{SMS}}, Bound: []Method{SMS}}, anomalous, Allow, nil},
+		{"anomalous but the bound method is not one operation protection takes",
+			Profile{Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{SMS}}, anomalous, Allow, nil},
+		{"login protection wins over the risk", Profile{Protection: Protection{Login: true, LoginMethods: []Method{TOTP}, Operation: true, OperationMethods: []Method{SMS}}, Bound: []Method{TOTP, SMS}},
+			anomalous, Challenge, []Method{TOTP}},
 	}
 	for _, tt := range tests {
-		if got := DecideLogin(tt.profile); got.Verdict != tt.want {
-			t.Errorf("%s: DecideLogin = %v, want %v", tt.name, got.Verdict, tt.want)
+		got := DecideLogin(tt.profile, tt.risk)
+		if got.Verdict != tt.want || !reflect.DeepEqual(got.Methods, tt.methods) {
+			t.Errorf("%s: DecideLogin = %v %v (%s), want %v %v", tt.name, got.Verdict, got.Methods, got.Reason, tt.want, tt.methods)
 		}
+		if got.Reason == "" {
+			t.Errorf("%s: no reason for the log", tt.name)
+		}
+	}
+}
+
+func TestAnomalyRulesAssess(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	rules := DefaultAnomalyRules()
+	tests := []struct {
+		name      string
+		rules     AnomalyRules
+		seen      []Signal
+		score     int
+		anomalous bool
+		logOnly   bool
+	}{
+		{"nothing seen", rules, nil, 0, false, false},
+		{"a new device alone", rules, []Signal{NewDevice}, 2, true, false},
+		{"a new network alone", rules, []Signal{NewNetwork}, 1, false, false},
+		{"a new network and recent failures", rules, []Signal{NewNetwork, RecentFailures}, 2, true, false},
+		{"every signal", rules, Signals, 4, true, false},
+		{"a signal without weight counts nothing", AnomalyRules{Weights: map[Signal]int{NewNetwork: 3}, Threshold: 3}, []Signal{NewDevice}, 0, false, false},
+		{"threshold 0 is never anomalous", AnomalyRules{Weights: rules.Weights}, Signals, 4, false, false},
+		{"grace period running", AnomalyRules{Weights: rules.Weights, Threshold: 2, LogOnlyUntil: now.Add(time.Hour)}, []Signal{NewDevice}, 2, true, true},
+		{"grace period over", AnomalyRules{Weights: rules.Weights, Threshold: 2, LogOnlyUntil: now}, []Signal{NewDevice}, 2, true, false},
+	}
+	for _, tt := range tests {
+		r := tt.rules.Assess(tt.seen, now)
+		if r.Score != tt.score || r.Anomalous != tt.anomalous || r.LogOnly != tt.logOnly || !reflect.DeepEqual(r.Seen, slices.Clone(tt.seen)) {
+			t.Errorf("%s: Assess = %+v, want score %d anomalous %v log only %v", tt.name, r, tt.score, tt.anomalous, tt.logOnly)
+		}
+	}
+	if got := rules.Assess([]Signal{NewDevice, NewNetwork}, now).String(); got != "new_device,new_network (score 3)" {
+		t.Errorf("Risk.String = %q", got)
 	}
 }
 

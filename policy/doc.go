@@ -14,7 +14,9 @@
 //     the session's own login when it passed a second factor.
 //   - Otherwise the user is challenged with every method that is both enabled and bound;
 //     when none is bound, the user binds one first (binding passes the challenge).
-//   - A console login is held when the user has login protection (DecideLogin).
+//   - A console login is held when the user has login protection (DecideLogin), or
+//     when it is anomalous (AnomalyRules: a new device, a new network, recent wrong
+//     codes) and the user has operation protection with a method bound.
 //   - Changing second factors takes a proof no older than ChangeFactorsMaxAge unless
 //     nothing is bound yet (DecideChange).
 //   - Who is protected comes from Enforcement; who is root or an administrator from

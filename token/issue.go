@@ -165,15 +165,16 @@ func (t *Tokens) RevokeUser(ctx context.Context, user string) error {
 	return nil
 }
 
-// RevokeStepUps ends every step-up token of user and keeps the user's sessions: a
-// second factor was unbound, so what it proved no longer counts.
+// RevokeStepUps ends every step-up token of user and keeps the user's sessions (and
+// what is attached to them): a second factor was unbound, so what it proved no longer
+// counts.
 func (t *Tokens) RevokeStepUps(ctx context.Context, user string) error {
 	grants, err := t.store.Grants(ctx, user)
 	if err != nil {
 		return fmt.Errorf("token: listing grants: %w", err)
 	}
 	for _, g := range grants {
-		if g.ID != g.Session {
+		if g.ID != g.Session && !attached(g) {
 			if err := t.store.Revoke(ctx, user, g.ID); err != nil {
 				return fmt.Errorf("token: revoke: %w", err)
 			}
