@@ -115,6 +115,7 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 	if ch.Purpose == policy.PurposeLogin {
 		data["Title"] = "Confirm your sign-in"
 		data["Rule"] = ""
+		data["Unusual"] = ch.Rule == unusualSignIn
 	}
 	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
 	totp := offers(policy.TOTP) && f.TOTP != nil
@@ -327,6 +328,7 @@ func (cp *challengePages) issueStepUp(w http.ResponseWriter, r *http.Request, p 
 		return "", claims, err
 	}
 	http.SetCookie(w, cp.cookies.make(r, tokenCookie, raw, claims.Expires.Sub(cp.now()), http.SameSiteStrictMode))
+	cp.sessions.trustDevice(w, r, p.Challenge.User)
 	return raw, claims, nil
 }
 
@@ -344,7 +346,7 @@ func (cp *challengePages) releaseLogin(w http.ResponseWriter, r *http.Request, p
 	if err := json.Unmarshal(b, &held); err != nil {
 		return failed(fmt.Errorf("held login answer is damaged: %w", err))
 	}
-	cookies, err := cp.sessions.start(r, p.Challenge.User, append([]string{"pwd"}, p.AMR...), p.AuthTime)
+	cookies, err := cp.sessions.start(r, p.Challenge.User, append([]string{"pwd"}, p.AMR...), p.AuthTime, held.Header)
 	if err != nil {
 		return failed(err)
 	}

@@ -17,6 +17,7 @@ const (
 	// browserCookie binds the challenges of header mode to the browser that began
 	// them (the auth layer in front owns the session); sent only to the gateway's pages.
 	browserCookie = "stepup_browser"
+	// deviceCookie (device.go) remembers who passed a second factor in this browser.
 )
 
 // TokenCookie is the cookie API clients present step-up tokens in.
@@ -117,7 +118,7 @@ func hideGatewayCookies(h http.Header) {
 		for part := range strings.SplitSeq(line, ";") {
 			part = strings.TrimSpace(part)
 			name, _, _ := strings.Cut(part, "=")
-			if part == "" || name == sessionCookie || name == tokenCookie || name == loginCookie || name == browserCookie {
+			if part == "" || name == sessionCookie || name == tokenCookie || name == loginCookie || name == browserCookie || name == deviceCookie {
 				continue
 			}
 			kept = append(kept, part)

@@ -40,6 +40,11 @@ type Options struct {
 	// MaxHeldRequest bounds a held browser form (and the body read for a method
 	// override).
 	MaxHeldRequest int64
+	// ConsoleSession, when set, makes the console's sessions follow the gateway's:
+	// a console session cookie released with a gateway session ends with it.
+	ConsoleSession *ConsoleSessionOptions
+	// Risk, when set, asks for a second factor at an anomalous console login.
+	Risk *RiskOptions
 	// SMS says an SMS provider is configured.
 	SMS bool
 	// FormKey keys the HMAC of form tokens: 32 random bytes.
@@ -62,17 +67,20 @@ type Options struct {
 }
 
 // Store is what the gateway asks of the store directly: whether it answers, each
-// user's recent events, the index of users, and counters.
+// user's recent events, the index of users, counters, and single records (whose
+// console session a cookie is, the networks a user signed in from).
 type Store interface {
 	pinger
 	eventStore
 	userIndex
 	counter
+	records
 }
 
 // Gateway is the flows of one configuration.
 type Gateway struct {
 	router  *router
+	console *consoleSessions // nil unless console sessions follow the gateway's
 	respond *Responder
 	pages   *pages
 	gate    *gate
@@ -124,10 +132,27 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	id := &identifier{header: o.IdentityHeader, tokens: tokens, cookies: ck, rand: o.Rand, log: o.Logger}
 	prof := profiles{factors: challenges, settings: o.Settings}
 	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now, index: st}
+	var err error
+	if o.ConsoleSession != nil {
+		if o.Login == nil || o.IdentityHeader != "" {
+			return nil, errors.New("gateway: console sessions follow gateway sessions, which begin at the console's login")
+		}
+		if sess.console, err = newConsoleSessions(*o.ConsoleSession, tokens, st, id, ck, e); err != nil {
+			return nil, err
+		}
+	}
+	if o.Risk != nil {
+		if o.Login == nil {
+			return nil, errors.New("gateway: anomalous logins are judged at the console's login, which is not configured")
+		}
+		if sess.risk, err = newRiskCheck(*o.Risk, st, challenges, ck, e); err != nil {
+			return nil, err
+		}
+	}
 	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now}
 	f := forms{key: o.FormKey}
 
-	g := &Gateway{respond: respond, options: o}
+	g := &Gateway{respond: respond, options: o, console: sess.console}
 	g.admin = &Admin{factors: challenges, tokens: tokens, index: st, profiles: prof, settings: o.Settings, audit: audit, counter: st}
 	g.router = &router{
 		prefix: policy.CleanPath(o.Prefix), prefixSlash: policy.CleanPath(o.Prefix) + "/",
@@ -137,6 +162,9 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	if o.Login != nil {
 		g.router.login, g.router.loginMethod, g.router.maxLoginBody = policy.CleanPath(o.Login.Path), o.Login.Method, o.Login.MaxBody
 		g.login = &loginWatch{opts: *o.Login, store: st, profiles: prof, challenges: challenges, sessions: sess, respond: respond, cookies: ck, env: e}
+		if o.ConsoleSession != nil && o.ConsoleSession.Cookie != o.Login.SuccessCookie {
+			return nil, errors.New("gateway: the console session cookie must be the login's success cookie")
+		}
 		if o.Login.WhoAmIURI != "" {
 			g.login.whoAmI = &whoAmI{uri: o.Login.WhoAmIURI, field: o.Login.WhoAmIField}
 		}
@@ -162,6 +190,10 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 // console's own error from next.
 func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, next Next) error {
 	rt := g.router.route(r)
+	if g.console != nil && rt.kind != ownPages && rt.kind != refusedRoute {
+		// The login's answer is attached where it is released, not followed here.
+		w = g.console.check(w, r, rt.kind != loginRoute)
+	}
 	switch rt.kind {
 	case ownPages:
 		return g.pages.serve(w, r, next)

@@ -203,10 +203,17 @@ func (e *recordedEvents) count(k string) int {
 	return e.counts[k]
 }
 
-func (e *recordedEvents) Decision(v string)     { e.add("decision:" + v) }
-func (e *recordedEvents) Verification(v string) { e.add("verification:" + v) }
-func (e *recordedEvents) Login(v string)        { e.add("login:" + v) }
-func (e *recordedEvents) StoreError()           { e.add("store_error") }
+func (e *recordedEvents) Decision(v string)       { e.add("decision:" + v) }
+func (e *recordedEvents) Verification(v string)   { e.add("verification:" + v) }
+func (e *recordedEvents) Login(v string)          { e.add("login:" + v) }
+func (e *recordedEvents) StoreError()             { e.add("store_error") }
+func (e *recordedEvents) ConsoleSession(v string) { e.add("console:" + v) }
+func (e *recordedEvents) LoginRisk(v string, signals []string) {
+	e.add("risk:" + v)
+	for _, s := range signals {
+		e.add("signal:" + s)
+	}
+}
 
 // smsOutbox is the SMS sender of the tests: it records every message, or fails on
 // demand as a provider would.

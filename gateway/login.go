@@ -88,9 +88,13 @@ func (lw *loginWatch) serve(w http.ResponseWriter, r *http.Request, next Next) e
 	r.ContentLength = int64(len(body))
 
 	capture := newLoginCapture(w, int(lw.opts.MaxHeldResponse), lw.succeeded, lw.opts.UserHeader)
+	sent := slices.Clone(r.Header["Cookie"])
 	if err := ToConsole(capture, r, next); err != nil || !capture.kept {
 		return err
 	}
+	// The console saw none of the gateway's cookies; judging the login reads them (the
+	// device cookie).
+	r.Header["Cookie"] = sent
 	if capture.overflow {
 		lw.log.Error("console login answer larger than the gateway holds; login refused: raise login max_held_response",
 			zap.Int64("max_held_response", lw.opts.MaxHeldResponse))
@@ -113,10 +117,14 @@ func (lw *loginWatch) serve(w http.ResponseWriter, r *http.Request, next Next) e
 	if err != nil {
 		return failed(err)
 	}
-	if d := policy.DecideLogin(profile); d.Verdict != policy.Allow {
+	d, err := lw.sessions.risk.decide(r, profile)
+	if err != nil {
+		return failed(err)
+	}
+	if d.Verdict != policy.Allow {
 		return lw.hold(w, r, capture, user, d)
 	}
-	cookies, err := lw.sessions.start(r, user, []string{"pwd"}, lw.now())
+	cookies, err := lw.sessions.start(r, user, []string{"pwd"}, lw.now(), capture.header)
 	if err != nil {
 		return failed(err)
 	}
@@ -124,6 +132,9 @@ func (lw *loginWatch) serve(w http.ResponseWriter, r *http.Request, next Next) e
 	lw.log.Info("console login passed; gateway session started", zap.String("user", user), zap.String("client_ip", lw.clientIP(r)))
 	return capture.release(cookies...)
 }
+
+// unusualSignIn names the challenge of a login held because it looks anomalous.
+const unusualSignIn = "unusual sign-in"
 
 // loginIncomplete refuses a console login the gateway cannot hold or name.
 func loginIncomplete(cause error) *Error {
@@ -151,8 +162,12 @@ func (lw *loginWatch) hold(w http.ResponseWriter, r *http.Request, capture *logi
 	if err != nil {
 		return failed(err)
 	}
+	rule := "sign-in"
+	if d.Anomalous {
+		rule = unusualSignIn
+	}
 	ch, err := lw.challenges.Begin(r.Context(), challenge.Challenge{
-		User: user, Binding: nonce, Purpose: policy.PurposeLogin, Rule: "sign-in", Methods: d.Methods,
+		User: user, Binding: nonce, Purpose: policy.PurposeLogin, Rule: rule, Methods: d.Methods,
 	})
 	if err != nil {
 		lw.log.Warn("no challenge started", zap.String("reason", err.Error()), zap.String("client_ip", lw.clientIP(r)))
@@ -204,11 +219,16 @@ type sessions struct {
 	cookies cookies
 	setUser func(r *http.Request, user string, authTime time.Time)
 	now     func() time.Time
+	console *consoleSessions // nil unless console sessions follow the gateway's
+	risk    *riskCheck       // nil unless anomalous logins are judged
 }
 
-// start makes a gateway session and returns the cookies that carry it (and clear any
-// step-up token of an earlier session).
-func (s sessions) start(r *http.Request, user string, amr []string, authTime time.Time) ([]*http.Cookie, error) {
+// start makes the gateway session of a console login the gateway lets through: it ties
+// the console's session cookie in consoleAnswer (the console's answer to the login)
+// to it, and learns the browser and network. It returns the cookies to add to the
+// console's answer: the session, one that clears any step-up token of an earlier
+// session, and the device cookie when the browser is now known.
+func (s sessions) start(r *http.Request, user string, amr []string, authTime time.Time, consoleAnswer http.Header) ([]*http.Cookie, error) {
 	if err := s.index.AddUser(r.Context(), user); err != nil {
 		return nil, err
 	}
@@ -216,11 +236,35 @@ func (s sessions) start(r *http.Request, user string, amr []string, authTime tim
 	if err != nil {
 		return nil, err
 	}
-	s.setUser(r, user, claims.AuthTime)
-	return []*http.Cookie{
+	if s.console != nil {
+		if err := s.console.attach(r.Context(), claims, consoleAnswer); err != nil {
+			// Released unattached, the console session would outlive the gateway's.
+			return nil, err
+		}
+	}
+	cookies := []*http.Cookie{
 		s.cookies.make(r, sessionCookie, raw, claims.Expires.Sub(s.now()), http.SameSiteLaxMode),
 		s.cookies.make(r, tokenCookie, "", -1, http.SameSiteStrictMode),
-	}, nil
+	}
+	if s.risk != nil {
+		device, err := s.risk.learn(r, user, policy.SecondFactorAMR(amr))
+		if err != nil {
+			return nil, err
+		}
+		if device != nil {
+			cookies = append(cookies, device)
+		}
+	}
+	s.setUser(r, user, claims.AuthTime)
+	return cookies, nil
+}
+
+// trustDevice sets the device cookie that makes this browser known for user, who just
+// passed a second factor in it.
+func (s sessions) trustDevice(w http.ResponseWriter, r *http.Request, user string) {
+	if s.risk != nil {
+		http.SetCookie(w, s.risk.trust(r, user))
+	}
 }
 
 // tokenRevoker ends gateway tokens.

@@ -1,0 +1,332 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/store"
+	"github.com/caddy-stepup/stepup/token"
+)
+
+// ConsoleSessionOptions make the console's sessions follow the gateway's (see the Caddy
+// module's ConsoleSessionConfig for each field's meaning).
+type ConsoleSessionOptions struct {
+	// Cookie is the console's session cookie (the login route's success cookie).
+	Cookie string
+	// Strict removes console cookies the gateway never released, too.
+	Strict bool
+	// Remember is how long the gateway remembers to whom it released a console cookie.
+	Remember time.Duration
+	// Key keys the fingerprints of console cookies: at least 32 random bytes.
+	Key []byte
+}
+
+// maxConsolePairs bounds the console cookies one request may carry; more are all
+// removed unchecked (a browser sends one or two).
+const maxConsolePairs = 4
+
+// attachments attach console sessions to gateway sessions.
+type attachments interface {
+	Attach(ctx context.Context, s token.Claims, fingerprint string, expires time.Time) error
+	LiveAttached(ctx context.Context, s token.Claims, fingerprint string) (bool, error)
+	Live(ctx context.Context, cs ...token.Claims) (bool, error)
+}
+
+// records reads and writes single records of the store.
+type records interface {
+	Get(ctx context.Context, key store.Key) ([]byte, error)
+	Put(ctx context.Context, key store.Key, value []byte, ttl time.Duration) error
+}
+
+// consoleSessions tie the console's session cookie to the gateway session it was
+// released with. At release the cookie's fingerprint is attached to the gateway
+// session (so it ends with it, through the live cache and the revocation broadcast),
+// and its owner is remembered. A request carrying a console cookie the gateway
+// released, without a live gateway session of the same user, has it removed: the
+// console sees a signed-out visitor. Cookies the gateway never released pass, unless
+// strict. A store that cannot answer lets the request pass, logged: unprotected pages
+// stay available, and protected routes fail closed on their own.
+type consoleSessions struct {
+	opts    ConsoleSessionOptions
+	cookie  cookieMatcher
+	tokens  attachments
+	owners  records
+	id      *identifier
+	cookies cookies
+	env
+}
+
+func newConsoleSessions(o ConsoleSessionOptions, tokens attachments, owners records, id *identifier, ck cookies, e env) (*consoleSessions, error) {
+	switch {
+	case o.Cookie == "":
+		return nil, errors.New("gateway: console sessions need the console's session cookie (the login's success cookie)")
+	case len(o.Key) < 32:
+		return nil, errors.New("gateway: the console session key must be at least 32 bytes")
+	case o.Remember <= 0:
+		return nil, errors.New("gateway: console sessions must be remembered for a positive time")
+	}
+	return &consoleSessions{opts: o, cookie: newCookieMatcher(o.Cookie), tokens: tokens, owners: owners, id: id, cookies: ck, env: e}, nil
+}
+
+// fingerprint names a console cookie value in the store without revealing it: a dump
+// of the store holds no console session.
+func (cs *consoleSessions) fingerprint(value string) string {
+	m := hmac.New(sha256.New, cs.opts.Key)
+	m.Write([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+func ownerKey(fp string) store.Key { return store.Key{Scope: "console:" + fp, Name: "owner"} }
+
+// attach ties every console session cookie set in hdr (the console's answer to a
+// login the gateway releases) to the gateway session s.
+func (cs *consoleSessions) attach(ctx context.Context, s token.Claims, hdr http.Header) error {
+	now := cs.now()
+	for _, line := range hdr.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err != nil || !cs.cookie.is(c.Name) || c.Value == "" || c.MaxAge < 0 || (!c.Expires.IsZero() && !c.Expires.After(now)) {
+			continue
+		}
+		remember := cs.opts.Remember
+		if c.MaxAge > 0 {
+			remember = max(remember, time.Duration(c.MaxAge)*time.Second)
+		} else if !c.Expires.IsZero() {
+			remember = max(remember, c.Expires.Sub(now))
+		}
+		remember = min(remember, 400*24*time.Hour) // browsers keep no cookie longer
+		for _, reading := range cookieReadings(c.Value) {
+			fp := cs.fingerprint(reading)
+			if err := cs.tokens.Attach(ctx, s, fp, time.Time{}); err != nil {
+				return err
+			}
+			if err := cs.owners.Put(ctx, ownerKey(fp), []byte(s.User), remember); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// check removes from r the console cookies that must not reach the console, and
+// returns the writer to answer r with: one that follows the console when it sets a
+// new session cookie for a live gateway session (follow), else w.
+func (cs *consoleSessions) check(w http.ResponseWriter, r *http.Request, follow bool) http.ResponseWriter {
+	pairs := cs.cookie.pairs(r.Header)
+	c := cs.id.caller(r)
+	if len(pairs) == 0 && !c.known() {
+		return w
+	}
+	j := judge{cs: cs, ctx: r.Context(), caller: c}
+	var drop []cookiePair
+	var kept []string // fingerprints of the console cookies let through as bound
+	for i, p := range pairs {
+		if i >= maxConsolePairs {
+			cs.removed(r, "", "more console session cookies than a browser sends")
+			drop = append(drop, p)
+			continue
+		}
+		ok, owner, why, err := j.pair(p)
+		switch {
+		case err != nil:
+			cs.events.ConsoleSession("unchecked")
+			cs.log.Error("console session cookie not checked: the store did not answer; passed",
+				zap.Error(err), zap.String("client_ip", cs.clientIP(r)))
+		case !ok:
+			cs.removed(r, owner, why)
+			drop = append(drop, p)
+		default:
+			kept = append(kept, j.bound...)
+		}
+	}
+	if len(drop) > 0 {
+		removePairs(r.Header, drop)
+	}
+	if !follow || !c.known() || c.headerMode {
+		return w
+	}
+	return &consoleFollower{ResponseWriter: w, cs: cs, r: r, caller: c, known: kept}
+}
+
+func (cs *consoleSessions) removed(r *http.Request, owner, why string) {
+	cs.events.ConsoleSession("removed")
+	cs.log.Info("console session cookie removed before the console: "+why,
+		zap.String("owner", owner), zap.String("user", cs.id.caller(r).User), zap.String("client_ip", cs.clientIP(r)))
+}
+
+// judge decides the console cookies of one request.
+type judge struct {
+	cs     *consoleSessions
+	ctx    context.Context
+	caller caller
+	live   *bool    // the caller's gateway session is live; asked once
+	bound  []string // fingerprints found attached to the caller's user, for the last pair
+}
+
+// pair says whether a console cookie pair may reach the console; when not, whose it
+// is and why.
+func (j *judge) pair(p cookiePair) (ok bool, owner, why string, err error) {
+	j.bound = j.bound[:0]
+	unknown := false
+	plain := true
+	for _, v := range p.values {
+		readings := cookieReadings(v)
+		plain = plain && len(readings) == 1 && len(p.values) == 1
+		for _, reading := range readings {
+			fp := j.cs.fingerprint(reading)
+			verdict, who, err := j.reading(fp)
+			if err != nil {
+				return false, "", "", err
+			}
+			switch verdict {
+			case released:
+				j.bound = append(j.bound, fp)
+			case unreleased:
+				unknown = true
+			case ended:
+				return false, who, "it was released to a gateway session that has ended", nil
+			case someoneElse:
+				return false, who, "it was released to another user", nil
+			}
+		}
+	}
+	switch {
+	case !unknown:
+		return true, "", "", nil
+	case j.cs.opts.Strict:
+		return false, "", "the gateway never released it (strict)", nil
+	case !plain:
+		// Spelled so that consoles may read it differently, and not the gateway's: the
+		// gateway cannot tell which session the console would see.
+		return false, "", "the gateway never released it and the console may read it otherwise", nil
+	}
+	return true, "", "", nil
+}
+
+type readingVerdict int
+
+const (
+	released    readingVerdict = iota // attached to a live session of the caller's user
+	unreleased                        // the gateway never released it (or forgot it)
+	ended                             // released to a session that is no longer live here
+	someoneElse                       // released to another user
+)
+
+func (j *judge) reading(fp string) (readingVerdict, string, error) {
+	c := j.caller
+	if c.known() && !c.headerMode {
+		ok, err := j.cs.tokens.LiveAttached(j.ctx, c.session, fp)
+		if err != nil || ok {
+			return released, "", err
+		}
+	}
+	b, err := j.cs.owners.Get(j.ctx, ownerKey(fp))
+	if errors.Is(err, store.ErrNotFound) {
+		return unreleased, "", nil
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	owner := string(b)
+	switch {
+	case !c.known() || c.headerMode:
+		return ended, owner, nil
+	case !policy.SameUser(owner, c.User):
+		return someoneElse, owner, nil
+	}
+	// The owner's own browser: its console cookie counts while any of its gateway
+	// sessions here is live (the attachment may be of an older session of the user).
+	if j.live == nil {
+		live, err := j.cs.tokens.Live(j.ctx, c.session)
+		if err != nil {
+			return 0, "", err
+		}
+		j.live = &live
+	}
+	if *j.live {
+		return released, "", nil
+	}
+	return ended, owner, nil
+}
+
+// consoleFollower follows the console when it sets a new session cookie for a live
+// gateway session: the new cookie is attached before the answer leaves, so the next
+// request carrying it finds it.
+type consoleFollower struct {
+	http.ResponseWriter
+	cs          *consoleSessions
+	r           *http.Request
+	caller      caller
+	known       []string // fingerprints of the request's console cookies, attached already
+	wroteHeader bool
+}
+
+func (f *consoleFollower) WriteHeader(status int) {
+	if f.wroteHeader {
+		return
+	}
+	if status >= 200 {
+		f.wroteHeader = true
+		f.follow()
+	}
+	f.ResponseWriter.WriteHeader(status)
+}
+
+func (f *consoleFollower) Write(p []byte) (int, error) {
+	if !f.wroteHeader {
+		f.WriteHeader(http.StatusOK)
+	}
+	return f.ResponseWriter.Write(p)
+}
+
+// FlushError sends the header first, followed, as Write does.
+func (f *consoleFollower) FlushError() error {
+	if !f.wroteHeader {
+		f.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(f.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the real writer (deadlines, hijacking for
+// WebSockets).
+func (f *consoleFollower) Unwrap() http.ResponseWriter { return f.ResponseWriter }
+
+func (f *consoleFollower) follow() {
+	hdr := f.ResponseWriter.Header()
+	sets := false
+	for _, line := range hdr.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err == nil && f.cs.cookie.is(c.Name) && c.Value != "" && c.MaxAge >= 0 && !f.isKnown(c.Value) {
+			sets = true
+			break
+		}
+	}
+	if !sets {
+		return
+	}
+	ctx := f.r.Context()
+	live, err := f.cs.tokens.Live(ctx, f.caller.session)
+	if err == nil && live {
+		err = f.cs.attach(ctx, f.caller.session, hdr)
+	}
+	switch {
+	case err != nil:
+		f.cs.log.Error("the console set a new session cookie that could not be attached to the gateway session; it will not follow it",
+			zap.String("user", f.caller.User), zap.Error(err))
+	case live:
+		f.cs.events.ConsoleSession("attached")
+		f.cs.log.Debug("the console set a new session cookie; attached to the gateway session", zap.String("user", f.caller.User))
+	}
+}
+
+func (f *consoleFollower) isKnown(value string) bool {
+	return slices.Contains(f.known, f.cs.fingerprint(value))
+}
