@@ -84,9 +84,28 @@ func TestCaddymoduleHoldsNoFlow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Calls into other packages by their name (time.Parse) are not ours.
+		otherPackages := map[string]bool{}
+		for _, imp := range file.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			if !strings.HasPrefix(path, module) {
+				name := path[strings.LastIndexByte(path, '/')+1:]
+				if imp.Name != nil {
+					name = imp.Name.Name
+				}
+				otherPackages[name] = true
+			}
+		}
 		ast.Inspect(file, func(n ast.Node) bool {
 			if call, ok := n.(*ast.CallExpr); ok {
-				if sel, ok := call.Fun.(*ast.SelectorExpr); ok && slices.Contains(flowCalls, sel.Sel.Name) {
+				sel, ok := call.Fun.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if pkg, isIdent := sel.X.(*ast.Ident); isIdent && otherPackages[pkg.Name] {
+					return true
+				}
+				if slices.Contains(flowCalls, sel.Sel.Name) {
 					t.Errorf("%s: caddymodule calls %s, a step of a flow: it belongs in package gateway", fset.Position(call.Pos()), sel.Sel.Name)
 				}
 			}

@@ -70,6 +70,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    challenge_lifetime <duration>
 //	    max_held_request <bytes>
 //	    token_header <name>             # API clients may send step-up tokens in it
+//	    bind_console_session [strict] { # console sessions end with the gateway's
+//	        remember <duration>
+//	    }
+//	    anomaly {                       # a second factor at anomalous logins
+//	        new_device <weight>
+//	        new_network <weight>
+//	        recent_failures <weight> [<wrong codes>]
+//	        threshold <score>
+//	        log_only_until <date>       # rollout grace period: only log until then
+//	        remember_device <duration>
+//	        remember_network <duration>
+//	    }
 //	}
 //
 // Secrets should come from placeholders such as {env.STEPUP_SIGNING_KEY} or
@@ -80,6 +92,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	var needsCookie error // bind_console_session without the login's success_cookie
 	for d.NextBlock(0) {
 		var err error
 		switch d.Val() {
@@ -131,12 +144,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = size(d, &h.MaxHeldRequest)
 		case "token_header":
 			err = oneArg(d, &h.TokenHeader)
+		case "bind_console_session":
+			needsCookie, err = h.parseBindConsoleSession(d)
+		case "anomaly":
+			err = h.parseAnomaly(d)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request or token_header)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session or anomaly)", d.Val())
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if needsCookie != nil && (h.Login == nil || h.Login.SuccessCookie == "") {
+		return needsCookie
 	}
 	return h.checkKeysPresent(d)
 }

@@ -121,6 +121,16 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"whoami without a path", "stepup {\n\tlogin /login {\n\t\twhoami\n\t}\n}", 4, "expected `whoami <path> [<json_field>]`"},
 		{"whoami and user_field", "stepup {\n\tlogin /login {\n\t\twhoami /api/whoami user\n\t\tuser_field username\n\t}\n}", 6, "set one of whoami, user_header or user_field"},
 		{"user_header and whoami", "stepup {\n\tlogin /login {\n\t\tuser_header X-User\n\t\twhoami /me\n\t}\n}", 6, "the user comes from one place"},
+		{"bind_console_session without success_cookie", "stepup {\n\tlogin /login\n\tbind_console_session\n}", 4, "set `success_cookie <name>` in the login block"},
+		{"bind_console_session without login", "stepup {\n\tbind_console_session strict\n\tissuer x\n}", 3, "bind_console_session needs the console's session cookie"},
+		{"bind_console_session bad arg", "stepup {\n\tbind_console_session always\n}", 3, "expected `bind_console_session [strict]`"},
+		{"bind_console_session bad remember", "stepup {\n\tbind_console_session {\n\t\tremember forever\n\t}\n}", 4, "remember: expected a positive duration"},
+		{"anomaly unknown signal", "stepup {\n\tanomaly {\n\t\tnew_browser 2\n\t}\n}", 4, `unknown anomaly subdirective "new_browser"`},
+		{"anomaly negative weight", "stepup {\n\tanomaly {\n\t\tnew_device -1\n\t}\n}", 4, "expected a weight of 0 or more"},
+		{"anomaly threshold 0", "stepup {\n\tanomaly {\n\t\tthreshold 0\n\t}\n}", 4, "expected a score of 1 or more"},
+		{"anomaly bad failures", "stepup {\n\tanomaly {\n\t\trecent_failures 1 none\n\t}\n}", 4, "expected a number of wrong codes"},
+		{"anomaly bad date", "stepup {\n\tanomaly {\n\t\tlog_only_until next-week\n\t}\n}", 4, "expected a date such as 2027-01-31"},
+		{"anomaly argument", "stepup {\n\tanomaly on\n}", 3, "wrong argument count"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

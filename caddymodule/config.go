@@ -2,9 +2,13 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 // StoreConfig says where the gateway keeps its state.
@@ -121,6 +125,95 @@ type RequireConfig struct {
 	Login []string `json:"login,omitempty"`
 	// Operation lists the users whose operation protection is on, whatever they choose.
 	Operation []string `json:"operation,omitempty"`
+}
+
+// ConsoleSessionConfig makes the console's sessions follow the gateway's.
+//
+// At a login the gateway releases, it records a keyed hash of the console's session
+// cookie with the gateway session (and follows the console when it sets a new value
+// later for that session). A request carrying that cookie without a live gateway
+// session of the same user has the cookie removed before it reaches the console.
+// While the store cannot answer, such requests pass unchecked and are logged.
+type ConsoleSessionConfig struct {
+	// Strict also removes console session cookies the gateway never released: those
+	// issued before this was turned on, or by a route other than the watched login.
+	// Turn it on once every user has logged in through the gateway, and only for a
+	// console that sets its session cookie at login alone (not to anonymous visitors).
+	Strict bool `json:"strict,omitempty"`
+	// Remember is how long the gateway remembers to whom it released a console session
+	// cookie (at least the cookie's own Max-Age); past it, the cookie counts as never
+	// released. At least session_lifetime; set it to the console's own session
+	// lifetime. Default 30 days.
+	Remember caddy.Duration `json:"remember,omitempty"`
+}
+
+// AnomalyConfig says when a console login is anomalous. Each signal seen adds its
+// weight; a login whose score reaches the threshold is anomalous.
+type AnomalyConfig struct {
+	// Signals weigh what the gateway sees at a login: "new_device" (the browser never
+	// passed a second factor for this user, as a signed, long-lived device cookie
+	// remembers), "new_network" (the client's IPv4 /24 or IPv6 /56, from Caddy's client
+	// IP so trusted_proxies applies, has not signed in as this user lately) and
+	// "recent_failures" (wrong codes for this user since the last right one). Weight 0
+	// turns a signal off. Default: new_device 2, new_network 1, recent_failures 1.
+	Signals map[string]int `json:"signals,omitempty"`
+	// Threshold is the score from which a login is anomalous. Default 2: a new device
+	// alone, or a new network with recent wrong codes.
+	Threshold int `json:"threshold,omitempty"`
+	// Failures is how many wrong codes make recent_failures. Default 3.
+	Failures int `json:"failures,omitempty"`
+	// LogOnlyUntil ends the rollout grace period (a date, 2027-01-31, or an RFC 3339
+	// time): until then anomalous logins are only logged and counted, and every login
+	// that passes makes its browser known, so users are not all asked at once when it
+	// ends.
+	LogOnlyUntil string `json:"log_only_until,omitempty"`
+	// RememberDevice is how long a browser stays known for a user after the user passed
+	// a second factor in it. Default 90 days.
+	RememberDevice caddy.Duration `json:"remember_device,omitempty"`
+	// RememberNetwork is how long a network stays known for a user after a login from
+	// it. Default 30 days.
+	RememberNetwork caddy.Duration `json:"remember_network,omitempty"`
+}
+
+// rules are the anomaly rules of this config, with its defaults applied.
+func (a *AnomalyConfig) rules() (policy.AnomalyRules, error) {
+	r := policy.DefaultAnomalyRules()
+	for name, w := range a.Signals {
+		s := policy.Signal(name)
+		if !slices.Contains(policy.Signals, s) {
+			return r, fmt.Errorf("unknown signal %q (expected new_device, new_network or recent_failures)", name)
+		}
+		if w < 0 {
+			return r, fmt.Errorf("signal %s: a weight is 0 or more, got %d", name, w)
+		}
+		r.Weights[s] = w
+	}
+	if a.Threshold < 0 {
+		return r, fmt.Errorf("threshold must be 1 or more, got %d", a.Threshold)
+	}
+	if a.Threshold > 0 {
+		r.Threshold = a.Threshold
+	}
+	if a.LogOnlyUntil != "" {
+		t, err := parseDate(a.LogOnlyUntil)
+		if err != nil {
+			return r, err
+		}
+		r.LogOnlyUntil = t
+	}
+	return r, nil
+}
+
+// parseDate reads a date (2027-01-31, midnight UTC) or an RFC 3339 time.
+func parseDate(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("log_only_until: expected a date such as 2027-01-31 or an RFC 3339 time, got %q", s)
+	}
+	return t, nil
 }
 
 // checkUserSource refuses a login route that names the user in two ways: one would

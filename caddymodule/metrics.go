@@ -13,6 +13,9 @@ var metrics = struct {
 	verifications *prometheus.CounterVec
 	logins        *prometheus.CounterVec
 	storeErrors   prometheus.Counter
+	loginRisk     *prometheus.CounterVec
+	riskSignals   *prometheus.CounterVec
+	console       *prometheus.CounterVec
 }{
 	decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "stepup", Name: "decisions_total",
@@ -30,6 +33,18 @@ var metrics = struct {
 		Namespace: "caddy", Subsystem: "stepup", Name: "store_errors_total",
 		Help: "Requests refused with 503 because the store could not answer.",
 	}),
+	loginRisk: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "login_risk_total",
+		Help: "Console logins whose risk was assessed, by outcome (normal, challenged, log_only).",
+	}, []string{"outcome"}),
+	riskSignals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "login_risk_signals_total",
+		Help: "Signals seen at assessed console logins, by signal (new_device, new_network, recent_failures).",
+	}, []string{"signal"}),
+	console: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "stepup", Name: "console_sessions_total",
+		Help: "Console session cookies judged, by outcome (removed, unchecked, attached).",
+	}, []string{"outcome"}),
 }
 
 // allowed counts the fast path (a recent second factor) without a label lookup.
@@ -39,7 +54,8 @@ func registerMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.decisions, metrics.verifications, metrics.logins, metrics.storeErrors} {
+	for _, c := range []prometheus.Collector{metrics.decisions, metrics.verifications, metrics.logins, metrics.storeErrors,
+		metrics.loginRisk, metrics.riskSignals, metrics.console} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -61,6 +77,14 @@ func (metricsEvents) Decision(verdict string) {
 	metrics.decisions.WithLabelValues(verdict).Inc()
 }
 
-func (metricsEvents) Verification(result string) { metrics.verifications.WithLabelValues(result).Inc() }
-func (metricsEvents) Login(outcome string)       { metrics.logins.WithLabelValues(outcome).Inc() }
-func (metricsEvents) StoreError()                { metrics.storeErrors.Inc() }
+func (metricsEvents) Verification(result string)    { metrics.verifications.WithLabelValues(result).Inc() }
+func (metricsEvents) Login(outcome string)          { metrics.logins.WithLabelValues(outcome).Inc() }
+func (metricsEvents) StoreError()                   { metrics.storeErrors.Inc() }
+func (metricsEvents) ConsoleSession(outcome string) { metrics.console.WithLabelValues(outcome).Inc() }
+
+func (metricsEvents) LoginRisk(outcome string, signals []string) {
+	metrics.loginRisk.WithLabelValues(outcome).Inc()
+	for _, s := range signals {
+		metrics.riskSignals.WithLabelValues(s).Inc()
+	}
+}

@@ -115,6 +115,18 @@ type Handler struct {
 	// passes the challenge, then replayed. Default 1 MiB.
 	MaxHeldRequest int64 `json:"max_held_request,omitempty"`
 
+	// BindConsoleSession makes the console's sessions follow the gateway's: the
+	// console session cookie released at a login ends with that gateway session
+	// (logout, "sign out everywhere", an administrator's sign-out, expiry), so a
+	// browser keeping it sees the console's login page. Needs the login route's
+	// success_cookie. Off by default.
+	BindConsoleSession *ConsoleSessionConfig `json:"bind_console_session,omitempty"`
+
+	// Anomaly asks for a second factor at a console login that looks anomalous (a new
+	// device, a new network, recent wrong codes) from users with operation protection
+	// on and a method bound, even without login protection. Off by default.
+	Anomaly *AnomalyConfig `json:"anomaly,omitempty"`
+
 	sms        sms.Provider
 	store      store.Store
 	storeKey   string

@@ -33,6 +33,10 @@ const (
 	defaultMaxLoginBody      = 64 << 10
 	defaultMaxHeldRequest    = 1 << 20
 	defaultMaxHeldResponse   = 64 << 10
+	defaultConsoleRemember   = 30 * 24 * time.Hour
+	defaultRememberDevice    = 90 * 24 * time.Hour
+	defaultRememberNetwork   = 30 * 24 * time.Hour
+	defaultRecentFailures    = 3
 )
 
 // Provision sets defaults and builds the store, token signer and challenge service.
@@ -103,11 +107,23 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if signing.Ed25519Key != nil {
 		material = signing.Ed25519Key.Seed()
 	}
-	formKey, err := hkdf.Key(sha256.New, material, nil, "caddy-stepup csrf v1", 32)
+	var keys derivedKeys
+	for _, k := range []struct {
+		dst  *[]byte
+		info string
+	}{{&keys.form, "caddy-stepup csrf v1"}, {&keys.console, "caddy-stepup console session v1"}, {&keys.device, "caddy-stepup device v1"}} {
+		if *k.dst, err = hkdf.Key(sha256.New, material, nil, k.info, 32); err != nil {
+			return err
+		}
+	}
+	if err := h.checkAccountSafety(); err != nil {
+		return err
+	}
+	opts, err := h.gatewayOptions(keys)
 	if err != nil {
 		return err
 	}
-	if h.gateway, err = gateway.New(h.gatewayOptions(formKey), h.store, h.tokens, h.challenges); err != nil {
+	if h.gateway, err = gateway.New(opts, h.store, h.tokens, h.challenges); err != nil {
 		return fmt.Errorf("stepup: %v", err)
 	}
 	h.logPolicy()
@@ -118,12 +134,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// derivedKeys are the keys derived from the signing key, one per use, so every
+// instance with the same signing key has the same ones.
+type derivedKeys struct{ form, console, device []byte }
+
 // gatewayOptions are the flows' settings from this config.
-func (h *Handler) gatewayOptions(formKey []byte) gateway.Options {
+func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 	o := gateway.Options{
 		Prefix: h.Prefix, Issuer: h.Issuer, Logout: h.Logout, Rules: h.rules, Settings: h.settings,
 		TokenHeader:    h.TokenHeader,
-		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: formKey,
+		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form,
 		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
 	}
 	if h.Identity.Source == "header" {
@@ -138,7 +158,18 @@ func (h *Handler) gatewayOptions(formKey []byte) gateway.Options {
 			o.Login.WhoAmIURI, o.Login.WhoAmIField = l.WhoAmI.URI, l.WhoAmI.Field
 		}
 	}
-	return o
+	if c := h.BindConsoleSession; c != nil && h.Login != nil {
+		o.ConsoleSession = &gateway.ConsoleSessionOptions{Cookie: h.Login.SuccessCookie, Strict: c.Strict, Remember: time.Duration(c.Remember), Key: keys.console}
+	}
+	if a := h.Anomaly; a != nil {
+		rules, err := a.rules()
+		if err != nil {
+			return o, fmt.Errorf("stepup: anomaly: %v", err)
+		}
+		o.Risk = &gateway.RiskOptions{Rules: rules, Failures: a.Failures, DeviceLifetime: time.Duration(a.RememberDevice),
+			NetworkMemory: time.Duration(a.RememberNetwork), Key: keys.device}
+	}
+	return o, nil
 }
 
 func (h *Handler) setDefaults() {
@@ -187,6 +218,16 @@ func (h *Handler) setDefaults() {
 	setDuration(&h.ChallengeLifetime, defaultChallengeLifetime)
 	if h.MaxHeldRequest == 0 {
 		h.MaxHeldRequest = defaultMaxHeldRequest
+	}
+	if c := h.BindConsoleSession; c != nil {
+		setDuration(&c.Remember, defaultConsoleRemember)
+	}
+	if a := h.Anomaly; a != nil {
+		setDuration(&a.RememberDevice, defaultRememberDevice)
+		setDuration(&a.RememberNetwork, defaultRememberNetwork)
+		if a.Failures == 0 {
+			a.Failures = defaultRecentFailures
+		}
 	}
 }
 
@@ -416,6 +457,33 @@ func (h *Handler) Validate() error {
 	}
 	if h.Logout != "" && !strings.HasPrefix(h.Logout, "/") {
 		return fmt.Errorf("stepup: logout path %q must start with /", h.Logout)
+	}
+	return h.checkAccountSafety()
+}
+
+// checkAccountSafety checks bind_console_session and anomaly against the rest of the
+// config (Provision asks first, so a JSON config fails as clearly as a Caddyfile).
+func (h *Handler) checkAccountSafety() error {
+	if c := h.BindConsoleSession; c != nil {
+		switch {
+		case h.Identity.Source != "session":
+			return fmt.Errorf("stepup: bind_console_session follows gateway sessions, which identity %s does not have", h.Identity.Source)
+		case h.Login == nil || h.Login.SuccessCookie == "":
+			return fmt.Errorf("stepup: bind_console_session needs the login route's success_cookie: the console's session cookie, e.g. `login /login { success_cookie session }`")
+		case c.Remember < h.SessionLifetime:
+			return fmt.Errorf("stepup: bind_console_session remember (%v) must be at least session_lifetime (%v)", time.Duration(c.Remember), time.Duration(h.SessionLifetime))
+		}
+	}
+	if a := h.Anomaly; a != nil {
+		if h.Login == nil {
+			return fmt.Errorf("stepup: anomaly judges console logins; add the console's login route, e.g. `login /login`")
+		}
+		if _, err := a.rules(); err != nil {
+			return fmt.Errorf("stepup: anomaly: %v", err)
+		}
+		if a.Failures < 1 {
+			return fmt.Errorf("stepup: anomaly failures must be 1 or more, got %d", a.Failures)
+		}
 	}
 	return nil
 }

@@ -34,6 +34,12 @@ func TestProvisionErrors(t *testing.T) {
 		{"enforce is replaced", `{"enforce":{"operation":["all"]}}`, "write `require operation all`"},
 		{"default method not enabled", `{"defaults":{"login":{"on":true,"methods":["sms"]}}}`, "sms is not among the enabled methods"},
 		{"unknown store", `{"store":{"backend":"etcd"}}`, `unknown store "etcd"`},
+		{"bind_console_session without success_cookie", `{"login":{"path":"/login"},"bind_console_session":{}}`, "needs the login route's success_cookie"},
+		{"bind_console_session in header mode", `{"identity":{"source":"header","header":"X-User"},"login":{"path":"/login","success_cookie":"s"},"bind_console_session":{}}`, "identity header does not have"},
+		{"bind_console_session remember too short", `{"login":{"path":"/login","success_cookie":"s"},"bind_console_session":{"remember":"1h"}}`, "must be at least session_lifetime"},
+		{"anomaly without login", `{"anomaly":{}}`, "add the console's login route"},
+		{"anomaly unknown signal", `{"login":{"path":"/login"},"anomaly":{"signals":{"new_browser":1}}}`, `unknown signal "new_browser"`},
+		{"anomaly bad date", `{"login":{"path":"/login"},"anomaly":{"log_only_until":"soon"}}`, "expected a date"},
 		{"both key kinds", `{"signing_key":"` + testSigningKey + `","signing_key_file":"/x.pem","encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/tmp/x"}}`, "not both"},
 	}
 	for _, tt := range tests {
