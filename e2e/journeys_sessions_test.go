@@ -68,11 +68,15 @@ func TestBrowserLogoutRevokes(t *testing.T) {
 
 	// The old cookies, put back (as by a thief who copied them), get nothing: the
 	// session and its step-up token were revoked in the store at sign-out, so the
-	// gateway sends the delete to sign in instead of letting it through.
+	// gateway sends the delete to sign in instead of letting it through. The console
+	// session beside them is the revoked session's browser's, so it goes too.
 	p.setCookie(oldSession)
 	p.setCookie(oldToken)
 	resp = p.open("/instances/i-1003/delete")
 	p.expectAt(resp, 200, "/login")
+	resp = p.open("/instances")
+	p.expectAt(resp, 200, "/login")
+	p.signIn("alice")
 	resp = p.open("/instances")
 	p.expectAt(resp, 200, "/instances")
 	if !p.has("instance-i-1003") || p.has("flash") {
@@ -94,7 +98,15 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 	resp := first.bind(app)
 	first.expectAt(resp, 200, "/instances/i-1001/delete")
 
-	second.signIn("alice")
+	// A browser that never passed a second factor for alice: her sign-in asks for one.
+	resp, _ = second.submitLogin("alice")
+	second.expectChallengePage(resp)
+	code, err := app.Next(second.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.fill("code", code)
+	second.expectSignedIn(second.click("challenge-submit"), "alice")
 	resp = second.click("nav-security")
 	second.expectAt(resp, 200, "/.stepup/")
 	resp, hops := second.clickRecording("signout-all")
