@@ -53,11 +53,18 @@ func newCookieMatcher(name string) cookieMatcher {
 
 // mayCarry reports whether a Cookie header line could carry the cookie at all.
 func (m cookieMatcher) mayCarry(line string) bool {
-	return m.stem == "" || strings.ContainsRune(line, '%') || containsFold(line, m.stem)
+	return m.stem == "" || strings.Contains(line, m.stem) || strings.ContainsRune(line, '%') || containsFold(line, m.stem)
 }
 
 // is reports whether a cookie name, as written in a header, is the cookie in some reading.
-func (m cookieMatcher) is(name string) bool { return cookieName(name) == m.name }
+func (m cookieMatcher) is(name string) bool {
+	name = strings.TrimSpace(name)
+	if strings.EqualFold(name, m.name) {
+		return true
+	}
+	// Only a name another parser rewrites can be it otherwise.
+	return strings.ContainsAny(name, "%. [") && cookieName(name) == m.name
+}
 
 // cookiePair is one ';'-separated pair of a Cookie header line that carries the cookie
 // in some reading, with every value a console could read for it.

@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
+	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,6 +65,7 @@ type consoleSessions struct {
 	owners  records
 	id      *identifier
 	cookies cookies
+	macs    *sync.Pool // HMACs keyed for fingerprints, reused: this runs on every request
 	env
 }
 
@@ -74,15 +78,23 @@ func newConsoleSessions(o ConsoleSessionOptions, tokens attachments, owners reco
 	case o.Remember <= 0:
 		return nil, errors.New("gateway: console sessions must be remembered for a positive time")
 	}
-	return &consoleSessions{opts: o, cookie: newCookieMatcher(o.Cookie), tokens: tokens, owners: owners, id: id, cookies: ck, env: e}, nil
+	return &consoleSessions{opts: o, cookie: newCookieMatcher(o.Cookie), tokens: tokens, owners: owners, id: id, cookies: ck,
+		macs: &sync.Pool{}, env: e}, nil
 }
 
 // fingerprint names a console cookie value in the store without revealing it: a dump
 // of the store holds no console session.
 func (cs *consoleSessions) fingerprint(value string) string {
-	m := hmac.New(sha256.New, cs.opts.Key)
-	m.Write([]byte(value))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	m, _ := cs.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, cs.opts.Key)
+	}
+	m.Reset()
+	io.WriteString(m, value)
+	var sum [sha256.Size]byte
+	fp := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:16])
+	cs.macs.Put(m)
+	return fp
 }
 
 func ownerKey(fp string) store.Key { return store.Key{Scope: "console:" + fp, Name: "owner"} }

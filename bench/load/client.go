@@ -59,7 +59,8 @@ var (
 
 // obtainCredentials signs in as benchUser through the stepup server at addr and
 // passes a step-up challenge by binding TOTP, as a browser user would, and returns
-// the Cookie header value carrying the gateway session and the step-up token.
+// the Cookie header value carrying the gateway session, the step-up token and the
+// console's session cookie.
 func obtainCredentials(ctx context.Context, addr string) (string, error) {
 	base := "http://" + addr
 
@@ -76,6 +77,7 @@ func obtainCredentials(ctx context.Context, addr string) (string, error) {
 		return "", fmt.Errorf("login: status %d, stepup_session %q: %.200s", resp.StatusCode, session, body)
 	}
 	sessionCookie := "stepup_session=" + session
+	console := consoleCookie + "=" + cookieOf(resp, consoleCookie)
 
 	// 2. A protected operation without a step-up token: an RFC 9470 challenge, with
 	// binding required since the user has no authenticator yet.
@@ -135,5 +137,5 @@ func obtainCredentials(ctx context.Context, addr string) (string, error) {
 	if resp.StatusCode != http.StatusSeeOther || tok == "" {
 		return "", fmt.Errorf("binding: want 303 with stepup_token, got %d (token %v): %.300s", resp.StatusCode, tok != "", body)
 	}
-	return sessionCookie + "; stepup_token=" + tok, nil
+	return sessionCookie + "; stepup_token=" + tok + "; " + console, nil
 }

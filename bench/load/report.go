@@ -20,6 +20,7 @@ var targets = map[string]target{
 	scUnprotected: {minRatio: 0.97},
 	scProtMemory:  {minRatio: 0.95},
 	scProtRedis:   {minRatio: 0.90, maxP99Added: time.Millisecond},
+	scUnprotBound: {minRatio: 0.90},
 }
 
 func (t target) String() string {

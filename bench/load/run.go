@@ -18,9 +18,13 @@ const (
 	scUnprotected = "unprotected"
 	scProtMemory  = "protected-memory"
 	scProtRedis   = "protected-redis"
+	// scUnprotBound is an unprotected route of the Redis server, which has
+	// bind_console_session on, with the console's session cookie: every request has
+	// its console session checked against the gateway session.
+	scUnprotBound = "unprotected-bound-redis"
 )
 
-var allScenarios = []string{scPlain, scUnprotected, scProtMemory, scProtRedis}
+var allScenarios = []string{scPlain, scUnprotected, scProtMemory, scProtRedis, scUnprotBound}
 
 // Options configures a run.
 type Options struct {

@@ -28,6 +28,8 @@ import (
 const (
 	protectedPath   = "/api/protected/x"
 	unprotectedPath = "/public/x"
+	cookiesPath     = "/public/cookies"
+	consoleCookie   = "console_session"
 	benchUser       = "bench"
 	upstreamBodyLen = 200
 )
@@ -111,11 +113,16 @@ func (e *env) scenario(name string) (scenario, string) {
 		return scenario{name: name, addr: e.memAddr, path: unprotectedPath, cookie: e.memCookie}, ""
 	case scProtMemory:
 		return scenario{name: name, addr: e.memAddr, path: protectedPath, cookie: e.memCookie}, ""
-	case scProtRedis:
+	case scProtRedis, scUnprotBound:
 		if e.redis == nil {
 			return scenario{}, e.redisWhy
 		}
-		sc := scenario{name: name, addr: e.redisAddr, path: protectedPath, cookie: e.redisCookie}
+		// protected-redis as before the console session feature: without the console's
+		// cookie; the bound scenario with it, on an unprotected route.
+		sc := scenario{name: name, addr: e.redisAddr, path: protectedPath, cookie: withoutConsole(e.redisCookie)}
+		if name == scUnprotBound {
+			sc.path, sc.cookie = unprotectedPath, e.redisCookie
+		}
 		if e.redis.cmd != nil {
 			sc.childPid = e.redis.cmd.Process.Pid
 		}
@@ -154,7 +161,12 @@ func (e *env) startUpstream() (string, error) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && r.URL.Path == "/login" {
 			_, _ = io.Copy(io.Discard, r.Body)
+			http.SetCookie(w, &http.Cookie{Name: consoleCookie, Value: randomHex(16), Path: "/", HttpOnly: true})
 			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		if r.URL.Path == cookiesPath { // what reached the console, for the sanity check
+			_, _ = io.WriteString(w, r.Header.Get("Cookie"))
 			return
 		}
 		hd := w.Header()
@@ -209,7 +221,9 @@ http://:{{.RedisPort}} {
 		encryption_key {{.EncryptionKey}}
 		login /login {
 			success_status 303
+			success_cookie console_session
 		}
+		bind_console_session
 		protect /api/protected/* {
 			max_age 5m
 		}
@@ -273,6 +287,23 @@ func (e *env) sanityCheck(ctx context.Context) error {
 			check{e.redisAddr, protectedPath, e.redisCookie, 200},
 			check{e.redisAddr, protectedPath, onlySession(e.redisCookie), 401})
 	}
+	if e.redis != nil {
+		// The bound scenario measures the check: the console cookie reaches the console
+		// beside its gateway session, and never without it.
+		console := consoleOnly(e.redisCookie)
+		for _, c := range []struct {
+			cookie string
+			want   bool
+		}{{e.redisCookie, true}, {console, false}} {
+			_, body, err := do(ctx, http.MethodGet, "http://"+e.redisAddr+cookiesPath, nil, map[string]string{"Cookie": c.cookie})
+			if err != nil {
+				return err
+			}
+			if got := strings.Contains(string(body), console); console == "" || got != c.want {
+				return fmt.Errorf("sanity check: bind_console_session: console cookie %q reached the console %v, want %v (sent %q)", console, got, c.want, c.cookie)
+			}
+		}
+	}
 	for _, c := range checks {
 		resp, body, err := do(ctx, http.MethodGet, "http://"+c.addr+c.path, nil, map[string]string{"Accept": "application/json", "Cookie": c.cookie})
 		if err != nil {
@@ -291,6 +322,27 @@ func (e *env) sanityCheck(ctx context.Context) error {
 func onlySession(cookie string) string {
 	s, _, _ := strings.Cut(cookie, "; ")
 	return s
+}
+
+// consoleOnly and withoutConsole split the console's session cookie from a Cookie
+// header value.
+func consoleOnly(cookie string) string {
+	for part := range strings.SplitSeq(cookie, "; ") {
+		if strings.HasPrefix(part, consoleCookie+"=") {
+			return part
+		}
+	}
+	return ""
+}
+
+func withoutConsole(cookie string) string {
+	var kept []string
+	for part := range strings.SplitSeq(cookie, "; ") {
+		if !strings.HasPrefix(part, consoleCookie+"=") {
+			kept = append(kept, part)
+		}
+	}
+	return strings.Join(kept, "; ")
 }
 
 func freePorts(n int) ([]int, error) {
