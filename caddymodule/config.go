@@ -131,8 +131,9 @@ type RequireConfig struct {
 //
 // At a login the gateway releases, it records a keyed hash of the console's session
 // cookie with the gateway session (and follows the console when it sets a new value
-// later for that session). A request carrying that cookie without a live gateway
-// session of the same user has the cookie removed before it reaches the console.
+// later for that session, or sends one it never released beside a live gateway
+// session). A request carrying that cookie without a live gateway session of the same
+// user has the cookie removed before it reaches the console.
 // While the store cannot answer, such requests pass unchecked and are logged.
 type ConsoleSessionConfig struct {
 	// Strict also removes console session cookies the gateway never released: those

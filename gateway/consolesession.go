@@ -220,7 +220,39 @@ func (j *judge) pair(p cookiePair) (ok bool, owner, why string, err error) {
 		// gateway cannot tell which session the console would see.
 		return false, "", "the gateway never released it and the console may read it otherwise", nil
 	}
-	return true, "", "", nil
+	return true, "", "", j.adopt(p.values[0])
+}
+
+// adopt attaches a console cookie the gateway never released (one from before the
+// feature was on) to the caller's live gateway session, so it ends with it from now
+// on, and later requests take the fast path.
+func (j *judge) adopt(value string) error {
+	c := j.caller
+	if !c.known() || c.headerMode {
+		return nil
+	}
+	live, err := j.callerLive()
+	if err != nil || !live {
+		return err
+	}
+	if err := j.cs.attach(j.ctx, c.session, http.Header{"Set-Cookie": {(&http.Cookie{Name: j.cs.opts.Cookie, Value: value}).String()}}); err != nil {
+		return err
+	}
+	j.cs.events.ConsoleSession("attached")
+	j.cs.log.Info("a console session cookie the gateway never released is attached to the caller's gateway session", zap.String("user", c.User))
+	return nil
+}
+
+// callerLive asks once whether the caller's gateway session is live.
+func (j *judge) callerLive() (bool, error) {
+	if j.live == nil {
+		live, err := j.cs.tokens.Live(j.ctx, j.caller.session)
+		if err != nil {
+			return false, err
+		}
+		j.live = &live
+	}
+	return *j.live, nil
 }
 
 type readingVerdict int
@@ -256,14 +288,11 @@ func (j *judge) reading(fp string) (readingVerdict, string, error) {
 	}
 	// The owner's own browser: its console cookie counts while any of its gateway
 	// sessions here is live (the attachment may be of an older session of the user).
-	if j.live == nil {
-		live, err := j.cs.tokens.Live(j.ctx, c.session)
-		if err != nil {
-			return 0, "", err
-		}
-		j.live = &live
+	live, err := j.callerLive()
+	if err != nil {
+		return 0, "", err
 	}
-	if *j.live {
+	if live {
 		return released, "", nil
 	}
 	return ended, owner, nil

@@ -143,7 +143,8 @@ func TestConsoleSessionLogoutEndsIt(t *testing.T) {
 }
 
 // TestConsoleSessionUnreleasedCookies: a console cookie from before the feature was
-// turned on passes, unless strict; one the console may read otherwise never does.
+// turned on passes, unless strict, and is adopted by the live gateway session it
+// comes with; one the console may read otherwise never passes.
 func TestConsoleSessionUnreleasedCookies(t *testing.T) {
 	console := democonsole.New()
 	direct := httptest.NewServer(console) // the console before the gateway stood in front
@@ -171,6 +172,21 @@ func TestConsoleSessionUnreleasedCookies(t *testing.T) {
 	if u := lenient.whoWith(`console_session="` + old + `"`); u != "" {
 		t.Fatalf("an older console cookie, quoted: the console sees %q; a spelling the gateway cannot read for sure must not pass", u)
 	}
+	// Beside a live gateway session, the older cookie is adopted: from now on it ends
+	// with that session.
+	bob := lenient.client()
+	bob.login("bob")
+	if u := lenient.whoWith(sessionCookie+"="+bob.cookie(sessionCookie), "console_session="+old); u != "bob" {
+		t.Fatalf("an older console cookie beside bob's gateway session: the console sees %q", u)
+	}
+	if lenient.events.count("console:attached") != 1 {
+		t.Fatalf("adopted %d cookies, want 1", lenient.events.count("console:attached"))
+	}
+	lenient.signOutEverywhere(bob)
+	if u := lenient.whoWith("console_session=" + old); u != "" {
+		t.Fatalf("the adopted console cookie outlived sign out everywhere: %q", u)
+	}
+
 	strict := newGateway(t, withConsole(console), withConsoleSessions(t, true))
 	if u := strict.whoWith("console_session=" + old); u != "" {
 		t.Fatalf("strict: an older console cookie still signs in %q", u)
