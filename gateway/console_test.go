@@ -13,6 +13,7 @@ func TestHideGatewayCookies(t *testing.T) {
 		{[]string{"console_session=abc; stepup_session=eyJ; theme=dark"}, []string{"console_session=abc; theme=dark"}},
 		{[]string{"stepup_token=x", "a=1"}, []string{"a=1"}},
 		{[]string{"stepup_session=x; stepup_token=y; stepup_login=z"}, nil},
+		{[]string{"stepup_device=d.m; stepup_browser=b; a=1"}, []string{"a=1"}},
 		{[]string{"my_stepup_pref=1; a=2"}, []string{"my_stepup_pref=1; a=2"}},
 		{[]string{"a=1"}, []string{"a=1"}},
 	}
