@@ -116,9 +116,12 @@ type WrongCodeError struct {
 	AttemptsLeft int
 
 	// Reused reports that the code was right but already used, or older than one already
-	// used (RFC 6238 §5.2). Show the user the same message as for a wrong code; log it,
-	// since it can mean the code was observed by someone else.
+	// used (RFC 6238 §5.2): the user should wait for the next code. Log it, since it
+	// can mean the code was observed by someone else.
 	Reused bool
+
+	// BeforeLock is how many more wrong codes lock the user's second factor.
+	BeforeLock int
 }
 
 // Error says whether the code was wrong or reused and how many attempts are left.

@@ -13,8 +13,12 @@ import (
 // bytes and never reads it.
 const heldName = "held"
 
+// heldAsideName keeps what waited on a challenge that ended after too many wrong
+// codes, out of TakeHeld's reach, for Restart.
+const heldAsideName = "held-aside"
+
 // Hold keeps what waits on challenge c until c is passed, and no longer than c
-// lives; a challenge that ends on its last wrong code drops it at once. Holding again
+// lives; a challenge that ends on its last wrong code sets it aside for Restart. Holding again
 // replaces it. A challenge that has expired holds nothing (ErrChallengeEnded).
 func (s *Service) Hold(ctx context.Context, c Challenge, what []byte) error {
 	now := s.Now()

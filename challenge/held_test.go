@@ -29,9 +29,11 @@ func TestHeldTakenOnceAfterPassing(t *testing.T) {
 	}
 }
 
-// A challenge that ends on its last wrong code drops what waited on it at once.
-func TestHeldDroppedWhenChallengeEnds(t *testing.T) {
-	e := newEnv(t, Limits{MaxAttempts: 2})
+// A challenge that ends on its last wrong code sets what waited on it aside: nothing
+// can take it through the ended challenge, and a restart moves it to a new one, once.
+// The wrong codes still count towards the lock.
+func TestHeldSetAsideWhenChallengeEnds(t *testing.T) {
+	e := newEnv(t, Limits{MaxAttempts: 2, LockAfter: 10})
 	secret := e.bind("alice")
 	c := e.begin("alice")
 	if err := e.svc.Hold(e.ctx, c, []byte("login answer")); err != nil {
@@ -43,7 +45,50 @@ func TestHeldDroppedWhenChallengeEnds(t *testing.T) {
 		}
 	}
 	if got, err := e.svc.TakeHeld(e.ctx, Passed{Challenge: c}); err != nil || got != nil {
-		t.Fatalf("held after the challenge ended: %q, %v", got, err)
+		t.Fatalf("held taken through the ended challenge: %q, %v", got, err)
+	}
+	ended, err := e.svc.Ended(e.ctx, c.ID, c.Binding)
+	if err != nil || ended.How != EndedTooMany || ended.Rule != c.Rule {
+		t.Fatalf("Ended = %+v, %v", ended, err)
+	}
+	if _, err := e.svc.Restart(e.ctx, c.ID, "someone else"); !errors.Is(err, ErrNotYours) {
+		t.Fatalf("restart by another binding: %v", err)
+	}
+	next, err := e.svc.Restart(e.ctx, c.ID, c.Binding)
+	if err != nil || next.ID == c.ID || next.User != "alice" || next.Purpose != c.Purpose {
+		t.Fatalf("Restart = %+v, %v", next, err)
+	}
+	if _, err := e.svc.Restart(e.ctx, c.ID, c.Binding); !errors.Is(err, ErrChallengeEnded) {
+		t.Fatalf("second restart: %v", err)
+	}
+	if n, _ := e.svc.RecentFailures(e.ctx, "alice"); n != 2 {
+		t.Fatalf("wrong codes after the restart: %d, want 2 (a restart resets nothing)", n)
+	}
+	p, err := e.verify(next, e.code(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := e.svc.TakeHeld(e.ctx, p); err != nil || string(got) != "login answer" {
+		t.Fatalf("held after the restarted challenge passed: %q, %v", got, err)
+	}
+	if ended, err := e.svc.Ended(e.ctx, next.ID, next.Binding); err != nil || ended.How != EndedPassed {
+		t.Fatalf("the restarted challenge's ending: %+v, %v", ended, err)
+	}
+}
+
+// A challenge's link says how it ended for a day: expired, or still live.
+func TestEndedExpired(t *testing.T) {
+	e := newEnv(t, Limits{ChallengeTTL: time.Minute})
+	c := e.begin("alice")
+	if ended, err := e.svc.Ended(e.ctx, c.ID, c.Binding); err != nil || ended.How != NotEnded {
+		t.Fatalf("live challenge: %+v, %v", ended, err)
+	}
+	e.clock.Add(2 * time.Minute)
+	if ended, err := e.svc.Ended(e.ctx, c.ID, c.Binding); err != nil || ended.How != EndedExpired || !ended.At.Equal(c.Expires) {
+		t.Fatalf("expired challenge: %+v, %v", ended, err)
+	}
+	if _, err := e.svc.Restart(e.ctx, c.ID, c.Binding); !errors.Is(err, ErrChallengeEnded) {
+		t.Fatalf("restart of an expired challenge: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package challenge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -89,7 +90,7 @@ func (s *Service) beginAttempt(ctx context.Context, user string, c *Challenge, n
 			return a, fmt.Errorf("challenge: counting attempts: %w", err)
 		}
 		if a.tries > int64(s.Limits.MaxAttempts) {
-			if err := s.endChallenge(ctx, c.ID); err != nil {
+			if err := s.endChallenge(ctx, c.ID, now); err != nil {
 				return a, err
 			}
 			return a, ErrChallengeEnded
@@ -140,7 +141,7 @@ func (s *Service) fail(ctx context.Context, a attempt, ipScope string, now time.
 	if a.challenge != nil {
 		left = min(left, int64(s.Limits.MaxAttempts)-a.tries)
 		if a.tries >= int64(s.Limits.MaxAttempts) {
-			if err := s.endChallenge(ctx, a.challenge.ID); err != nil {
+			if err := s.endChallenge(ctx, a.challenge.ID, now); err != nil {
 				return err
 			}
 		}
@@ -171,7 +172,7 @@ func (s *Service) fail(ctx context.Context, a attempt, ipScope string, now time.
 	case limited != nil:
 		return limited
 	}
-	return &WrongCodeError{AttemptsLeft: int(max(left, 0)), Reused: reused}
+	return &WrongCodeError{AttemptsLeft: int(max(left, 0)), Reused: reused, BeforeLock: int(max(int64(s.Limits.LockAfter)-a.failures, 0))}
 }
 
 // lock locks the user's second factor until the given time. The record is kept for
@@ -193,14 +194,37 @@ func (s *Service) resetFailures(ctx context.Context, user string) error {
 	return nil
 }
 
-// endChallenge removes a challenge that ran out of attempts, with what waits on it.
-func (s *Service) endChallenge(ctx context.Context, id string) error {
-	err := s.Store.Delete(ctx, store.ChallengeKey(id, challengeName), store.ChallengeKey(id, pendingTOTPName),
-		store.ChallengeKey(id, pendingPhoneName), store.ChallengeKey(id, smsCodeName), store.ChallengeKey(id, heldName))
+// endChallenge ends a challenge that ran out of attempts. What waits on it is set
+// aside, where no pass of the ended challenge can take it, until the challenge would
+// have expired: Restart moves it to a new challenge.
+func (s *Service) endChallenge(ctx context.Context, id string, now time.Time) error {
+	b, err := s.Store.Get(ctx, store.ChallengeKey(id, challengeName))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("challenge: reading the challenge to end: %w", err)
+	}
+	var expires time.Time
+	if b != nil {
+		var r challengeRecord
+		if json.Unmarshal(b, &r) == nil {
+			expires = r.Expires
+		}
+	}
+	held, err := s.Store.Take(ctx, store.ChallengeKey(id, heldName))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("challenge: setting aside what waited on the challenge: %w", err)
+	case now.Before(expires):
+		if err := s.Store.Put(ctx, store.ChallengeKey(id, heldAsideName), held, expires.Sub(now)); err != nil {
+			return fmt.Errorf("challenge: setting aside what waited on the challenge: %w", err)
+		}
+	}
+	err = s.Store.Delete(ctx, store.ChallengeKey(id, challengeName), store.ChallengeKey(id, pendingTOTPName),
+		store.ChallengeKey(id, pendingPhoneName), store.ChallengeKey(id, smsCodeName))
 	if err != nil {
 		return fmt.Errorf("challenge: ending challenge: %w", err)
 	}
-	return nil
+	return s.end(ctx, id, EndedTooMany, now)
 }
 
 // readUntil reads a time written by formatUntil; no record is the zero time.

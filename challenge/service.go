@@ -268,6 +268,9 @@ func (s *Service) Begin(ctx context.Context, c Challenge) (Challenge, error) {
 	if !ok {
 		return Challenge{}, errors.New("challenge: new challenge id already in use (is Rand random?)")
 	}
+	if err := s.trace(ctx, b); err != nil {
+		return Challenge{}, err
+	}
 	return c, nil
 }
 

@@ -58,12 +58,44 @@ type SentCode struct {
 
 	// Expires is when the code stops being valid.
 	Expires time.Time
+
+	// NewPhone reports that the code went to a number being bound, not the bound one.
+	NewPhone bool
 }
 
-// smsCodeRecord is an SMS code as stored: its MAC and when it expires.
+// smsCodeRecord is an SMS code as stored: its MAC, when it expires, and for the page
+// (CodeSent) when it was sent and to which number, masked.
 type smsCodeRecord struct {
-	MAC     []byte    `json:"mac"`
-	Expires time.Time `json:"expires"`
+	MAC      []byte    `json:"mac"`
+	Expires  time.Time `json:"expires"`
+	Sent     time.Time `json:"sent,omitzero"`
+	To       string    `json:"to,omitempty"`
+	NewPhone bool      `json:"new_phone,omitempty"`
+}
+
+// CodeSent returns the SMS code that is waiting to be entered for challenge id: where
+// it went (masked), when it expires and when another may be sent. ok is false when no
+// code is waiting (none sent, used, or expired). A page shows the code's form from
+// this, so a reload or a wrong code never hides it.
+func (s *Service) CodeSent(ctx context.Context, id string) (sent SentCode, ok bool, err error) {
+	if !validID(id) {
+		return SentCode{}, false, nil
+	}
+	raw, err := s.Store.Get(ctx, store.ChallengeKey(id, smsCodeName))
+	if errors.Is(err, store.ErrNotFound) {
+		return SentCode{}, false, nil
+	}
+	if err != nil {
+		return SentCode{}, false, fmt.Errorf("challenge: reading the SMS code: %w", err)
+	}
+	var rec smsCodeRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return SentCode{}, false, fmt.Errorf("challenge: SMS code record is damaged: %w", err)
+	}
+	if !s.Now().Before(rec.Expires) {
+		return SentCode{}, false, nil
+	}
+	return SentCode{To: rec.To, ResendAt: rec.Sent.Add(s.Limits.ResendAfter), Expires: rec.Expires, NewPhone: rec.NewPhone}, true, nil
 }
 
 // SendSMSCode sends a new code for challenge id to the user's bound phone, when the
@@ -107,7 +139,7 @@ func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string)
 	if err := s.checkSendLimits(ctx, c, string(number), ip, now); err != nil {
 		return SentCode{}, err
 	}
-	return s.sendCode(ctx, c, string(number), now)
+	return s.sendCode(ctx, c, string(number), false, now)
 }
 
 // VerifySMS answers challenge id with the code sent by SMS for it (SendSMSCode). It
@@ -164,7 +196,7 @@ func (s *Service) checkSMSCode(ctx context.Context, id, number, code string, now
 // sendCode makes a new code for c, stores its MAC (replacing any earlier code of c) and
 // sends it to number. The send limits are checked already. If the provider fails, the
 // code is removed again, so no code is valid that the user may not have received.
-func (s *Service) sendCode(ctx context.Context, c Challenge, number string, now time.Time) (SentCode, error) {
+func (s *Service) sendCode(ctx context.Context, c Challenge, number string, newPhone bool, now time.Time) (SentCode, error) {
 	code, err := newSMSCode(s.Rand)
 	if err != nil {
 		return SentCode{}, err
@@ -173,7 +205,7 @@ func (s *Service) sendCode(ctx context.Context, c Challenge, number string, now 
 	if c.Expires.Before(expires) {
 		expires = c.Expires // a code outliving its challenge would be no use
 	}
-	rec, err := json.Marshal(smsCodeRecord{MAC: s.smsCodeMAC(c.ID, number, code), Expires: expires})
+	rec, err := json.Marshal(smsCodeRecord{MAC: s.smsCodeMAC(c.ID, number, code), Expires: expires, Sent: now, To: MaskPhone(number), NewPhone: newPhone})
 	if err != nil {
 		return SentCode{}, fmt.Errorf("challenge: encoding the SMS code: %w", err)
 	}
@@ -189,7 +221,7 @@ func (s *Service) sendCode(ctx context.Context, c Challenge, number string, now 
 		}
 		return SentCode{}, sendErr
 	}
-	return SentCode{To: MaskPhone(number), ResendAt: now.Add(s.Limits.ResendAfter), Expires: expires}, nil
+	return SentCode{To: MaskPhone(number), ResendAt: now.Add(s.Limits.ResendAfter), Expires: expires, NewPhone: newPhone}, nil
 }
 
 // checkSendLimits refuses a send for challenge c to number from the client network

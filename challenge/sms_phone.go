@@ -46,7 +46,7 @@ func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, cl
 	if err := s.Store.Put(ctx, store.ChallengeKey(c.ID, pendingPhoneName), sealed, remaining(c, now)); err != nil {
 		return SentCode{}, fmt.Errorf("challenge: storing the pending phone number: %w", err)
 	}
-	return s.sendCode(ctx, c, number, now)
+	return s.sendCode(ctx, c, number, true, now)
 }
 
 // ConfirmPhoneBinding finishes binding with the code sent to the pending number. On

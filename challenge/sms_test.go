@@ -150,6 +150,18 @@ func TestSMSHappyPath(t *testing.T) {
 	if msg.to != testNumber || msg.text != "Example Console verification code: "+code+". It expires in 5 minutes. Do not share it." {
 		t.Errorf("sent %+v", msg)
 	}
+	// The page finds the waiting code (a reload, a wrong code) until it is used.
+	e.clock.Add(10 * time.Second)
+	if waiting, ok, err := e.svc.CodeSent(e.ctx, c.ID); err != nil || !ok || waiting.To != sent.To || !waiting.ResendAt.Equal(sent.ResendAt) || !waiting.Expires.Equal(sent.Expires) || waiting.NewPhone {
+		t.Errorf("CodeSent = %+v, %v, %v; want %+v", waiting, ok, err, sent)
+	}
+	if _, err := e.verifySMS(c, otherCode(code)); !errors.Is(err, ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	if _, ok, _ := e.svc.CodeSent(e.ctx, c.ID); !ok {
+		t.Error("a wrong code hid the waiting code")
+	}
+	now = e.clock.Now()
 	p, err := e.verifySMS(c, code)
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +175,9 @@ func TestSMSHappyPath(t *testing.T) {
 	}
 	if _, err := e.st.Get(e.ctx, store.ChallengeKey(c.ID, smsCodeName)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("code record left behind: %v", err)
+	}
+	if _, ok, err := e.svc.CodeSent(e.ctx, c.ID); ok || err != nil {
+		t.Errorf("CodeSent after use = %v, %v", ok, err)
 	}
 }
 

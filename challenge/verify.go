@@ -102,5 +102,8 @@ func (s *Service) finish(ctx context.Context, c Challenge) error {
 	if err := s.take(ctx, c.ID); err != nil {
 		return err
 	}
+	if err := s.end(ctx, c.ID, EndedPassed, s.Now()); err != nil {
+		return err
+	}
 	return s.resetFailures(ctx, c.User)
 }
