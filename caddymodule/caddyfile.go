@@ -47,6 +47,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        methods <method...>
 //	        max_age <duration>
 //	        name <text>
+//	        description <text>          # says more on the challenge page
 //	    }
 //	    default login|operation on|off [<method>...]  # where users start; they may change it
 //	    require login|operation all|admins|root|<user...>  # a floor nobody but this file changes
@@ -345,8 +346,10 @@ func (h *Handler) parseProtect(d *caddyfile.Dispenser) error {
 			err = duration(d, &p.MaxAge)
 		case "name":
 			err = oneArg(d, &p.Name)
+		case "description":
+			err = oneArg(d, &p.Description)
 		default:
-			err = d.Errf("unknown protect subdirective %q (expected methods, max_age or name)", d.Val())
+			err = d.Errf("unknown protect subdirective %q (expected methods, max_age, name or description)", d.Val())
 		}
 		if err != nil {
 			return err

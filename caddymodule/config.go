@@ -96,6 +96,10 @@ type ProtectConfig struct {
 	Methods []string `json:"methods,omitempty"`
 	// MaxAge is how recent the second factor must be. Default 5m.
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// Description says more about the operation on the challenge page, e.g.
+	// "Deleting an instance cannot be undone." The page also shows the held request's
+	// method and path, from the request itself.
+	Description string `json:"description,omitempty"`
 }
 
 // ChoiceConfig is one kind of protection: on or off, and the methods that may pass

@@ -248,7 +248,7 @@ func (h *Handler) compileRules() (policy.Rules, error) {
 				return nil, fmt.Errorf("stepup: protect: %v", err)
 			}
 		}
-		r := policy.OperationRule{Name: p.Name, Paths: p.Paths, MaxAge: time.Duration(p.MaxAge)}
+		r := policy.OperationRule{Name: p.Name, Paths: p.Paths, MaxAge: time.Duration(p.MaxAge), Description: p.Description}
 		if r.Name == "" {
 			r.Name = strings.Join(p.Paths, " ")
 		}

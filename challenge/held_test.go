@@ -125,3 +125,28 @@ func TestChoicesKeptBesideFactors(t *testing.T) {
 		t.Fatalf("after a reset: %+v %v", f, err)
 	}
 }
+
+// A cancelled challenge drops what waited on it and says it was cancelled.
+func TestCancel(t *testing.T) {
+	e := newEnv(t, Limits{})
+	secret := e.bind("alice")
+	c := e.begin("alice")
+	if err := e.svc.Hold(e.ctx, c, []byte("form post")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Cancel(e.ctx, c.ID, "someone else"); !errors.Is(err, ErrNotYours) {
+		t.Fatalf("cancel by another binding: %v", err)
+	}
+	if _, err := e.svc.Cancel(e.ctx, c.ID, c.Binding); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.verify(c, e.code(secret)); !errors.Is(err, ErrChallengeEnded) {
+		t.Fatalf("answering a cancelled challenge: %v", err)
+	}
+	if got, err := e.svc.TakeHeld(e.ctx, Passed{Challenge: c}); err != nil || got != nil {
+		t.Fatalf("held after cancel: %q, %v", got, err)
+	}
+	if ended, err := e.svc.Ended(e.ctx, c.ID, c.Binding); err != nil || ended.How != EndedCancelled {
+		t.Fatalf("Ended = %+v, %v", ended, err)
+	}
+}

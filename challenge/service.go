@@ -197,6 +197,14 @@ type Challenge struct {
 	// Return is the same-origin path to go back to; the caller validates it.
 	Return string `json:"return,omitempty"`
 
+	// Back is the same-origin path a user who cancels goes back to (the page they came
+	// from); the caller validates it.
+	Back string `json:"back,omitempty"`
+
+	// Request names the held request, "POST /billing/pay", taken from the request
+	// itself, for the page to say what is being confirmed; "" when nothing is held.
+	Request string `json:"request,omitempty"`
+
 	// Methods are the second-factor methods on offer; only these can answer the
 	// challenge, and any one of them passes it.
 	Methods []policy.Method `json:"methods"`

@@ -40,6 +40,8 @@ const (
 	EndedTooMany Ending = "too_many"
 	// EndedExpired: it was not answered in time.
 	EndedExpired Ending = "expired"
+	// EndedCancelled: the user cancelled it; what waited on it is dropped.
+	EndedCancelled Ending = "cancelled"
 )
 
 // An Ended is what is remembered of a challenge after it ends.
@@ -149,7 +151,8 @@ func (s *Service) Restart(ctx context.Context, id, binding string) (Challenge, e
 	if held == nil && old.Purpose == policy.PurposeLogin {
 		return Challenge{}, ErrChallengeEnded
 	}
-	c, err := s.Begin(ctx, Challenge{User: old.User, Binding: binding, Purpose: old.Purpose, Rule: old.Rule, Return: old.Return, Methods: old.Methods})
+	c, err := s.Begin(ctx, Challenge{User: old.User, Binding: binding, Purpose: old.Purpose, Rule: old.Rule,
+		Return: old.Return, Back: old.Back, Request: old.Request, Methods: old.Methods})
 	if err != nil {
 		return Challenge{}, err
 	}
@@ -159,4 +162,22 @@ func (s *Service) Restart(ctx context.Context, id, binding string) (Challenge, e
 		}
 	}
 	return c, nil
+}
+
+// Cancel ends challenge id for the caller that presents its binding, and drops what
+// waited on it: the user chose not to go ahead. It returns the errors of Challenge.
+func (s *Service) Cancel(ctx context.Context, id, binding string) (Challenge, error) {
+	c, err := s.load(ctx, id, binding, s.Now())
+	if err != nil {
+		return c, err
+	}
+	if err := s.take(ctx, id); err != nil {
+		return c, err
+	}
+	err = s.Store.Delete(ctx, store.ChallengeKey(id, heldName), store.ChallengeKey(id, pendingTOTPName),
+		store.ChallengeKey(id, pendingPhoneName), store.ChallengeKey(id, smsCodeName))
+	if err != nil {
+		return c, fmt.Errorf("challenge: dropping what waited on the cancelled challenge: %w", err)
+	}
+	return c, s.end(ctx, id, EndedCancelled, s.Now())
 }

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -30,6 +30,12 @@ type challengeAnswers interface {
 	StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string) (challenge.SentCode, error)
 	ConfirmPhoneBinding(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
 	TakeHeld(ctx context.Context, p challenge.Passed) ([]byte, error)
+	Ended(ctx context.Context, id, binding string) (challenge.Ended, error)
+	Restart(ctx context.Context, id, binding string) (challenge.Challenge, error)
+	Cancel(ctx context.Context, id, binding string) (challenge.Challenge, error)
+	CodeSent(ctx context.Context, id string) (challenge.SentCode, bool, error)
+	LockedUntil(ctx context.Context, user string) (time.Time, error)
+	RecentFailures(ctx context.Context, user string) (int, error)
 }
 
 // challengePages serves a challenge's page and API: show it, answer it (an
@@ -44,19 +50,13 @@ type challengePages struct {
 	tokens      sessionIssuer
 	sessions    sessions
 	audit       *Audit
+	flashes     flashes
 	sms         bool // an SMS provider is configured
 	tokenHeader string
+	lock        lockRule
+	// descriptions are the operator's descriptions of the protect rules, by name.
+	descriptions map[string]string
 	env
-}
-
-// pageState is what a challenge page shows besides the challenge itself.
-type pageState struct {
-	Status    int
-	Error     string
-	Notice    string
-	SMSForm   bool                // a code for the challenge went out: show its form
-	PhoneSent *challenge.SentCode // a code to a phone being bound just went out
-	Number    string              // the number the user typed, shown again after an error
 }
 
 // find loads challenge id for whoever may answer it: the browser whose login is held
@@ -92,118 +92,77 @@ func (cp *challengePages) find(r *http.Request, id string) (challenge.Challenge,
 	return ch, nil
 }
 
-// show renders the challenge page with a form for every method the challenge offers
-// and the user has bound; when none is bound, the binding page (binding passes the
-// challenge). SMS goes out only when the user asks.
-func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string, st pageState) error {
-	ch, err := cp.find(r, id)
-	if err != nil {
-		return cp.failure(r, ch, id, err)
-	}
-	f, err := cp.challenges.Factors(r.Context(), ch.User)
-	if err != nil {
-		return failed(err)
-	}
-	if st.Status == 0 {
-		st.Status = http.StatusOK
-	}
-	data := map[string]any{
-		"Title": "Confirm it's you", "User": ch.User, "Rule": ch.Rule,
-		"Purpose": ch.Purpose, "Error": st.Error, "Notice": st.Notice, "Action": cp.respond.challengeURL(id),
-		"CSRF": cp.forms.token(ch.Binding, "challenge:"+id),
-	}
-	if ch.Purpose == policy.PurposeLogin {
-		data["Title"] = "Confirm your sign-in"
-		data["Rule"] = ""
-		data["Unusual"] = ch.Rule == unusualSignIn
-	}
-	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
-	totp := offers(policy.TOTP) && f.TOTP != nil
-	sms := offers(policy.SMS) && f.Phone != nil && cp.sms
-	if totp || sms {
-		data["TOTP"], data["SMS"], data["SMSSent"] = totp, sms, st.SMSForm
-		if f.Phone != nil {
-			data["Phone"] = f.Phone.Masked
-		}
-		return cp.respond.Page(w, st.Status, "challenge.html", data)
-	}
-
-	totpBind := offers(policy.TOTP) && f.TOTP == nil
-	phoneBind := offers(policy.SMS) && cp.sms
-	if !totpBind && !phoneBind {
-		cp.log.Error("challenge offers no method that can be passed or bound", zap.String("user", ch.User), zap.Any("methods", ch.Methods))
-		return &Error{Status: http.StatusConflict, Code: CodeNoMethod, Title: "Second factor not available",
-			Text: "None of the second factors this needs can be used here. Please contact the administrator.", Link: "/", LinkText: "Back to the console"}
-	}
-	data["Title"] = "Bind a second factor"
-	data["TOTPBind"], data["PhoneBind"], data["Number"] = totpBind, phoneBind, st.Number
-	// The phone first when SMS is the preferred method (root's default).
-	data["PhoneFirst"] = phoneBind && len(ch.Methods) > 0 && ch.Methods[0] == policy.SMS
-	if st.PhoneSent != nil {
-		data["PhoneSent"], data["PhoneTo"] = true, st.PhoneSent.To
-	}
-	if totpBind {
-		enr, err := cp.challenges.StartTOTPBinding(r.Context(), id, ch.Binding)
-		if err != nil {
-			return cp.failure(r, ch, id, err)
-		}
-		data["Secret"] = enr.Secret
-		data["QR"] = dataURL(enr.QRPNG)
-	}
-	return cp.respond.Page(w, st.Status, "bind.html", data)
-}
-
 // dataURL inlines a PNG, so the secret inside the QR code never travels in a URL.
 func dataURL(png []byte) template.URL {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 }
 
-// form parses a challenge page's form and checks it came from that page.
-func (cp *challengePages) form(r *http.Request, id string) (challenge.Challenge, error) {
+// form parses a challenge page's form and checks it came from that page. A form of a
+// challenge that has ended is answered with a redirect to the challenge's page, which
+// says how it ended (done is true then).
+func (cp *challengePages) form(w http.ResponseWriter, r *http.Request, id string) (ch challenge.Challenge, done bool, err error) {
 	if err := r.ParseForm(); err != nil {
-		return challenge.Challenge{}, invalidRequest("This form could not be read.", err)
+		return ch, false, invalidRequest("This form could not be read.", err)
 	}
-	ch, err := cp.find(r, id)
+	ch, err = cp.find(r, id)
+	if errors.Is(err, challenge.ErrChallengeEnded) {
+		http.Redirect(w, r, cp.respond.challengeURL(id), http.StatusSeeOther)
+		return ch, true, nil
+	}
 	if err != nil {
-		return ch, cp.failure(r, ch, id, err)
+		return ch, false, cp.failure(r, ch, id, err)
 	}
 	if err := cp.forms.check(r, ch.Binding, "challenge:"+id); err != nil {
 		cp.log.Warn("challenge form refused: bad CSRF token or cross-site", zap.String("user", ch.User), zap.String("challenge", id), zap.String("client_ip", cp.clientIP(r)))
-		return ch, err
+		return ch, false, err
 	}
-	return ch, nil
+	return ch, false, nil
 }
 
-// submit checks an answer: an authenticator code, an SMS code, or on the binding page
-// two consecutive authenticator codes or the code sent to a new phone.
+// again sends the browser back to the challenge's page, saying fl there.
+func (cp *challengePages) again(w http.ResponseWriter, r *http.Request, id string, fl flash) error {
+	fl.For = "challenge:" + id
+	cp.flashes.redirect(w, r, cp.respond.challengeURL(id), fl)
+	return nil
+}
+
+// submit checks an answer: an authenticator code, an SMS code, or on the set-up page
+// two consecutive authenticator codes or the code sent to a new phone. A wrong answer
+// goes back to the page (post/redirect/get), saying why.
 func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Next) error {
 	id := r.PathValue("id")
-	ch, err := cp.form(r, id)
-	if err != nil {
+	ch, done, err := cp.form(w, r, id)
+	if done || err != nil {
 		return err
 	}
 	var passed challenge.Passed
 	ip := cp.clientIP(r)
+	field := "code"
 	switch {
 	case r.PostForm.Has("code1"):
-		passed, err = cp.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, r.PostFormValue("code1"), r.PostFormValue("code2"), ip)
+		field = "code1"
+		passed, err = cp.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code1")), typedCode(r.PostFormValue("code2")), ip)
 	case r.PostForm.Has("phone_code"):
-		passed, err = cp.challenges.ConfirmPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("phone_code"), ip)
+		field = "phone-code"
+		passed, err = cp.challenges.ConfirmPhoneBinding(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("phone_code")), ip)
 	case r.PostFormValue("method") == string(policy.SMS):
-		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
+		field = "sms-code"
+		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code")), ip)
 	default:
-		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
+		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code")), ip)
 	}
 	if err != nil {
 		e := failed(err)
 		cp.logFailure(r, ch.User, id, err)
 		cp.audit.lockout(r.Context(), ch.User, err, ip)
-		if e.Code == CodeInvalidCode {
-			st := pageState{Error: e.Text, Status: e.Status}
-			if r.PostFormValue("method") == string(policy.SMS) {
-				st.SMSForm = true // keep the SMS code form on the page
+		switch e.Code {
+		case CodeInvalidCode, CodeLocked, CodeRateLimited, CodeNotBound, CodeChallengeEnded:
+			// The page says it: what was wrong, how many attempts are left, the lock,
+			// or how the check ended.
+			if e.Code == CodeLocked || e.Code == CodeChallengeEnded {
+				return cp.again(w, r, id, flash{})
 			}
-			return cp.show(w, r, id, st)
+			return cp.again(w, r, id, flash{Error: e.Text, Field: field})
 		}
 		return e
 	}
@@ -216,52 +175,110 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 	return cp.passed(w, r, next, passed)
 }
 
+// typedCode is a code as typed, without the spaces and dashes people copy from their
+// app ("123 456").
+func typedCode(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' || r == '\t' || r == '\u00a0' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
 // sendSMS sends a code for the challenge, when the user asks for one.
 func (cp *challengePages) sendSMS(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	ch, err := cp.form(r, id)
-	if err != nil {
+	ch, done, err := cp.form(w, r, id)
+	if done || err != nil {
 		return err
 	}
 	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r))
 	if err != nil {
-		return cp.sendFailure(w, r, ch, err, pageState{SMSForm: true})
+		return cp.sendFailure(w, r, ch, err, "sms-send")
 	}
 	cp.log.Info("sms code sent", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
-	return cp.show(w, r, id, pageState{SMSForm: true, Notice: "We sent a code to " + sent.To + ". It is valid until " + sent.Expires.UTC().Format("15:04 MST") + "."})
+	return cp.again(w, r, id, flash{Notice: "We sent a code to " + sent.To + "."})
 }
 
-// startPhone sends a code to the number the user wants to bind.
+// startPhone sends a code to the number the user wants to set up.
 func (cp *challengePages) startPhone(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	ch, err := cp.form(r, id)
-	if err != nil {
+	ch, done, err := cp.form(w, r, id)
+	if done || err != nil {
 		return err
 	}
 	sent, err := cp.challenges.StartPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("number"), cp.clientIP(r))
 	if err != nil {
-		return cp.sendFailure(w, r, ch, err, pageState{})
+		return cp.sendFailure(w, r, ch, err, "phone-number")
 	}
-	cp.log.Info("sms code sent to a phone being bound", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
-	return cp.show(w, r, id, pageState{PhoneSent: &sent, Notice: "We sent a code to " + sent.To + "."})
+	cp.log.Info("sms code sent to a phone being set up", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
+	return cp.again(w, r, id, flash{Notice: "We sent a code to " + sent.To + "."})
 }
 
-// sendFailure shows why no code went out: a limit (and when to retry), a bad number,
-// or the provider's failure (with the detail in the operator's log only).
-func (cp *challengePages) sendFailure(w http.ResponseWriter, r *http.Request, ch challenge.Challenge, err error, st pageState) error {
+// sendFailure says, on the page, why no code went out: a limit (and when to retry), a
+// bad number, or the provider's failure (with the detail in the operator's log only).
+func (cp *challengePages) sendFailure(w http.ResponseWriter, r *http.Request, ch challenge.Challenge, err error, field string) error {
 	e := failed(err)
 	if e.Code == CodeUnavailable || e.Code == CodeInternal {
 		return e
 	}
 	cp.logSendFailure(r, ch, err)
 	switch e.Code {
-	case CodeChallengeEnded, CodeForbidden, CodeLocked:
+	case CodeForbidden:
 		return cp.failure(r, ch, ch.ID, err)
+	case CodeChallengeEnded, CodeLocked:
+		return cp.again(w, r, ch.ID, flash{})
 	}
-	cp.respond.RetryAfter(w, e)
-	st.Error, st.Status = e.Text, e.Status
-	st.Number = r.PostFormValue("number")
-	return cp.show(w, r, ch.ID, st)
+	return cp.again(w, r, ch.ID, flash{Error: e.Text, Field: field, Number: r.PostFormValue("number")})
+}
+
+// restart starts a new check for what waited on a check that ended after too many
+// wrong codes, and goes to it.
+func (cp *challengePages) restart(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := r.ParseForm(); err != nil {
+		return invalidRequest("This form could not be read.", err)
+	}
+	ended, err := cp.endedFor(r, id)
+	if err != nil {
+		return cp.failure(r, challenge.Challenge{}, id, err)
+	}
+	if err := cp.forms.check(r, ended.Binding, "challenge:"+id); err != nil {
+		return err
+	}
+	next, err := cp.challenges.Restart(r.Context(), id, ended.Binding)
+	if errors.Is(err, challenge.ErrChallengeEnded) {
+		return cp.again(w, r, id, flash{Error: "This check cannot be started again. Go back and try again."})
+	}
+	if err != nil {
+		return cp.failure(r, ended.Challenge, id, err)
+	}
+	cp.log.Info("check started again after too many wrong codes", zap.String("user", ended.User), zap.String("challenge", next.ID),
+		zap.String("ended", id), zap.String("client_ip", cp.clientIP(r)))
+	http.Redirect(w, r, cp.respond.challengeURL(next.ID), http.StatusSeeOther)
+	return nil
+}
+
+// cancel ends the check and what waited on it, and goes back where the user came
+// from.
+func (cp *challengePages) cancel(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	ch, done, err := cp.form(w, r, id)
+	if done || err != nil {
+		return err
+	}
+	if _, err := cp.challenges.Cancel(r.Context(), id, ch.Binding); err != nil && !errors.Is(err, challenge.ErrChallengeEnded) {
+		return cp.failure(r, ch, id, err)
+	}
+	cp.log.Info("check cancelled", zap.String("user", ch.User), zap.String("challenge", id), zap.String("client_ip", cp.clientIP(r)))
+	back := safeReturn(ch.Back)
+	if ch.Purpose == policy.PurposeLogin {
+		http.SetCookie(w, cp.cookies.pagesOnly(r, loginCookie, "", -1))
+		back = cp.respond.loginPathOr("/")
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+	return nil
 }
 
 // logSendFailure tells the operator why no code went out (a limit, a bad number, or
@@ -355,7 +372,9 @@ func (cp *challengePages) releaseLogin(w http.ResponseWriter, r *http.Request, p
 		delete(hdr, k) // the gateway's own page headers do not belong on the console's answer
 	}
 	copyHeader(hdr, held.Header)
-	for _, c := range append(cookies, cp.cookies.pagesOnly(r, loginCookie, "", -1)) {
+	// The pending-login cookie stays until it expires with the challenge, so Back to
+	// the challenge's page can still say it was confirmed.
+	for _, c := range cookies {
 		hdr.Add("Set-Cookie", c.String())
 	}
 	cp.events.Login("released")

@@ -94,7 +94,7 @@ func (g *gate) signIn(r *http.Request, rule policy.OperationRule, why string) er
 func (g *gate) challenge(w http.ResponseWriter, r *http.Request, c caller, rule policy.OperationRule, d policy.Decision) error {
 	browser := wantsHTML(r)
 	var held []byte
-	ret := r.URL.RequestURI()
+	ret, back, request := r.URL.RequestURI(), refererPath(r), ""
 	if browser && r.Method != http.MethodGet && r.Method != http.MethodHead {
 		// A form post cannot follow a redirect: hold it and replay it once the second
 		// factor passes. Only same-origin posts are held (no CSRF through us).
@@ -110,6 +110,8 @@ func (g *gate) challenge(w http.ResponseWriter, r *http.Request, c caller, rule 
 			return invalidRequest("This form could not be read.", err)
 		}
 		ret = refererPath(r)
+		// What the page says is confirmed comes from the held request itself.
+		request = r.Method + " " + r.URL.EscapedPath()
 	}
 	binding, err := g.id.challengeBinding(w, r, c)
 	if err != nil {
@@ -119,7 +121,8 @@ func (g *gate) challenge(w http.ResponseWriter, r *http.Request, c caller, rule 
 		return failed(err)
 	}
 	ch, err := g.challenges.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: binding, Purpose: policy.PurposeOperation, Rule: rule.Name, Return: ret, Methods: d.Methods,
+		User: c.User, Binding: binding, Purpose: policy.PurposeOperation, Rule: rule.Name, Return: ret, Back: back,
+		Request: request, Methods: d.Methods,
 	})
 	if err != nil {
 		g.log.Warn("no challenge started", zap.String("reason", err.Error()), zap.String("client_ip", g.clientIP(r)))

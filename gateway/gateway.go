@@ -174,8 +174,16 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 		g.logout = &logout{id: id, tokens: tokens, cookies: ck, env: e}
 	}
 	g.gate = &gate{id: id, respond: respond, profiles: prof, challenges: challenges, index: st, maxHeldRequest: o.MaxHeldRequest, env: e}
+	descriptions := map[string]string{}
+	for _, rule := range o.Rules {
+		if descriptions[rule.Name] == "" {
+			descriptions[rule.Name] = rule.Description
+		}
+	}
+	l := challenges.Limits
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
-		sessions: sess, audit: audit, sms: o.SMS, tokenHeader: o.TokenHeader, env: e}
+		sessions: sess, audit: audit, flashes: flashes{key: o.FormKey, cookies: ck}, sms: o.SMS, tokenHeader: o.TokenHeader,
+		lock: lockRule{after: l.LockAfter, lasts: l.LockFor, perCheck: l.MaxAttempts}, descriptions: descriptions, env: e}
 	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
 		profiles: prof, settings: o.Settings, audit: audit, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
 	ap := &adminPages{id: id, respond: respond, forms: f, admin: g.admin, factors: challenges, challenges: challenges,

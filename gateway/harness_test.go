@@ -295,6 +295,22 @@ func (g *testGateway) client() *client {
 type response struct {
 	*http.Response
 	Body string
+	// Posted is the status of the post submit followed, when it followed one.
+	Posted int
+}
+
+// submit posts a form of the gateway's pages as a browser does, and follows its
+// post/redirect/get back to a page of the gateway.
+func (c *client) submit(path string, form url.Values) response {
+	c.g.t.Helper()
+	r := c.page("POST", path, form)
+	if loc := r.Header.Get("Location"); r.StatusCode == http.StatusSeeOther && strings.HasPrefix(loc, "/.stepup/") {
+		f := c.page("GET", loc, nil)
+		f.Posted = r.StatusCode
+		return f
+	}
+	r.Posted = r.StatusCode
+	return r
 }
 
 func (r response) json(t *testing.T) map[string]any {
@@ -367,7 +383,7 @@ func (c *client) cookie(name string) string {
 }
 
 var (
-	secretRE = regexp.MustCompile(`id="bind-secret">([A-Z2-7]+)<`)
+	secretRE = regexp.MustCompile(`id="bind-secret">([A-Z2-7 ]+)<`)
 	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 )
 
@@ -392,10 +408,7 @@ func (c *client) bindTOTP() []byte {
 	}
 	loc := start.Header.Get("Location")
 	page := c.page("GET", loc, nil)
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(match(t, secretRE, page.Body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	secret := decodeSecret(t, match(t, secretRE, page.Body))
 	now := time.Now()
 	done := c.page("POST", loc, url.Values{
 		"csrf":  {match(t, csrfRE, page.Body)},
@@ -423,7 +436,7 @@ func nextCode(secret []byte, step int) string {
 
 func decodeSecret(t *testing.T, s string) []byte {
 	t.Helper()
-	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(s)
+	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(s, " ", ""))
 	if err != nil {
 		t.Fatal(err)
 	}

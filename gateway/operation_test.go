@@ -186,8 +186,8 @@ func TestBrowserChallengeRedirectsAndReturns(t *testing.T) {
 		t.Fatalf("cross-site post: %d", cross.StatusCode)
 	}
 
-	wrong := c.page("POST", loc, url.Values{"csrf": {csrf}, "code": {"123456"}})
-	if wrong.StatusCode != http.StatusUnauthorized || !strings.Contains(wrong.Body, `id="challenge-error"`) || !strings.Contains(wrong.Body, "not right") {
+	wrong := c.submit(loc, url.Values{"csrf": {csrf}, "code": {"123456"}})
+	if wrong.Posted != http.StatusSeeOther || !strings.Contains(wrong.Body, `id="challenge-error"`) || !strings.Contains(wrong.Body, "not right") {
 		t.Fatalf("wrong code: %d %s", wrong.StatusCode, wrong.Body)
 	}
 	right := c.page("POST", loc, url.Values{"csrf": {csrf}, "code": {nextCode(secret, 1)}})

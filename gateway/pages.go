@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/caddy-stepup/stepup/web"
 )
 
 // maxFormBody bounds the gateway's own forms and API bodies (a code and a token).
@@ -41,15 +43,24 @@ func newPages(prefix string, cp *challengePages, sp *settingsPages, ap *adminPag
 	handle("GET "+prefix+"/api/settings", sp.apiSettings)
 	handle("POST "+prefix+"/api/settings", sp.apiChangeSettings)
 	handle("GET "+prefix+"/challenge/{id}", func(w http.ResponseWriter, r *http.Request) error {
-		return cp.show(w, r, r.PathValue("id"), pageState{})
+		return cp.show(w, r, r.PathValue("id"))
 	})
 	handle("POST "+prefix+"/challenge/{id}", func(w http.ResponseWriter, r *http.Request) error {
 		return cp.submit(w, r, nextOf(r))
 	})
 	handle("POST "+prefix+"/challenge/{id}/sms", cp.sendSMS)
 	handle("POST "+prefix+"/challenge/{id}/phone", cp.startPhone)
+	handle("POST "+prefix+"/challenge/{id}/restart", cp.restart)
+	handle("POST "+prefix+"/challenge/{id}/cancel", cp.cancel)
 	handle("POST "+prefix+"/api/challenges/{id}/verify", cp.apiVerify)
 	handle("POST "+prefix+"/api/challenges/{id}/sms", cp.apiSendSMS)
+	handle("GET "+prefix+"/static/{name}", func(w http.ResponseWriter, r *http.Request) error {
+		ok, err := web.Static(w, r.PathValue("name"))
+		if !ok {
+			return errNotFound
+		}
+		return err
+	})
 	if jwks != nil {
 		handle("GET "+prefix+"/jwks.json", func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Content-Type", "application/json")

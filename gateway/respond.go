@@ -97,9 +97,10 @@ func (rs *Responder) Message(w http.ResponseWriter, status int, title, text, lin
 	return rs.Page(w, status, "message.html", map[string]any{"Title": title, "Message": text, "Link": link, "LinkText": linkText})
 }
 
-// Page renders one of the gateway's pages; data gets the issuer.
+// Page renders one of the gateway's pages; data gets the issuer and the prefix.
 func (rs *Responder) Page(w http.ResponseWriter, status int, name string, data map[string]any) error {
 	data["Issuer"] = rs.issuer
+	data["Prefix"] = rs.prefix
 	return web.Render(w, status, name, data)
 }
 
@@ -127,3 +128,11 @@ func (rs *Responder) StepUpChallenge(w http.ResponseWriter, ch challenge.Challen
 }
 
 func (rs *Responder) challengeURL(id string) string { return rs.prefix + "/challenge/" + id }
+
+// loginPathOr is where a browser signs in, or def when the gateway watches no login.
+func (rs *Responder) loginPathOr(def string) string {
+	if rs.loginPath == "" {
+		return def
+	}
+	return rs.loginPath
+}

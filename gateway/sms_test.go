@@ -22,11 +22,11 @@ func (c *client) bindPhone(relay *smsOutbox) {
 		t.Fatalf("phone binding page expected: %d %s", page.StatusCode, page.Body)
 	}
 	csrf := match(t, csrfRE, page.Body)
-	bad := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"020 7946 0123"}})
-	if bad.StatusCode != http.StatusBadRequest || !strings.Contains(bad.Body, "international format") {
+	bad := c.submit(loc+"/phone", url.Values{"csrf": {csrf}, "number": {"020 7946 0123"}})
+	if bad.Posted != http.StatusSeeOther || !strings.Contains(bad.Body, "international format") || !strings.Contains(bad.Body, `value="020 7946 0123"`) {
 		t.Fatalf("a number without a country code: %d %s", bad.StatusCode, bad.Body)
 	}
-	sent := c.page("POST", loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+44 20 7946 0123"}})
+	sent := c.submit(loc+"/phone", url.Values{"csrf": {csrf}, "number": {"+44 20 7946 0123"}})
 	if sent.StatusCode != http.StatusOK || !strings.Contains(sent.Body, `id="phone-code"`) {
 		t.Fatalf("send to the new phone: %d %s", sent.StatusCode, sent.Body)
 	}
@@ -59,7 +59,7 @@ func TestOperationChallengeWithSMS(t *testing.T) {
 		t.Fatalf("only SMS is bound: the page should offer it alone: %s", page.Body)
 	}
 	csrf := match(t, csrfRE, page.Body)
-	sent := c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
+	sent := c.submit(loc+"/sms", url.Values{"csrf": {csrf}})
 	if sent.StatusCode != http.StatusOK || !strings.Contains(sent.Body, `id="sms-code"`) || relay.count() != sentBefore+1 {
 		t.Fatalf("send: %d, relay got %d", sent.StatusCode, relay.count()-sentBefore)
 	}
@@ -67,13 +67,13 @@ func TestOperationChallengeWithSMS(t *testing.T) {
 	if !strings.Contains(msg, "Demo Console") || !regexp.MustCompile(`expires in [1-5] minutes`).MatchString(msg) {
 		t.Errorf("message should name the issuer and lifetime: %q", msg)
 	}
-	again := c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
-	if again.StatusCode != http.StatusTooManyRequests || again.Header.Get("Retry-After") == "" || relay.count() != sentBefore+1 {
-		t.Fatalf("resend within 60 s: %d %q", again.StatusCode, again.Header.Get("Retry-After"))
+	again := c.submit(loc+"/sms", url.Values{"csrf": {csrf}})
+	if again.Posted != http.StatusSeeOther || !strings.Contains(again.Body, "ask for a new code") || !strings.Contains(again.Body, `id="sms-code"`) || relay.count() != sentBefore+1 {
+		t.Fatalf("resend within 60 s: %d %s", again.Posted, again.Body)
 	}
-	wrong := c.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {"000000"}})
-	if wrong.StatusCode != http.StatusUnauthorized || !strings.Contains(wrong.Body, "4 attempts left") {
-		t.Fatalf("wrong SMS code: %d", wrong.StatusCode)
+	wrong := c.submit(loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {"000000"}})
+	if wrong.Posted != http.StatusSeeOther || !strings.Contains(wrong.Body, "4 attempts left") || !strings.Contains(wrong.Body, `id="sms-code"`) {
+		t.Fatalf("wrong SMS code: %d %s", wrong.Posted, wrong.Body)
 	}
 	ok := c.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {relay.lastCode(t, phone)}})
 	if ok.StatusCode != http.StatusSeeOther || ok.Header.Get("Location") != "/instances/i-1001/delete" {
@@ -162,8 +162,8 @@ func TestProviderFailureOffersTheOtherMethod(t *testing.T) {
 	relay.mu.Unlock()
 	loc := c.page("GET", "/instances/i-1001/delete", nil).Header.Get("Location")
 	page := c.page("GET", loc, nil)
-	r := c.page("POST", loc+"/sms", url.Values{"csrf": {match(t, csrfRE, page.Body)}})
-	if r.StatusCode != http.StatusBadGateway || !strings.Contains(r.Body, "could not send the code") || strings.Contains(r.Body, "carrier") {
+	r := c.submit(loc+"/sms", url.Values{"csrf": {match(t, csrfRE, page.Body)}})
+	if r.Posted != http.StatusSeeOther || !strings.Contains(r.Body, "could not send the code") || strings.Contains(r.Body, "carrier") {
 		t.Fatalf("provider failure: %d %s", r.StatusCode, r.Body)
 	}
 }

@@ -25,6 +25,9 @@ type OperationRule struct {
 	Methods []string
 	// MaxAge is how recent the second factor must be.
 	MaxAge time.Duration
+	// Description says more on the challenge page ("Deleting an instance cannot be
+	// undone."); empty for none.
+	Description string
 }
 
 // CheckPathPattern reports why p cannot be used as a rule path, or nil.

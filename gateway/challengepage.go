@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"errors"
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
+)
+
+// The challenge page, built only from the store: what is confirmed (from the
+// challenge, never from the URL), the forms of the methods the user has set up, the
+// SMS code's form while a code is waiting, the lock when there is one, and what the
+// last form said (a flash). A challenge that ended shows how, and the next step.
+
+// lockRule is how wrong codes lock a user's second factor, for the pages to warn.
+type lockRule struct {
+	after    int           // wrong codes in a row that lock
+	lasts    time.Duration // how long a lock lasts
+	perCheck int           // codes one check takes
+}
+
+// show renders challenge id's page.
+func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string) error {
+	ch, err := cp.find(r, id)
+	if errors.Is(err, challenge.ErrChallengeEnded) {
+		return cp.showEnded(w, r, id)
+	}
+	if err != nil {
+		return cp.failure(r, ch, id, err)
+	}
+	fl := cp.flashes.take(w, r, "challenge:"+id)
+	f, err := cp.challenges.Factors(r.Context(), ch.User)
+	if err != nil {
+		return failed(err)
+	}
+	data := cp.pageData(ch, fl)
+	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
+	if ch.Purpose == policy.PurposeBind || (!(offers(policy.TOTP) && f.TOTP != nil) && !(offers(policy.SMS) && f.Phone != nil && cp.sms)) {
+		return cp.showBinding(w, r, ch, f, data, fl)
+	}
+	locked, err := cp.challenges.LockedUntil(r.Context(), ch.User)
+	if err != nil {
+		return failed(err)
+	}
+	if !locked.IsZero() {
+		data["Locked"] = relativeTime("locked-until", locked, cp.now())
+		return cp.respond.Page(w, http.StatusOK, "challenge.html", data)
+	}
+	if err := cp.warnOfLock(r, ch.User, data); err != nil {
+		return err
+	}
+	data["TOTP"] = offers(policy.TOTP) && f.TOTP != nil
+	if offers(policy.SMS) && f.Phone != nil && cp.sms {
+		data["SMS"], data["Phone"] = true, f.Phone.Masked
+		sent, ok, err := cp.challenges.CodeSent(r.Context(), id)
+		if err != nil {
+			return failed(err)
+		}
+		if ok && !sent.NewPhone {
+			cp.codeSent(data, "sms", sent)
+		}
+	}
+	return cp.respond.Page(w, http.StatusOK, "challenge.html", data)
+}
+
+// pageData is what every page of challenge ch shows: who, what is confirmed, the
+// form's action and token, Cancel, and the flash.
+func (cp *challengePages) pageData(ch challenge.Challenge, fl flash) map[string]any {
+	data := map[string]any{
+		"Title": "Confirm it's you", "User": ch.User, "Purpose": ch.Purpose,
+		"Action": cp.respond.challengeURL(ch.ID), "CSRF": cp.forms.token(ch.Binding, "challenge:"+ch.ID),
+		"Error": fl.Error, "ErrorField": fl.Field, "Notice": fl.Notice, "Number": fl.Number,
+	}
+	switch ch.Purpose {
+	case policy.PurposeLogin:
+		data["Title"] = "Confirm your sign-in"
+		data["Unusual"] = ch.Rule == unusualSignIn
+	case policy.PurposeBind:
+	default:
+		data["Rule"], data["Request"], data["Description"] = ch.Rule, ch.Request, cp.descriptions[ch.Rule]
+	}
+	return data
+}
+
+// warnOfLock says how many more wrong codes lock the user's second factor, when that
+// is no more than one check takes.
+func (cp *challengePages) warnOfLock(r *http.Request, user string, data map[string]any) error {
+	n, err := cp.challenges.RecentFailures(r.Context(), user)
+	if err != nil {
+		return failed(err)
+	}
+	left := cp.lock.after - n
+	if n > 0 && left <= cp.lock.perCheck && left > 0 {
+		data["Warning"] = strconv.Itoa(left) + " more wrong " + plural(left, "code", "codes") +
+			" will lock your second factor for " + strings.TrimPrefix(relative(cp.lock.lasts), "in ") + "."
+	}
+	return nil
+}
+
+// codeSent fills in the form of an SMS code that is waiting to be entered.
+func (cp *challengePages) codeSent(data map[string]any, prefix string, sent challenge.SentCode) {
+	now := cp.now()
+	data[prefixed(prefix, "Sent")] = true
+	data[prefixed(prefix, "To")] = sent.To
+	data[prefixed(prefix, "Expires")] = relativeTime(prefix+"-expires", sent.Expires, now)
+	if now.Before(sent.ResendAt) {
+		data[prefixed(prefix, "ResendAt")] = relativeTime(prefix+"-resend-at", sent.ResendAt, now)
+	}
+}
+
+func prefixed(prefix, name string) string {
+	if prefix == "sms" {
+		return "SMS" + name
+	}
+	return "Phone" + name
+}
+
+// showBinding renders the page that sets up a second factor: an authenticator app
+// (QR code, a link that opens the app on this device, the key in groups), or a phone
+// (its number, then the code sent to it).
+func (cp *challengePages) showBinding(w http.ResponseWriter, r *http.Request, ch challenge.Challenge, f challenge.Factors, data map[string]any, fl flash) error {
+	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
+	totpBind := offers(policy.TOTP) && f.TOTP == nil
+	phoneBind := offers(policy.SMS) && cp.sms
+	if !totpBind && !phoneBind {
+		cp.log.Error("challenge offers no method that can be passed or set up", zap.String("user", ch.User), zap.Any("methods", ch.Methods))
+		return &Error{Status: http.StatusConflict, Code: CodeNoMethod, Title: "Two-factor authentication not available",
+			Text: "None of the methods this needs can be used here. Please contact the administrator.", Link: "/", LinkText: "Back to the console"}
+	}
+	data["Title"] = "Set up two-factor authentication"
+	if !phoneBind {
+		data["Title"] = "Set up an authenticator app"
+	} else if !totpBind {
+		data["Title"] = "Set up a phone"
+	}
+	data["TOTPBind"], data["PhoneBind"] = totpBind, phoneBind
+	data["PhoneFirst"] = phoneBind && len(ch.Methods) > 0 && ch.Methods[0] == policy.SMS
+	if phoneBind {
+		sent, ok, err := cp.challenges.CodeSent(r.Context(), ch.ID)
+		if err != nil {
+			return failed(err)
+		}
+		if ok && sent.NewPhone {
+			cp.codeSent(data, "phone", sent)
+		}
+	}
+	if totpBind {
+		enr, err := cp.challenges.StartTOTPBinding(r.Context(), ch.ID, ch.Binding)
+		if err != nil {
+			return cp.failure(r, ch, ch.ID, err)
+		}
+		data["Secret"] = groupKey(enr.Secret)
+		data["QR"] = dataURL(enr.QRPNG)
+		// Our own otpauth:// URI: html/template refuses that scheme unless told.
+		data["OTPAuth"] = template.URL(enr.URI)
+	}
+	return cp.respond.Page(w, http.StatusOK, "bind.html", data)
+}
+
+// groupKey writes a key in groups of four, as people copy it.
+func groupKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(key[i:min(i+4, len(key))])
+	}
+	return b.String()
+}
+
+// showEnded renders the page of a challenge that ended: how, and the next step (go
+// on, start a new check for the same held request, or go back and try again).
+func (cp *challengePages) showEnded(w http.ResponseWriter, r *http.Request, id string) error {
+	ended, err := cp.endedFor(r, id)
+	if err != nil {
+		return cp.failure(r, challenge.Challenge{}, id, err)
+	}
+	data := cp.pageData(ended.Challenge, cp.flashes.take(w, r, "challenge:"+id))
+	data["Title"] = "This check has ended"
+	again, back := safeReturn(ended.Return), safeReturn(ended.Back)
+	if ended.Purpose == policy.PurposeLogin {
+		again, back = cp.respond.loginPathOr("/"), cp.respond.loginPathOr("/")
+	}
+	switch ended.How {
+	case challenge.EndedPassed:
+		data["Title"], data["Reason"] = "Already confirmed", "This check was already confirmed."
+		data["Continue"], data["ContinueText"] = again, "Continue"
+		if ended.Purpose == policy.PurposeLogin {
+			data["Continue"] = "/"
+		}
+	case challenge.EndedTooMany:
+		data["Reason"] = "This check ended after too many wrong codes."
+		data["Restart"] = true
+		data["Continue"], data["ContinueText"] = back, "Go back"
+		if err := cp.warnOfLock(r, ended.User, data); err != nil {
+			return err
+		}
+	case challenge.EndedCancelled:
+		data["Reason"] = "This check was cancelled."
+		data["Continue"], data["ContinueText"] = back, "Go back"
+	default: // expired
+		data["Reason"] = "This check expired before it was answered."
+		data["Continue"], data["ContinueText"] = again, "Try again"
+	}
+	return cp.respond.Page(w, http.StatusOK, "ended.html", data)
+}
+
+// endedFor finds how challenge id ended, for whoever may see it (as find).
+func (cp *challengePages) endedFor(r *http.Request, id string) (challenge.Ended, error) {
+	c := cp.id.caller(r)
+	var e challenge.Ended
+	err := challenge.ErrChallengeEnded
+	for _, b := range cp.id.challengeBindings(r, c) {
+		if e, err = cp.challenges.Ended(r.Context(), id, b); !errors.Is(err, challenge.ErrNotYours) {
+			break
+		}
+	}
+	return e, err
+}
