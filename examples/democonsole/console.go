@@ -3,9 +3,11 @@
 //
 // It has a password login with its own session cookie, a dashboard, a list
 // of fake instances that can be deleted, a billing page that can be paid,
-// and a small JSON API doing the same. It knows nothing about two-factor
-// authentication: the gateway in front of it adds that without the console
-// noticing. All state lives in memory.
+// and a small JSON API doing the same. Each user has their own instances and
+// bill, which they can restore to the starting set from the console's pages
+// (POST /demo/restore), so the demo can be walked again and again. It knows
+// nothing about two-factor authentication: the gateway in front of it adds
+// that without the console noticing. All state lives in memory.
 //
 // The console is a plain [http.Handler] ([New]) and, through [Handler], the
 // Caddy HTTP handler module "http.handlers.democonsole" with the Caddyfile
@@ -22,6 +24,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/caddy-stepup/stepup/sms"
@@ -37,7 +40,7 @@ const (
 	// DefaultTitle is the console name shown when none is configured.
 	DefaultTitle = "Demo Cloud Console"
 
-	// maxLoginBody bounds the login request body.
+	// maxLoginBody bounds the login and restore request bodies.
 	maxLoginBody = 64 << 10
 )
 
@@ -67,23 +70,25 @@ type Console struct {
 	outbox   string // the SMS outbox file shown at /outbox, or "" for none
 	users    map[string]User
 	sessions *sessionStore
-	inv      *inventory
+	invs     *inventories
+	origins  *http.CrossOriginProtection
 	mux      http.Handler
 }
 
-// state is what a console remembers: sessions and inventory. Consoles
-// created by the Caddy module share one state per process (see [Handler]).
+// state is what a console remembers: sessions and each user's inventory.
+// Consoles created by the Caddy module share one state per process (see
+// [Handler]).
 type state struct {
 	sessions *sessionStore
-	inv      *inventory
+	invs     *inventories
 }
 
 func newState() *state {
-	return &state{sessions: newSessionStore(), inv: newInventory()}
+	return &state{sessions: newSessionStore(), invs: newInventories()}
 }
 
-// New returns a console with fresh state (seeded instances, no sessions)
-// and the default title.
+// New returns a console with fresh state (seeded instances for every user,
+// no sessions) and the default title.
 func New() *Console {
 	return newConsole(DefaultTitle, "", newState())
 }
@@ -97,7 +102,8 @@ func newConsole(title, outbox string, st *state) *Console {
 		outbox:   outbox,
 		users:    make(map[string]User, len(demoUsers)),
 		sessions: st.sessions,
-		inv:      st.inv,
+		invs:     st.invs,
+		origins:  http.NewCrossOriginProtection(),
 	}
 	for _, u := range demoUsers {
 		c.users[u.Name] = u
@@ -123,6 +129,7 @@ func (c *Console) routes() http.Handler {
 	private.HandleFunc("DELETE /api/instances/{id}", c.apiDeleteInstance)
 	private.HandleFunc("POST /api/billing/pay", c.apiPay)
 	private.HandleFunc("GET /api/whoami", c.apiWhoami)
+	private.HandleFunc("POST /demo/restore", c.restore)
 	private.HandleFunc("/", c.notFound)
 
 	public := http.NewServeMux()
@@ -153,6 +160,11 @@ type userKey struct{}
 func currentUser(r *http.Request) User {
 	u, _ := r.Context().Value(userKey{}).(User)
 	return u
+}
+
+// inventory returns the signed-in user's instances and bill.
+func (c *Console) inventory(r *http.Request) *inventory {
+	return c.invs.of(currentUser(r).Name)
 }
 
 // sessionUser resolves the console session cookie to a user.
@@ -295,23 +307,34 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// dashboard serves GET /dashboard.
+// restoredFlash is the confirmation a page shows after ?restored=1.
+const restoredFlash = "Demo data restored: your instances and bill are back to the starting set"
+
+// dashboard serves GET /dashboard; ?restored=1 shows a confirmation flash.
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	c.render(w, http.StatusOK, "dashboard", pageData{
+	inv := c.inventory(r)
+	d := pageData{
 		Page:          "Dashboard",
 		User:          &u,
-		InstanceCount: len(c.inv.list()),
-		Balance:       formatCents(c.inv.balance()),
-	})
+		InstanceCount: len(inv.list()),
+		Balance:       formatCents(inv.balance()),
+	}
+	if r.URL.Query().Get("restored") == "1" {
+		d.Flash = restoredFlash
+	}
+	c.render(w, http.StatusOK, "dashboard", d)
 }
 
-// instances serves GET /instances; ?deleted={id} shows a confirmation flash.
+// instances serves GET /instances; ?deleted={id} and ?restored=1 show a
+// confirmation flash.
 func (c *Console) instances(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	d := pageData{Page: "Instances", User: &u, Instances: c.inv.list()}
+	d := pageData{Page: "Instances", User: &u, Instances: c.inventory(r).list()}
 	if id := r.URL.Query().Get("deleted"); instanceIDPattern.MatchString(id) {
 		d.Flash = "Instance " + id + " deleted"
+	} else if r.URL.Query().Get("restored") == "1" {
+		d.Flash = restoredFlash
 	}
 	c.render(w, http.StatusOK, "instances", d)
 }
@@ -319,7 +342,7 @@ func (c *Console) instances(w http.ResponseWriter, r *http.Request) {
 // confirmDelete serves GET /instances/{id}/delete: a page with the same
 // delete form as the list, so a browser can navigate to a delete operation.
 func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request) {
-	inst, ok := c.inv.get(r.PathValue("id"))
+	inst, ok := c.inventory(r).get(r.PathValue("id"))
 	if !ok {
 		c.notFound(w, r)
 		return
@@ -331,38 +354,71 @@ func (c *Console) confirmDelete(w http.ResponseWriter, r *http.Request) {
 // deleteInstance serves POST /instances/{id}/delete.
 func (c *Console) deleteInstance(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !c.inv.remove(id) {
+	if !c.inventory(r).remove(id) {
 		c.notFound(w, r)
 		return
 	}
 	http.Redirect(w, r, "/instances?deleted="+url.QueryEscape(id), http.StatusSeeOther)
 }
 
-// billing serves GET /billing; ?paid=1 shows a confirmation flash.
+// billing serves GET /billing; ?paid=1 and ?restored=1 show a confirmation
+// flash.
 func (c *Console) billing(w http.ResponseWriter, r *http.Request) {
 	u := currentUser(r)
-	d := pageData{Page: "Billing", User: &u, Balance: formatCents(c.inv.balance())}
-	if r.URL.Query().Get("paid") == "1" {
+	d := pageData{Page: "Billing", User: &u, Balance: formatCents(c.inventory(r).balance())}
+	switch {
+	case r.URL.Query().Get("paid") == "1":
 		d.Flash = "Payment received"
+	case r.URL.Query().Get("restored") == "1":
+		d.Flash = restoredFlash
 	}
 	c.render(w, http.StatusOK, "billing", d)
 }
 
 // pay serves POST /billing/pay.
 func (c *Console) pay(w http.ResponseWriter, r *http.Request) {
-	c.inv.pay()
+	c.inventory(r).pay()
 	http.Redirect(w, r, "/billing?paid=1", http.StatusSeeOther)
+}
+
+// restorePages are the pages that show the restore form, and so where a
+// restore may send the browser back to (the form's "back" field); anything
+// else goes to the dashboard.
+var restorePages = []string{"/dashboard", "/instances", "/billing"}
+
+// restore serves POST /demo/restore, the "Restore demo data" form: the
+// signed-in user's instances and bill go back to the starting set (other
+// users' are untouched), and the browser is sent back (303) to the page the
+// form was on, with a confirmation. Only same-origin requests are accepted
+// (by Sec-Fetch-Site, else Origin against Host), so another site cannot
+// make a signed-in browser undo its user's changes.
+func (c *Console) restore(w http.ResponseWriter, r *http.Request) {
+	if err := c.origins.Check(r); err != nil {
+		http.Error(w, "cross-origin request refused", http.StatusForbidden)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
+	if err := r.ParseForm(); err != nil {
+		badRequest(w, err, false)
+		return
+	}
+	back := r.PostForm.Get("back")
+	if !slices.Contains(restorePages, back) {
+		back = "/dashboard"
+	}
+	c.inventory(r).reset()
+	http.Redirect(w, r, back+"?restored=1", http.StatusSeeOther)
 }
 
 // apiInstances serves GET /api/instances.
 func (c *Console) apiInstances(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, c.inv.list())
+	writeJSON(w, http.StatusOK, c.inventory(r).list())
 }
 
 // apiDeleteInstance serves DELETE /api/instances/{id}.
 func (c *Console) apiDeleteInstance(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !c.inv.remove(id) {
+	if !c.inventory(r).remove(id) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "instance not found"})
 		return
 	}
@@ -371,7 +427,7 @@ func (c *Console) apiDeleteInstance(w http.ResponseWriter, r *http.Request) {
 
 // apiPay serves POST /api/billing/pay.
 func (c *Console) apiPay(w http.ResponseWriter, r *http.Request) {
-	c.inv.pay()
+	c.inventory(r).pay()
 	writeJSON(w, http.StatusOK, map[string]bool{"paid": true})
 }
 

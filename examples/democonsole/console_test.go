@@ -272,7 +272,7 @@ func TestProtectedWithoutSession(t *testing.T) {
 		{"GET", "/"}, {"GET", "/dashboard"}, {"GET", "/instances"}, {"GET", "/instances/i-1001/delete"},
 		{"POST", "/instances/i-1001/delete"}, {"GET", "/billing"}, {"POST", "/billing/pay"},
 		{"GET", "/api/instances"}, {"DELETE", "/api/instances/i-1001"}, {"POST", "/api/billing/pay"},
-		{"GET", "/api/whoami"}, {"GET", "/nowhere"}, {"PUT", "/dashboard"},
+		{"GET", "/api/whoami"}, {"GET", "/nowhere"}, {"PUT", "/dashboard"}, {"POST", "/demo/restore"},
 	}
 	// None of these may count as a console session: a missing cookie, a
 	// forged one, or anything named like the gateway.
@@ -300,11 +300,13 @@ func TestProtectedWithoutSession(t *testing.T) {
 			}
 		}
 	}
-	if got := len(c.inv.list()); got != 3 {
-		t.Errorf("unauthenticated requests changed the inventory: %d instances", got)
-	}
-	if c.inv.balance() != seedBalanceCents {
-		t.Error("unauthenticated request paid the bill")
+	for _, u := range demoUsers {
+		if got := len(c.invs.of(u.Name).list()); got != 3 {
+			t.Errorf("unauthenticated requests changed %s's inventory: %d instances", u.Name, got)
+		}
+		if c.invs.of(u.Name).balance() != seedBalanceCents {
+			t.Errorf("unauthenticated request paid %s's bill", u.Name)
+		}
 	}
 }
 
@@ -504,8 +506,9 @@ func TestDemoUsersIsACopy(t *testing.T) {
 	}
 }
 
-// TestConcurrentUse exercises sessions and inventory from many goroutines;
-// run with -race.
+// TestConcurrentUse exercises sessions and inventories from many goroutines;
+// run with -race. Goroutines 0 to 8 delete each user's every instance once
+// (user i%3, instance (i/3)%3); the others repeat some.
 func TestConcurrentUse(t *testing.T) {
 	c := New()
 	var wg sync.WaitGroup
@@ -519,7 +522,7 @@ func TestConcurrentUse(t *testing.T) {
 				return
 			}
 			do(t, c, req{method: "GET", path: "/instances", accept: browser, cookies: ck})
-			do(t, c, req{method: "DELETE", path: fmt.Sprintf("/api/instances/i-100%d", 1+i%3), cookies: ck})
+			do(t, c, req{method: "DELETE", path: fmt.Sprintf("/api/instances/i-100%d", 1+(i/3)%3), cookies: ck})
 			do(t, c, req{method: "POST", path: "/api/billing/pay", cookies: ck})
 			if who := do(t, c, req{method: "GET", path: "/api/whoami", cookies: ck}); strings.TrimSpace(who.body) != `{"user":"`+user+`"}` {
 				t.Errorf("whoami mixed up sessions: %s", who.body)
@@ -528,8 +531,13 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(c.inv.list()); n != 0 {
-		t.Errorf("%d instances left", n)
+	for _, u := range demoUsers {
+		if n := len(c.invs.of(u.Name).list()); n != 0 {
+			t.Errorf("%s has %d instances left", u.Name, n)
+		}
+		if b := c.invs.of(u.Name).balance(); b != 0 {
+			t.Errorf("%s's balance is %d, want paid", u.Name, b)
+		}
 	}
 	if n := c.sessions.count(); n != 0 {
 		t.Errorf("%d sessions left", n)

@@ -16,22 +16,22 @@ type Instance struct {
 	State string `json:"state"`
 }
 
-// seedInstances is what every fresh console starts with.
+// seedInstances is what every user of a fresh console starts with.
 var seedInstances = []Instance{
 	{ID: "i-1001", Name: "web-01", Type: "s2.medium", Zone: "eu-central-1a", State: "running"},
 	{ID: "i-1002", Name: "db-01", Type: "m2.large", Zone: "eu-central-1b", State: "running"},
 	{ID: "i-1003", Name: "cache-01", Type: "s2.small", Zone: "eu-central-1a", State: "running"},
 }
 
-// seedBalanceCents is the balance due of a fresh console.
+// seedBalanceCents is every user's balance due in a fresh console.
 const seedBalanceCents = 12840
 
 // instanceIDPattern is the shape of an instance id; anything else in a URL
 // or query is not echoed back.
 var instanceIDPattern = regexp.MustCompile(`^i-[0-9]{1,12}$`)
 
-// inventory is the console's mutable business state: instances and the
-// billing balance. It is safe for concurrent use.
+// inventory is one user's mutable business state: instances and the billing
+// balance. It is safe for concurrent use.
 type inventory struct {
 	mu           sync.Mutex
 	instances    []Instance
@@ -82,6 +82,39 @@ func (inv *inventory) pay() {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	inv.balanceCents = 0
+}
+
+// reset puts the instances and the balance back to the starting set.
+func (inv *inventory) reset() {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.instances = slices.Clone(seedInstances)
+	inv.balanceCents = seedBalanceCents
+}
+
+// inventories holds one inventory per user, so that one user's deletes and
+// payments never show to another. A user's inventory is created from the
+// seed the first time it is asked for; the console only asks for signed-in
+// users, so there is at most one per account. It is safe for concurrent use.
+type inventories struct {
+	mu     sync.Mutex
+	byUser map[string]*inventory
+}
+
+func newInventories() *inventories {
+	return &inventories{byUser: make(map[string]*inventory)}
+}
+
+// of returns user's inventory, creating it from the seed if needed.
+func (s *inventories) of(user string) *inventory {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inv, ok := s.byUser[user]
+	if !ok {
+		inv = newInventory()
+		s.byUser[user] = inv
+	}
+	return inv
 }
 
 // formatCents renders an amount of cents as dollars, e.g. "$128.40".

@@ -15,10 +15,10 @@ func init() {
 	httpcaddyfile.RegisterDirectiveOrder("democonsole", httpcaddyfile.Before, "reverse_proxy")
 }
 
-// states shares one console state (sessions, instances, balance) among all
-// democonsole handlers of the process. Because a new config is provisioned
-// before the old one is cleaned up, the state survives config reloads; it is
-// dropped when no loaded config uses the handler any more.
+// states shares one console state (sessions, each user's instances and
+// balance) among all democonsole handlers of the process. Because a new config
+// is provisioned before the old one is cleaned up, the state survives config
+// reloads; it is dropped when no loaded config uses the handler any more.
 var states = caddy.NewUsagePool()
 
 // stateKey is the only key in states.
