@@ -1,12 +1,15 @@
 package democonsole
 
 import (
+	"context"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 func init() {
@@ -41,8 +44,20 @@ type Handler struct {
 	// and links it from the login page. Placeholders such as {env.*} are replaced.
 	Outbox string `json:"outbox,omitempty"`
 
-	console *Console
-	holding bool // whether this handler holds a reference in states
+	// Announce is the URL people should open to use the demo: usually the site
+	// of the gateway in front of the console, e.g. "http://localhost:8080".
+	// When set, the handler tries the URL in the background (a short GET a few
+	// times a second) from the moment it is provisioned, and as soon as it
+	// answers (any response but a server error) logs one Info line, "demo
+	// ready: open <url>", with the fields "url" and "accounts": each demo user's
+	// name, password, role and what the account shows in the demo. It never
+	// delays the start, and stops trying when the config is unloaded.
+	// Placeholders such as {env.*} are replaced. Default: no announcement.
+	Announce string `json:"announce,omitempty"`
+
+	console   *Console
+	holding   bool       // whether this handler holds a reference in states
+	announcer *announcer // running while Announce waits for its URL
 }
 
 // CaddyModule returns the Caddy module information.
@@ -53,8 +68,22 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision attaches the handler to the process-wide console state.
-func (h *Handler) Provision(caddy.Context) error {
+// Provision attaches the handler to the process-wide console state and, with
+// Announce set, starts waiting for the URL in the background.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	return h.provision(ctx, ctx.Logger())
+}
+
+// provision is Provision with the logger given, for tests. ctx bounds the
+// announcer, as Cleanup does.
+func (h *Handler) provision(ctx context.Context, logger *zap.Logger) error {
+	repl := caddy.NewReplacer()
+	announce := repl.ReplaceKnown(h.Announce, "")
+	if announce != "" {
+		if err := checkAnnounceURL(announce); err != nil {
+			return err
+		}
+	}
 	val, _, err := states.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
 		return newState(), nil
 	})
@@ -62,13 +91,21 @@ func (h *Handler) Provision(caddy.Context) error {
 		return err
 	}
 	h.holding = true
-	outbox := caddy.NewReplacer().ReplaceKnown(h.Outbox, "")
+	outbox := repl.ReplaceKnown(h.Outbox, "")
 	h.console = newConsole(h.Title, outbox, val.(*state))
+	if announce != "" {
+		h.announcer = startAnnouncer(ctx, announce, logger, DemoUsers(), announceInterval)
+	}
 	return nil
 }
 
-// Cleanup releases the handler's reference to the console state.
+// Cleanup stops the announcer, if any, and releases the handler's reference
+// to the console state.
 func (h *Handler) Cleanup() error {
+	if h.announcer != nil {
+		h.announcer.stop()
+		h.announcer = nil
+	}
 	if !h.holding {
 		return nil
 	}
@@ -86,41 +123,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
 //
 //	democonsole [<matcher>] {
-//	    title  <text>
-//	    outbox <path>
+//	    title    <text>
+//	    outbox   <path>
+//	    announce <url>
 //	}
 //
 // The block is optional. outbox names the outbox file of the gateway's "log" SMS
-// provider, shown at /outbox (development only). The directive is ordered before reverse_proxy, so
-// no "order" option is needed.
+// provider, shown at /outbox (development only). announce is the URL to open (the
+// gateway's site): once it answers, the log says so, with the demo accounts. The
+// directive is ordered before reverse_proxy, so no "order" option is needed.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
-		return d.ArgErr()
+		return d.Errf("democonsole: expected no argument on the directive's line (options go in its block), got %q", d.Val())
 	}
 	for d.NextBlock(0) {
-		switch d.Val() {
+		option := d.Val()
+		switch option {
 		case "title":
-			if !d.NextArg() {
-				return d.ArgErr()
+			v, err := oneArg(d, option, `a console name, e.g. title "Acme Cloud"`)
+			if err != nil {
+				return err
 			}
-			h.Title = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			h.Title = v
 		case "outbox":
-			if !d.NextArg() {
-				return d.ArgErr()
+			v, err := oneArg(d, option, "the gateway's SMS outbox file, e.g. outbox /tmp/sms-outbox.jsonl")
+			if err != nil {
+				return err
 			}
-			h.Outbox = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
+			h.Outbox = v
+		case "announce":
+			v, err := oneArg(d, option, "the URL to open, e.g. announce http://localhost:8080")
+			if err != nil {
+				return err
 			}
+			// A placeholder such as {env.*} is checked once replaced, at provisioning.
+			if !strings.Contains(v, "{") {
+				if err := checkAnnounceURL(v); err != nil {
+					return d.Errf("%v", err)
+				}
+			}
+			h.Announce = v
 		default:
-			return d.Errf("unrecognized democonsole option '%s'", d.Val())
+			return d.Errf("unrecognized democonsole option %q (expected title, outbox or announce)", option)
 		}
 	}
 	return nil
+}
+
+// oneArg returns the single argument of option, or an error saying what was
+// expected.
+func oneArg(d *caddyfile.Dispenser, option, expected string) (string, error) {
+	if !d.NextArg() {
+		return "", d.Errf("%s: expected %s", option, expected)
+	}
+	v := d.Val()
+	if d.NextArg() {
+		return "", d.Errf("%s: expected one argument, %s; got also %q", option, expected, d.Val())
+	}
+	return v, nil
 }
 
 // parseCaddyfile builds the handler from the "democonsole" directive.
