@@ -20,9 +20,9 @@ func (p *page) bindingPage() (*totptest.App, string) {
 	p.t.Helper()
 	// A challenge's binding page offers every enabled method (the example enables a
 	// phone too); binding from the settings page offers just the app.
-	want := "Bind an authenticator app"
+	want := "Set up an authenticator app"
 	if p.has("phone-form") {
-		want = "Bind a second factor"
+		want = "Set up two-factor authentication"
 	}
 	if got := p.text("bind-title"); got != want {
 		p.fail("binding page title %q, want %q", got, want)
@@ -31,7 +31,7 @@ func (p *page) bindingPage() (*totptest.App, string) {
 	if !strings.HasPrefix(src, "data:image/png;base64,") {
 		p.fail("QR code src is not an inline PNG: %.60q", src)
 	}
-	secret := p.text("bind-secret")
+	secret := strings.ReplaceAll(p.text("bind-secret"), " ", "")
 	if secret == "" {
 		p.fail("no secret on the binding page")
 	}
@@ -73,15 +73,15 @@ func (p *page) bindFromSettings() *totptest.App {
 	if got := p.text("settings-title"); got != "Two-factor authentication" {
 		p.fail("settings title %q", got)
 	}
-	if got := p.text("totp-status"); got != "Not bound." {
+	if got := p.text("totp-status"); got != "Not set up." {
 		p.fail("authenticator status before binding: %q", got)
 	}
 	p.expectChallengePage(p.click("bind-start"))
 	a, _ := p.bindingPage()
 	p.screenshot("bind")
 	resp = p.bind(a)
-	p.expectAt(resp, 200, "/.stepup/")
-	if got := p.text("totp-status"); !strings.HasPrefix(got, "Bound on ") {
+	p.expectAt(resp, 200, "/.stepup/?saved=totp")
+	if got := p.text("totp-status"); !strings.HasPrefix(got, "Set up on ") {
 		p.fail("authenticator status after binding: %q", got)
 	}
 	if !p.has("unbind-form") || p.has("bind-start") {

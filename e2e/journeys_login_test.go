@@ -33,7 +33,7 @@ func TestBrowserLoginBindsThenSignsIn(t *testing.T) {
 	// Bound for next time, and the settings say his login is protected.
 	resp = p.open("/.stepup/")
 	p.expectAt(resp, 200, "/.stepup/")
-	if got := p.text("totp-status"); !strings.HasPrefix(got, "Bound on ") {
+	if got := p.text("totp-status"); !strings.HasPrefix(got, "Set up on ") {
 		p.fail("authenticator status after binding at sign-in: %q", got)
 	}
 	if got := p.text("settings-login"); got != "on" {

@@ -55,7 +55,7 @@ func (p *page) bindPhoneFromSettings() {
 	p.expectChallengePage(p.click("phone-bind"))
 	code := p.startPhoneBinding()
 	p.fill("phone-code", code)
-	p.expectAt(p.click("phone-confirm"), 200, "/.stepup/")
+	p.expectAt(p.click("phone-confirm"), 200, "/.stepup/?saved=phone")
 	if got := p.text("phone-status"); !strings.HasPrefix(got, demoPhoneMasked) {
 		p.fail("phone status after setting it up: %q", got)
 	}

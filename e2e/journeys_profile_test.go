@@ -54,7 +54,7 @@ func TestBrowserTurnOperationProtectionOff(t *testing.T) {
 	p.signIn("carol")
 	p.expectAt(p.click("nav-security"), 200, "/.stepup/")
 	p.expectChallengePage(p.click("operation-off"))
-	if !strings.Contains(p.text("challenge-reason"), "change your two-factor settings") {
+	if !strings.Contains(p.text("challenge-reason"), "two-factor settings") {
 		p.fail("the challenge does not say what it confirms: %q", p.text("challenge-reason"))
 	}
 	code, err := app.Next(p.ctx)

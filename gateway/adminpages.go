@@ -145,9 +145,9 @@ func (ap *adminPages) show(w http.ResponseWriter, r *http.Request) error {
 	var kinds []protectionView
 	for _, k := range policy.Kinds {
 		ks := st.Login
-		v := protectionView{Kind: k, Title: "Login protection"}
+		v := protectionView{Kind: k, Title: "When they sign in"}
 		if k == policy.Operation {
-			ks, v.Title = st.Operation, "Operation protection"
+			ks, v.Title = st.Operation, "Before sensitive actions"
 		}
 		v.On, v.Mandated = ks.On, ks.Mandated
 		for _, m := range ap.settings.Methods {

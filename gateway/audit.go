@@ -91,13 +91,41 @@ func (a *Audit) Recent(ctx context.Context, user string, n int) ([]Event, error)
 
 // eventView is an event as pages show it.
 type eventView struct {
-	Time, Actor, Action, Result, Detail string
+	Time                          timeView
+	Actor, Action, Result, Detail string
+}
+
+// eventWords say an event's action as people do.
+var eventWords = map[string]string{
+	"totp.bound":               "Authenticator app set up",
+	"totp.unbound":             "Authenticator app removed",
+	"phone.bound":              "Phone set up",
+	"phone.removed":            "Phone removed",
+	"reset.totp":               "Authenticator app reset",
+	"reset.phone":              "Phone reset",
+	"unlock":                   "Unlocked",
+	"lockout":                  "Locked after too many wrong codes",
+	"signout.everywhere":       "Signed out everywhere",
+	"protection.login.on":      "Code at sign-in turned on",
+	"protection.login.off":     "Code at sign-in turned off",
+	"protection.operation.on":  "Code before sensitive actions turned on",
+	"protection.operation.off": "Code before sensitive actions turned off",
 }
 
 func eventViews(events []Event) []eventView {
 	out := make([]eventView, len(events))
 	for i, ev := range events {
-		out[i] = eventView{Time: ev.Time.UTC().Format("2 Jan 2006 15:04 MST"), Actor: ev.Actor, Action: ev.Action, Result: ev.Result, Detail: ev.Detail}
+		action := eventWords[ev.Action]
+		if action == "" {
+			action = ev.Action
+		}
+		result := ev.Result
+		if result == "ok" {
+			result = "Done"
+		} else if result == "refused" {
+			result = "Refused"
+		}
+		out[i] = eventView{Time: dateTime("", ev.Time), Actor: ev.Actor, Action: action, Result: result, Detail: ev.Detail}
 	}
 	return out
 }

@@ -155,14 +155,15 @@ func challengeFailure(err error) *Error {
 	var sendLimited *challenge.SendLimitedError
 	var tooMany *challenge.TooManyChallengesError
 	var badPhone *challenge.InvalidPhoneError
-	e := &Error{Err: err, Title: "Second factor not confirmed", Link: "/", LinkText: "Back to the console"}
+	e := &Error{Err: err, Title: "Not confirmed", Link: "/", LinkText: "Back to the console"}
+	now := clock()
 	switch {
 	case errors.As(err, &tooMany):
 		e.Status, e.Code, e.Until, e.Title = http.StatusTooManyRequests, CodeTooManyChallenges, tooMany.Until, "Please wait"
-		e.Text = "Too many checks were started without an answer. Try again after " + tooMany.Until.UTC().Format("15:04 MST") + "."
+		e.Text = "Too many checks were started without an answer. Try again " + relative(tooMany.Until.Sub(now)) + "."
 	case errors.As(err, &sendLimited):
 		e.Status, e.Code, e.Until = http.StatusTooManyRequests, CodeSendLimited, sendLimited.RetryAt
-		e.Text = sentence(sendLimited.Reason) + " You can ask for a code again at " + sendLimited.RetryAt.UTC().Format("15:04:05 MST") + "."
+		e.Text = sentence(sendLimited.Reason) + " You can ask for a new code " + relativeSeconds(sendLimited.RetryAt.Sub(now)) + "."
 	case errors.As(err, &badPhone):
 		e.Status, e.Code, e.Text = http.StatusBadRequest, CodeInvalidPhone, sentence(badPhone.Reason)
 	case errors.Is(err, challenge.ErrSendFailed):
@@ -175,24 +176,28 @@ func challengeFailure(err error) *Error {
 		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotOffered, "That method cannot be used for this check."
 	case errors.As(err, &wrong):
 		e.Status, e.Code, e.Left, e.Text = http.StatusUnauthorized, CodeInvalidCode, wrong.AttemptsLeft, "That code is not right."
+		if wrong.Reused {
+			e.Text = "That code was already used. Wait until your app shows a new one, then enter it."
+		}
 		if wrong.AttemptsLeft > 0 {
-			e.Text = fmt.Sprintf("That code is not right. %d attempts left.", wrong.AttemptsLeft)
+			e.Text += fmt.Sprintf(" %d %s left.", wrong.AttemptsLeft, plural(wrong.AttemptsLeft, "attempt", "attempts"))
 		}
 	case errors.As(err, &locked):
 		e.Status, e.Code, e.Until = http.StatusTooManyRequests, CodeLocked, locked.Until
-		e.Text = "Too many wrong codes: your second factor is locked until " + locked.Until.UTC().Format("15:04 MST") + "."
+		e.Text = "Too many wrong codes: your second factor is locked. Try again " + relative(locked.Until.Sub(now)) +
+			" (" + locked.Until.UTC().Format("15:04 UTC") + "), or ask an administrator to unlock it."
 	case errors.As(err, &ipLimited):
 		e.Status, e.Code, e.Until = http.StatusTooManyRequests, CodeRateLimited, ipLimited.Until
-		e.Text = "Too many wrong codes from your network. Try again later."
+		e.Text = "Too many wrong codes from your network. Try again " + relative(ipLimited.Until.Sub(now)) + "."
 	case errors.Is(err, challenge.ErrChallengeEnded):
 		e.Status, e.Code = http.StatusGone, CodeChallengeEnded
-		e.Text = "This check has ended: it expired, was already used, or had too many wrong codes. Start again from the console."
+		e.Text = "This check has ended. Go back to the console and try again."
 	case errors.Is(err, challenge.ErrNotYours):
-		e.Status, e.Code, e.Text = http.StatusForbidden, CodeForbidden, "This check belongs to another session."
+		e.Status, e.Code, e.Text = http.StatusForbidden, CodeForbidden, "This check was started in another browser or session. Go back to the console and try again here."
 	case errors.Is(err, challenge.ErrNotBound):
-		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotBound, "That second factor is not bound."
+		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotBound, "That method is not set up. Set it up on your two-factor settings page."
 	case errors.Is(err, challenge.ErrAlreadyBound):
-		e.Status, e.Code, e.Text = http.StatusConflict, CodeAlreadyBound, "An authenticator app is already bound; unbind it first."
+		e.Status, e.Code, e.Text = http.StatusConflict, CodeAlreadyBound, "An authenticator app is already set up. To use another, remove this one first."
 	default:
 		return nil
 	}

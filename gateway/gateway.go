@@ -181,11 +181,12 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 		}
 	}
 	l := challenges.Limits
+	fl := flashes{key: o.FormKey, cookies: ck}
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
-		sessions: sess, audit: audit, flashes: flashes{key: o.FormKey, cookies: ck}, sms: o.SMS, tokenHeader: o.TokenHeader,
+		sessions: sess, audit: audit, flashes: fl, sms: o.SMS, tokenHeader: o.TokenHeader,
 		lock: lockRule{after: l.LockAfter, lasts: l.LockFor, perCheck: l.MaxAttempts}, descriptions: descriptions, env: e}
 	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
-		profiles: prof, settings: o.Settings, audit: audit, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
+		profiles: prof, settings: o.Settings, audit: audit, flashes: fl, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
 	ap := &adminPages{id: id, respond: respond, forms: f, admin: g.admin, factors: challenges, challenges: challenges,
 		settings: o.Settings, prefix: o.Prefix, env: e}
 	g.pages = newPages(o.Prefix, cp, sp, ap, tokens.JWKS())

@@ -299,6 +299,12 @@ type response struct {
 	Posted int
 }
 
+// submitFollow follows a post's redirect to a page of the gateway (post/redirect/get).
+func (c *client) submitFollow(r response) response {
+	c.g.t.Helper()
+	return c.page("GET", r.Header.Get("Location"), nil)
+}
+
 // submit posts a form of the gateway's pages as a browser does, and follows its
 // post/redirect/get back to a page of the gateway.
 func (c *client) submit(path string, form url.Values) response {
@@ -415,7 +421,7 @@ func (c *client) bindTOTP() []byte {
 		"code1": {challenge.TOTPCode(secret, now.Add(-30*time.Second))},
 		"code2": {challenge.TOTPCode(secret, now)},
 	})
-	if done.StatusCode != http.StatusSeeOther || done.Header.Get("Location") != "/.stepup/" {
+	if done.StatusCode != http.StatusSeeOther || done.Header.Get("Location") != "/.stepup/?saved=totp" {
 		t.Fatalf("confirm binding: %d %q %s", done.StatusCode, done.Header.Get("Location"), done.Body)
 	}
 	// Binding passes a challenge and so leaves a fresh step-up token; forget it, so

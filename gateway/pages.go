@@ -31,6 +31,7 @@ func newPages(prefix string, cp *challengePages, sp *settingsPages, ap *adminPag
 	handle("POST "+prefix+"/totp/bind", sp.bindTOTP)
 	handle("POST "+prefix+"/totp/unbind", sp.unbindTOTP)
 	handle("POST "+prefix+"/phone/bind", sp.bindPhone)
+	handle("GET "+prefix+"/setup/{factor}", sp.continueSetUp)
 	handle("POST "+prefix+"/phone/remove", sp.removePhone)
 	handle("POST "+prefix+"/signout-all", sp.signOutEverywhere)
 	handle("POST "+prefix+"/protection", sp.protection)

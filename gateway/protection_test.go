@@ -37,7 +37,7 @@ func TestTurnOperationProtectionOff(t *testing.T) {
 		t.Fatalf("lowering without a recent second factor: %d %q", r.StatusCode, loc)
 	}
 	page := c.page("GET", loc, nil)
-	if !strings.Contains(page.Body, "change your two-factor settings") {
+	if !strings.Contains(page.Body, "changes to your two-factor settings") {
 		t.Fatalf("the challenge does not say what it confirms: %s", page.Body)
 	}
 	if p := c.page("POST", loc, url.Values{"csrf": {match(t, csrfRE, page.Body)}, "code": {nextCode(secret, 1)}}); p.StatusCode != http.StatusSeeOther || p.Header.Get("Location") != "/.stepup/" {
@@ -77,7 +77,7 @@ func TestMandateCannotBeTurnedOff(t *testing.T) {
 	if strings.Contains(settings.Body, `id="operation-off"`) || !strings.Contains(settings.Body, `id="operation-mandated"`) {
 		t.Fatalf("a mandated kind offers Off: %s", settings.Body)
 	}
-	if r := c.setProtection(policy.Operation, false); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.Body, "required for you by the operator") {
+	if r := c.setProtection(policy.Operation, false); r.StatusCode != http.StatusSeeOther || !strings.Contains(c.submitFollow(r).Body, "required for you by the operator") {
 		t.Fatalf("the form: %d %s", r.StatusCode, r.Body)
 	}
 	r := c.api("POST", "/.stepup/api/settings", map[string]any{"operation": map[string]any{"on": false}})

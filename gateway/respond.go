@@ -121,7 +121,7 @@ func (rs *Responder) StepUpChallenge(w http.ResponseWriter, ch challenge.Challen
 		"expires_at":        ch.Expires.UTC().Format(time.RFC3339),
 	}
 	if bind {
-		body["error_description"] = "A second factor must be bound first; open challenge_url in a browser"
+		body["error_description"] = "Two-factor authentication must be set up first; open challenge_url in a browser"
 		body["bind_required"] = true
 	}
 	return rs.JSON(w, http.StatusUnauthorized, body)

@@ -42,6 +42,7 @@ type settingsPages struct {
 	profiles   profiles
 	settings   policy.Settings
 	audit      *Audit
+	flashes    flashes
 	sms        bool
 	prefix     string
 	logoutPath string
@@ -75,13 +76,30 @@ func (sp *settingsPages) request(r *http.Request, c caller) (policy.Request, err
 	return sp.id.liveRequest(r, c, sp.now)
 }
 
+// savedNotices are what the settings page says after a change, by the ?saved= its
+// redirect names (a fixed set: a link cannot make the page say anything else).
+var savedNotices = map[string]string{
+	"1":             "Your settings are saved.",
+	"totp":          "Your authenticator app is set up.",
+	"phone":         "Your phone is set up.",
+	"totp-removed":  "Your authenticator app is removed.",
+	"phone-removed": "Your phone is removed.",
+}
+
 // show renders the settings page.
 func (sp *settingsPages) show(w http.ResponseWriter, r *http.Request) error {
-	notice := ""
-	if r.URL.Query().Get("saved") == "1" {
-		notice = "Your settings are saved."
+	fl := sp.flashes.take(w, r, "settings")
+	if fl.Notice == "" {
+		fl.Notice = savedNotices[r.URL.Query().Get("saved")]
 	}
-	return sp.render(w, r, notice, "")
+	return sp.render(w, r, fl)
+}
+
+// back sends the browser to the settings page, saying fl there (post/redirect/get).
+func (sp *settingsPages) back(w http.ResponseWriter, r *http.Request, fl flash) error {
+	fl.For = "settings"
+	sp.flashes.redirect(w, r, sp.prefix+"/", fl)
+	return nil
 }
 
 // protectionView is one kind of protection as the page shows it.
@@ -107,7 +125,7 @@ func methodLabel(m policy.Method) string {
 	return "Authenticator app"
 }
 
-func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, errText string) error {
+func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, fl flash) error {
 	c, err := sp.caller(w, r)
 	if err != nil {
 		return err
@@ -121,9 +139,9 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, 
 	for _, k := range policy.Kinds {
 		v := protectionView{Kind: k, On: p.Protection.On(k), Mandated: p.Protection.Mandated(k)}
 		if k == policy.Login {
-			v.Title, v.Explain = "Login protection", "Your sign-in to the console needs a second factor."
+			v.Title, v.Explain = "When you sign in", "Ask for a code from your authenticator app or phone each time you sign in to the console."
 		} else {
-			v.Title, v.Explain = "Operation protection", "Sensitive operations (deleting, paying) need a recent second factor."
+			v.Title, v.Explain = "Before sensitive actions", "Ask for a recent code before deleting, paying and other sensitive actions."
 		}
 		for _, m := range sp.settings.Methods {
 			v.Methods = append(v.Methods, methodView{Method: m, Label: methodLabel(m), Checked: slices.Contains(p.Protection.Methods(k), m)})
@@ -133,11 +151,11 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, 
 	data := map[string]any{
 		"Title": "Two-factor authentication", "User": c.User, "Prefix": sp.prefix,
 		"Protections": views, "TOTPBound": f.TOTP != nil, "SMSAvailable": sp.sms,
-		"CSRF": sp.forms.token(c.binding(), "settings"), "Notice": notice, "Error": errText,
+		"CSRF": sp.forms.token(c.binding(), "settings"), "Notice": fl.Notice, "Error": fl.Error, "ErrorField": fl.Field,
 		"Admin": p.Role != policy.RoleUser,
 	}
 	if !f.Choices.ChangedAt.IsZero() {
-		data["ChangedBy"], data["ChangedAt"] = f.Choices.ChangedBy, f.Choices.ChangedAt.UTC().Format("2 Jan 2006 15:04 MST")
+		data["ChangedBy"], data["ChangedAt"] = f.Choices.ChangedBy, dateTime("settings-changed-at", f.Choices.ChangedAt)
 	}
 	events, err := sp.audit.Recent(r.Context(), c.User, 10)
 	if err != nil {
@@ -145,17 +163,13 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, notice, 
 	}
 	data["Events"] = eventViews(events)
 	if f.TOTP != nil {
-		data["TOTPBoundAt"] = f.TOTP.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
+		data["TOTPBoundAt"] = dateTime("", f.TOTP.BoundAt)
 	}
 	if f.Phone != nil {
 		data["Phone"] = f.Phone.Masked
-		data["PhoneBoundAt"] = f.Phone.BoundAt.UTC().Format("2 Jan 2006 15:04 MST")
+		data["PhoneBoundAt"] = dateTime("", f.Phone.BoundAt)
 	}
-	status := http.StatusOK
-	if errText != "" {
-		status = http.StatusBadRequest
-	}
-	return sp.respond.Page(w, status, "settings.html", data)
+	return sp.respond.Page(w, http.StatusOK, "settings.html", data)
 }
 
 // protection is the settings page's form to turn one kind of protection on or off
@@ -181,7 +195,7 @@ func (sp *settingsPages) protection(w http.ResponseWriter, r *http.Request) erro
 	case err != nil:
 		return err
 	case out.denied != "":
-		return sp.render(w, r, "", out.denied)
+		return sp.back(w, r, flash{Error: out.denied})
 	case out.challenge != nil:
 		http.Redirect(w, r, sp.respond.challengeURL(out.challenge.ID), http.StatusSeeOther)
 		return nil
@@ -227,7 +241,7 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 			sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "protection." + string(k) + "." + onOff(next.On), Result: "refused", ClientIP: sp.clientIP(r), Detail: d.Reason})
 			return choiceOutcome{denied: sentence(d.Reason), mandated: !next.On && p.Protection.Mandated(k), profile: p}, nil
 		case policy.Challenge:
-			ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, "change your two-factor settings", d.Methods)
+			ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, "changes to your two-factor settings", d.Methods)
 			if err != nil {
 				return choiceOutcome{}, err
 			}
@@ -263,12 +277,17 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 
 // beginChallenge starts a challenge of c's that comes back to the settings page.
 func (sp *settingsPages) beginChallenge(w http.ResponseWriter, r *http.Request, c caller, purpose policy.Purpose, rule string, methods []policy.Method) (challenge.Challenge, error) {
+	return sp.beginChallengeTo(w, r, c, purpose, rule, methods, sp.prefix+"/")
+}
+
+// beginChallengeTo starts a challenge of c's that goes on to ret once passed.
+func (sp *settingsPages) beginChallengeTo(w http.ResponseWriter, r *http.Request, c caller, purpose policy.Purpose, rule string, methods []policy.Method, ret string) (challenge.Challenge, error) {
 	binding, err := sp.id.challengeBinding(w, r, c)
 	if err != nil {
 		return challenge.Challenge{}, failed(err)
 	}
 	ch, err := sp.factors.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: binding, Purpose: purpose, Rule: rule, Return: sp.prefix + "/", Methods: methods,
+		User: c.User, Binding: binding, Purpose: purpose, Rule: rule, Return: ret, Back: sp.prefix + "/", Methods: methods,
 	})
 	if err != nil {
 		return ch, failed(err)
@@ -378,37 +397,79 @@ func (sp *settingsPages) apiChangeSettings(w http.ResponseWriter, r *http.Reques
 	return sp.respond.JSON(w, http.StatusOK, answer)
 }
 
-// bindTOTP begins binding an authenticator app: a challenge whose page shows the QR
-// code.
+// setUps are the factors a user sets up from the settings page: the page that
+// continues it after a recent second factor, and what the challenge confirms.
+var setUps = map[string]struct {
+	method policy.Method
+	what   string
+}{
+	"totp":  {policy.TOTP, "setting up an authenticator app"},
+	"phone": {policy.SMS, "changing your phone"},
+}
+
+// bindTOTP begins setting up an authenticator app.
 func (sp *settingsPages) bindTOTP(w http.ResponseWriter, r *http.Request) error {
 	c, f, err := sp.form(w, r)
 	if err != nil {
 		return err
 	}
-	if f.TOTP != nil {
-		return sp.render(w, r, "", "An authenticator app is already bound; unbind it first.")
-	}
-	return sp.bind(w, r, c, f, policy.TOTP, "bind an authenticator app")
+	return sp.setUp(w, r, c, f, "totp")
 }
 
-// bindPhone starts binding (or changing) the user's phone.
+// bindPhone begins setting up (or changing) the user's phone.
 func (sp *settingsPages) bindPhone(w http.ResponseWriter, r *http.Request) error {
 	c, f, err := sp.form(w, r)
 	if err != nil {
 		return err
 	}
-	if !sp.sms {
-		return sp.render(w, r, "", "Text messages are not available here.")
-	}
-	return sp.bind(w, r, c, f, policy.SMS, "change your phone")
+	return sp.setUp(w, r, c, f, "phone")
 }
 
-// bind starts binding a factor, after a recent second factor when another is bound.
-func (sp *settingsPages) bind(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, method policy.Method, what string) error {
-	if to, err := sp.stepUpFirst(w, r, c, f, what); to != "" || err != nil {
-		return sp.redirect(w, r, to, err)
+// continueSetUp is GET {prefix}/setup/{factor}: where a recent second factor, asked
+// for before setting up a factor, goes on to. Only a navigation from this site
+// continues (a link elsewhere gets the settings page).
+func (sp *settingsPages) continueSetUp(w http.ResponseWriter, r *http.Request) error {
+	c, err := sp.caller(w, r)
+	if err != nil {
+		return err
 	}
-	ch, err := sp.beginChallenge(w, r, c, policy.PurposeBind, "", []policy.Method{method})
+	if !fromThisSite(r) {
+		http.Redirect(w, r, sp.prefix+"/", http.StatusSeeOther)
+		return nil
+	}
+	f, err := sp.factors.Factors(r.Context(), c.User)
+	if err != nil {
+		return failed(err)
+	}
+	return sp.setUp(w, r, c, f, r.PathValue("factor"))
+}
+
+// setUp starts setting up a factor: after a recent second factor when another is
+// set up (that challenge then comes back to continueSetUp), the page that sets it up.
+func (sp *settingsPages) setUp(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, factor string) error {
+	s, ok := setUps[factor]
+	switch {
+	case !ok:
+		return errNotFound
+	case s.method == policy.SMS && !sp.sms:
+		return sp.back(w, r, flash{Error: "Text messages are not available here."})
+	case s.method == policy.TOTP && f.TOTP != nil:
+		return sp.back(w, r, flash{Error: "An authenticator app is already set up. To use another, remove this one first."})
+	}
+	req, err := sp.request(r, c)
+	if err != nil {
+		return err
+	}
+	if d := policy.DecideChange(req, f.Bound()); d.Verdict != policy.Allow {
+		ch, err := sp.beginChallengeTo(w, r, c, policy.PurposeOperation, s.what, d.Methods, sp.prefix+"/setup/"+factor)
+		if err != nil {
+			return err
+		}
+		sp.log.Info("second factor required to change second factors", zap.String("user", c.User), zap.String("change", s.what), zap.String("challenge", ch.ID))
+		http.Redirect(w, r, sp.respond.challengeURL(ch.ID), http.StatusSeeOther)
+		return nil
+	}
+	ch, err := sp.beginChallengeTo(w, r, c, policy.PurposeBind, "", []policy.Method{s.method}, sp.prefix+"/?saved="+factor)
 	if err != nil {
 		return err
 	}
@@ -418,7 +479,7 @@ func (sp *settingsPages) bind(w http.ResponseWriter, r *http.Request, c caller, 
 
 // stepUpFirst asks policy whether the caller may change second factors now; when a
 // recent second factor is needed first, it begins a challenge with the bound factors
-// (coming back here) and returns its page.
+// (coming back to the settings page) and returns its page.
 func (sp *settingsPages) stepUpFirst(w http.ResponseWriter, r *http.Request, c caller, f challenge.Factors, what string) (string, error) {
 	req, err := sp.request(r, c)
 	if err != nil {
@@ -453,9 +514,9 @@ func (sp *settingsPages) removePhone(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if f.Phone == nil {
-		return sp.render(w, r, "", "No phone is bound.")
+		return sp.back(w, r, flash{Error: "No phone is set up."})
 	}
-	if to, err := sp.stepUpFirst(w, r, c, f, "remove your phone"); to != "" || err != nil {
+	if to, err := sp.stepUpFirst(w, r, c, f, "removing your phone"); to != "" || err != nil {
 		return sp.redirect(w, r, to, err)
 	}
 	if err := sp.factors.RemovePhone(r.Context(), c.User); err != nil {
@@ -466,7 +527,8 @@ func (sp *settingsPages) removePhone(w http.ResponseWriter, r *http.Request) err
 	}
 	sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "phone.removed", Result: "ok", ClientIP: sp.clientIP(r)})
 	sp.cookies.clearToken(w, r)
-	return sp.render(w, r, "Phone removed.", "")
+	http.Redirect(w, r, sp.prefix+"/?saved=phone-removed", http.StatusSeeOther)
+	return nil
 }
 
 // unbindTOTP removes the authenticator app; it needs a current code from it (seed:
@@ -477,7 +539,7 @@ func (sp *settingsPages) unbindTOTP(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := sp.factors.UnbindTOTP(r.Context(), c.User, r.PostFormValue("code"), sp.clientIP(r)); err != nil {
+	if err := sp.factors.UnbindTOTP(r.Context(), c.User, typedCode(r.PostFormValue("code")), sp.clientIP(r)); err != nil {
 		e := failed(err)
 		if e.Code == CodeUnavailable || e.Code == CodeInternal {
 			return e
@@ -486,15 +548,15 @@ func (sp *settingsPages) unbindTOTP(w http.ResponseWriter, r *http.Request) erro
 		sp.audit.lockout(r.Context(), c.User, err, sp.clientIP(r))
 		sp.log.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", "unbind"),
 			zap.String("reason", err.Error()), zap.String("client_ip", sp.clientIP(r)))
-		sp.respond.RetryAfter(w, e)
-		return sp.render(w, r, "", e.Text)
+		return sp.back(w, r, flash{Error: e.Text, Field: "unbind-code"})
 	}
 	if err := sp.tokens.RevokeStepUps(r.Context(), c.User); err != nil {
 		return failed(err)
 	}
 	sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "totp.unbound", Result: "ok", ClientIP: sp.clientIP(r)})
 	sp.cookies.clearToken(w, r)
-	return sp.render(w, r, "Authenticator app unbound.", "")
+	http.Redirect(w, r, sp.prefix+"/?saved=totp-removed", http.StatusSeeOther)
+	return nil
 }
 
 // signOutEverywhere ends every gateway session and step-up token of the user, on

@@ -44,7 +44,7 @@ func TestOperationChallengeWithSMS(t *testing.T) {
 	c.login("alice")
 	c.bindPhone(relay)
 	settings := c.page("GET", "/.stepup/", nil)
-	if !strings.Contains(settings.Body, "44 ••• ••• 0123, bound on") {
+	if !strings.Contains(settings.Body, "44 ••• ••• 0123, set up on") {
 		t.Fatalf("settings should show the masked phone: %s", settings.Body)
 	}
 
@@ -124,14 +124,15 @@ func TestEitherMethodPassesWhenBothAreBound(t *testing.T) {
 	r := c.page("POST", "/.stepup/totp/bind", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
 	loc := r.Header.Get("Location")
 	page := c.page("GET", loc, nil)
-	if !strings.Contains(page.Body, "bind an authenticator app") || !strings.Contains(page.Body, `id="sms-send"`) {
+	if !strings.Contains(page.Body, "setting up an authenticator app") || !strings.Contains(page.Body, `id="sms-send"`) {
 		t.Fatalf("binding a second factor while one is bound must ask for the bound one: %s", page.Body)
 	}
 	csrf := match(t, csrfRE, page.Body)
 	c.page("POST", loc+"/sms", url.Values{"csrf": {csrf}})
 	pass := c.page("POST", loc, url.Values{"csrf": {csrf}, "method": {"sms"}, "code": {relay.lastCode(t, phone)}})
-	if pass.Header.Get("Location") != "/.stepup/" {
-		t.Fatalf("back to settings: %d %q", pass.StatusCode, pass.Header.Get("Location"))
+	// The confirmed code goes straight on to setting up the app.
+	if pass.Header.Get("Location") != "/.stepup/setup/totp" {
+		t.Fatalf("on to setting up the app: %d %q", pass.StatusCode, pass.Header.Get("Location"))
 	}
 	secret := c.bindTOTP()
 

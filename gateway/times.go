@@ -66,3 +66,18 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
+
+// clock is the time error messages are worded against ("try again in 3 minutes").
+var clock = time.Now
+
+// relativeSeconds says a short wait to the second: "in 45 seconds".
+func relativeSeconds(d time.Duration) string {
+	if d >= 90*time.Second {
+		return relative(d)
+	}
+	n := int((d + time.Second - 1) / time.Second)
+	if n < 1 {
+		return "now"
+	}
+	return "in " + strconv.Itoa(n) + " " + plural(n, "second", "seconds")
+}
