@@ -198,6 +198,7 @@ func (p *page) a11yPicture(name string) {
 			Clip:                  &cdppage.Viewport{Width: w, Height: h, Scale: 1},
 			CaptureBeyondViewport: new(true),
 			FromSurface:           new(true),
+			OptimizeForSpeed:      new(true), // a larger file, encoded in less time
 		})
 		if err != nil {
 			return err
