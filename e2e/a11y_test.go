@@ -103,6 +103,31 @@ func TestA11yChallengePages(t *testing.T) {
 
 	p.sendSMSCode()
 	p.a11yAudit("challenge-sms-code")
+
+	// Too many wrong codes end the check; a new one for the same delete, and wrong
+	// codes on it, lock the second factor.
+	for range 4 {
+		p.fill("code", app.Wrong())
+		p.click("challenge-submit")
+	}
+	if !p.has("ended-restart") {
+		p.fail("after five wrong codes the page does not offer a new check")
+	}
+	p.a11yAudit("challenge-ended")
+	p.expectChallengePage(p.click("ended-restart"))
+	p.a11yAudit("challenge-lock-warning")
+	for range 5 {
+		if !p.has("challenge-form") {
+			break
+		}
+		p.fill("code", app.Wrong())
+		p.click("challenge-submit")
+	}
+	p.expectChallengePage(p.open("/instances/i-1003/delete"))
+	if !p.has("challenge-locked") {
+		p.fail("after ten wrong codes the challenge does not say the second factor is locked")
+	}
+	p.a11yAudit("challenge-locked")
 }
 
 // TestA11yLoginPages: bob's login is protected: the binding page at sign-in, his

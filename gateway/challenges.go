@@ -159,7 +159,7 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 		case CodeInvalidCode, CodeLocked, CodeRateLimited, CodeNotBound, CodeChallengeEnded:
 			// The page says it: what was wrong, how many attempts are left, the lock,
 			// or how the check ended.
-			if e.Code == CodeLocked || e.Code == CodeChallengeEnded {
+			if e.Code == CodeLocked || e.Code == CodeChallengeEnded || (e.Code == CodeInvalidCode && e.Left == 0) {
 				return cp.again(w, r, id, flash{})
 			}
 			return cp.again(w, r, id, flash{Error: e.Text, Field: field})
