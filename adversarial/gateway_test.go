@@ -306,7 +306,7 @@ func (c *client) mustLogin(user string) {
 
 var (
 	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	secretRE = regexp.MustCompile(`id="bind-secret">([A-Z2-7]+)<`)
+	secretRE = regexp.MustCompile(`id="bind-secret">([A-Z2-7 ]+)<`)
 	idRE     = regexp.MustCompile(`/challenge/([A-Za-z0-9_-]+)`)
 )
 
@@ -325,7 +325,7 @@ func (c *client) bindTOTP(loc string) *totptest.App {
 	t := c.s.t
 	t.Helper()
 	page := c.page("GET", loc, nil)
-	app, err := totptest.FromBase32(match(t, secretRE, page.Body))
+	app, err := totptest.FromBase32(strings.ReplaceAll(match(t, secretRE, page.Body), " ", ""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,7 @@ func (c *client) cookie(name string) string {
 }
 
 var (
-	secretRE = regexp.MustCompile(`id="bind-secret">([A-Z2-7]+)<`)
+	secretRE = regexp.MustCompile(`id="bind-secret">([A-Z2-7 ]+)<`)
 	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 )
 
@@ -223,7 +223,7 @@ func (c *client) bindTOTP() []byte {
 	}
 	loc := start.Header.Get("Location")
 	page := c.page("GET", loc, nil)
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(match(t, secretRE, page.Body))
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(match(t, secretRE, page.Body), " ", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func (c *client) bindTOTP() []byte {
 		"code1": {challenge.TOTPCode(secret, now.Add(-30*time.Second))},
 		"code2": {challenge.TOTPCode(secret, now)},
 	})
-	if done.StatusCode != http.StatusSeeOther || done.Header.Get("Location") != "/.stepup/" {
+	if done.StatusCode != http.StatusSeeOther || done.Header.Get("Location") != "/.stepup/?saved=totp" {
 		t.Fatalf("confirm binding: %d %q %s", done.StatusCode, done.Header.Get("Location"), done.Body)
 	}
 	// Binding passes a challenge and so leaves a fresh step-up token; forget it, so

@@ -11,7 +11,9 @@
 // user's browser does.
 //
 // The files: stack_test.go runs Caddy, browser_test.go drives Chromium, login_test.go,
-// binding_test.go, challenge_test.go and sms_test.go check the pages of each step, and
-// the journeys_*_test.go files hold the journeys by topic. The package has no code of
+// binding_test.go, challenge_test.go and sms_test.go check the pages of each step, the
+// journeys_*_test.go files hold the journeys by topic, and a11y_test.go walks every
+// gateway page at desktop and phone width with axe-core (a11y_helpers_test.go holds the
+// checks and writes a picture of each page to screenshots/). The package has no code of
 // its own.
 package e2e

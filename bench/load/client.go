@@ -53,7 +53,7 @@ func cookieOf(resp *http.Response, name string) string {
 }
 
 var (
-	secretRE = regexp.MustCompile(`id="bind-secret">\s*([A-Z2-7]+)\s*<`)
+	secretRE = regexp.MustCompile(`id="bind-secret">\s*([A-Z2-7 ]+?)\s*<`)
 	csrfRE   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 )
 
@@ -113,7 +113,7 @@ func obtainCredentials(ctx context.Context, addr string) (string, error) {
 	if resp.StatusCode != http.StatusOK || sm == nil || cm == nil {
 		return "", fmt.Errorf("binding page: status %d, secret found %v, csrf found %v", resp.StatusCode, sm != nil, cm != nil)
 	}
-	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(string(sm[1]))
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(string(sm[1]), " ", ""))
 	if err != nil {
 		return "", fmt.Errorf("binding page: secret: %w", err)
 	}
