@@ -128,7 +128,7 @@ func (ap *adminPages) list(w http.ResponseWriter, r *http.Request) error {
 		rows = append(rows, row{u, ap.userPage(u)})
 	}
 	data["Users"] = rows
-	return ap.respond.Page(w, http.StatusOK, "admin.html", data)
+	return ap.respond.Page(w, r, http.StatusOK, "admin.html", data)
 }
 
 // show is one user's page: state, recent events and the actions.
@@ -159,7 +159,7 @@ func (ap *adminPages) show(w http.ResponseWriter, r *http.Request) error {
 	if done := r.URL.Query().Get("done"); done != "" {
 		notice = "Done: " + done + "."
 	}
-	return ap.respond.Page(w, http.StatusOK, "admin_user.html", map[string]any{
+	return ap.respond.Page(w, r, http.StatusOK, "admin_user.html", map[string]any{
 		"Title": "User " + st.User, "Prefix": ap.prefix, "State": st, "Protections": kinds, "Action": ap.userPage(st.User),
 		"CSRF": ap.forms.token(c.binding(), "admin:"+st.User), "Notice": notice,
 	})

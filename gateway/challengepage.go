@@ -52,7 +52,7 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 	}
 	if !locked.IsZero() {
 		data["Locked"] = relativeTime("locked-until", locked, cp.now())
-		return cp.respond.Page(w, http.StatusOK, "challenge.html", data)
+		return cp.respond.Page(w, r, http.StatusOK, "challenge.html", data)
 	}
 	if err := cp.warnOfLock(r, ch.User, data); err != nil {
 		return err
@@ -68,7 +68,7 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 			cp.codeSent(data, "sms", sent)
 		}
 	}
-	return cp.respond.Page(w, http.StatusOK, "challenge.html", data)
+	return cp.respond.Page(w, r, http.StatusOK, "challenge.html", data)
 }
 
 // pageData is what every page of challenge ch shows: who, what is confirmed, the
@@ -162,7 +162,7 @@ func (cp *challengePages) showBinding(w http.ResponseWriter, r *http.Request, ch
 		// Our own otpauth:// URI: html/template refuses that scheme unless told.
 		data["OTPAuth"] = template.URL(enr.URI)
 	}
-	return cp.respond.Page(w, http.StatusOK, "bind.html", data)
+	return cp.respond.Page(w, r, http.StatusOK, "bind.html", data)
 }
 
 // groupKey writes a key in groups of four, as people copy it.
@@ -211,7 +211,7 @@ func (cp *challengePages) showEnded(w http.ResponseWriter, r *http.Request, id s
 		data["Reason"] = "This check expired before it was answered."
 		data["Continue"], data["ContinueText"] = again, "Try again"
 	}
-	return cp.respond.Page(w, http.StatusOK, "ended.html", data)
+	return cp.respond.Page(w, r, http.StatusOK, "ended.html", data)
 }
 
 // endedFor finds how challenge id ended, for whoever may see it (as find).

@@ -11,8 +11,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
+	"github.com/caddy-stepup/stepup/web"
 )
 
 // Options are a gateway's settings as plain values; the Caddy module fills them in
@@ -22,6 +24,11 @@ type Options struct {
 	Prefix string
 	// Issuer names the gateway on its pages.
 	Issuer string
+	// Lang is the language of a reader whose browser asks for none the gateway
+	// speaks, and who chose none on a page (default: English).
+	Lang *locale.Lang
+	// Brand is the console's look, for the pages.
+	Brand web.Brand
 	// Login is the console's login route; nil when the gateway watches none.
 	Login *LoginOptions
 	// Logout is the console's logout path, or "".
@@ -128,7 +135,11 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	if o.Login != nil {
 		loginPath = o.Login.Path
 	}
-	respond := &Responder{issuer: o.Issuer, prefix: o.Prefix, loginPath: loginPath, now: o.Now, log: o.Logger, events: o.Events, clientIP: o.ClientIP}
+	if o.Lang == nil {
+		o.Lang = locale.English
+	}
+	respond := &Responder{issuer: o.Issuer, prefix: o.Prefix, loginPath: loginPath, now: o.Now, log: o.Logger, events: o.Events, clientIP: o.ClientIP,
+		lang: o.Lang, render: &web.Renderer{Brand: o.Brand}, cookies: ck}
 	id := &identifier{header: o.IdentityHeader, tokens: tokens, cookies: ck, rand: o.Rand, log: o.Logger}
 	prof := profiles{factors: challenges, settings: o.Settings}
 	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now, index: st}
@@ -189,7 +200,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 		profiles: prof, settings: o.Settings, audit: audit, flashes: fl, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
 	ap := &adminPages{id: id, respond: respond, forms: f, admin: g.admin, factors: challenges, challenges: challenges,
 		settings: o.Settings, prefix: o.Prefix, env: e}
-	g.pages = newPages(o.Prefix, cp, sp, ap, tokens.JWKS())
+	g.pages = newPages(o.Prefix, respond, cp, sp, ap, tokens.JWKS())
 	return g, nil
 }
 

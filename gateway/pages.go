@@ -22,7 +22,7 @@ type pages struct {
 	mux    *http.ServeMux
 }
 
-func newPages(prefix string, cp *challengePages, sp *settingsPages, ap *adminPages, jwks []byte) *pages {
+func newPages(prefix string, rs *Responder, cp *challengePages, sp *settingsPages, ap *adminPages, jwks []byte) *pages {
 	p := &pages{prefix: prefix, mux: http.NewServeMux()}
 	handle := func(pattern string, f func(http.ResponseWriter, *http.Request) error) {
 		p.mux.Handle(pattern, answer(f))
@@ -55,6 +55,7 @@ func newPages(prefix string, cp *challengePages, sp *settingsPages, ap *adminPag
 	handle("POST "+prefix+"/challenge/{id}/cancel", cp.cancel)
 	handle("POST "+prefix+"/api/challenges/{id}/verify", cp.apiVerify)
 	handle("POST "+prefix+"/api/challenges/{id}/sms", cp.apiSendSMS)
+	handle("GET "+prefix+"/language/{code}", rs.chooseLanguage)
 	handle("GET "+prefix+"/static/{name}", func(w http.ResponseWriter, r *http.Request) error {
 		ok, err := web.Static(w, r.PathValue("name"))
 		if !ok {

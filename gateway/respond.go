@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/web"
 )
@@ -24,6 +25,9 @@ type Responder struct {
 	log       *zap.Logger
 	events    Events
 	clientIP  func(*http.Request) string
+	lang      *locale.Lang // the operator's default language
+	render    *web.Renderer
+	cookies   cookies
 }
 
 // Error writes err: an *Error as a page for browsers (a sign-in as a redirect to the
@@ -64,7 +68,7 @@ func (rs *Responder) Error(w http.ResponseWriter, r *http.Request, err error) er
 		}
 		return rs.JSON(w, e.Status, body)
 	}
-	return rs.Message(w, e.Status, e.Title, e.Text, e.Link, e.LinkText)
+	return rs.Message(w, r, e.Status, e.Title, e.Text, e.Link, e.LinkText)
 }
 
 // RetryAfter sets Retry-After for an error that says when to try again: a store
@@ -93,15 +97,18 @@ func (rs *Responder) JSON(w http.ResponseWriter, status int, body any) error {
 }
 
 // Message renders a plain page with a title, a sentence and a link.
-func (rs *Responder) Message(w http.ResponseWriter, status int, title, text, link, linkText string) error {
-	return rs.Page(w, status, "message.html", map[string]any{"Title": title, "Message": text, "Link": link, "LinkText": linkText})
+func (rs *Responder) Message(w http.ResponseWriter, r *http.Request, status int, title, text, link, linkText string) error {
+	return rs.Page(w, r, status, "message.html", map[string]any{"Title": title, "Message": text, "Link": link, "LinkText": linkText})
 }
 
-// Page renders one of the gateway's pages; data gets the issuer and the prefix.
-func (rs *Responder) Page(w http.ResponseWriter, status int, name string, data map[string]any) error {
+// Page renders one of the gateway's pages in the reader's language; data gets the
+// issuer, the prefix and the language switch.
+func (rs *Responder) Page(w http.ResponseWriter, r *http.Request, status int, name string, data map[string]any) error {
+	lang := rs.langOf(r)
 	data["Issuer"] = rs.issuer
 	data["Prefix"] = rs.prefix
-	return web.Render(w, status, name, data)
+	data["Languages"] = rs.languages(r, lang)
+	return rs.render.Render(w, status, name, lang, data)
 }
 
 // StepUpChallenge answers an API client with an RFC 9470 step-up challenge: 401, a

@@ -169,7 +169,7 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, fl flash
 		data["Phone"] = f.Phone.Masked
 		data["PhoneBoundAt"] = dateTime("", f.Phone.BoundAt)
 	}
-	return sp.respond.Page(w, http.StatusOK, "settings.html", data)
+	return sp.respond.Page(w, r, http.StatusOK, "settings.html", data)
 }
 
 // protection is the settings page's form to turn one kind of protection on or off

@@ -1,18 +1,49 @@
 // Package web holds the gateway's own pages (challenge, binding, settings, errors) as
-// html/template files embedded in the binary.
+// html/template files embedded in the binary, in every language of package locale.
 package web
 
 import (
 	"bytes"
 	"embed"
+	"fmt"
+	"html"
 	"html/template"
 	"net/http"
+
+	"github.com/caddy-stepup/stepup/locale"
 )
 
 //go:embed templates/*.html static/*.js
 var files embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{"field": field}).ParseFS(files, "templates/*.html"))
+// pages holds the templates once per language: their t function says a catalog
+// message in that language.
+var pages = map[*locale.Lang]*template.Template{}
+
+func init() {
+	for _, l := range locale.All() {
+		pages[l] = template.Must(template.New("").Funcs(template.FuncMap{"field": field, "t": say(l)}).ParseFS(files, "templates/*.html"))
+	}
+}
+
+// say returns the templates' t function in language l: {{t "id" "Name" .Value}}. The
+// catalog's text may hold markup (<strong>); every argument is escaped, unless it is
+// template.HTML already (a <time> element the page built).
+func say(l *locale.Lang) func(id string, args ...any) template.HTML {
+	return func(id string, args ...any) template.HTML {
+		for i := 1; i < len(args); i += 2 {
+			switch v := args[i].(type) {
+			case template.HTML:
+				args[i] = string(v)
+			case int, int64:
+				// counts: kept as numbers for the plural rules
+			default:
+				args[i] = html.EscapeString(fmt.Sprint(v))
+			}
+		}
+		return template.HTML(l.Text(id, args...))
+	}
+}
 
 // Field is a code input of a page: its id and name, whether the page's error is about
 // it (aria-invalid, aria-describedby), and whether it takes the focus.
@@ -26,27 +57,36 @@ func field(id, name, errorField string, focus bool) Field {
 	return Field{ID: id, Name: name, Invalid: errorField == id, Focus: focus}
 }
 
-// Render writes the page name with data and status. The page is rendered into a buffer
-// first, so a template error never leaves a half-written response.
-func Render(w http.ResponseWriter, status int, name string, data any) error {
+// A Renderer writes the gateway's pages in the look the operator gave.
+type Renderer struct {
+	// Brand is the console's look: its name, logo, colour, support link and stylesheet.
+	Brand Brand
+}
+
+// Render writes the page name in language lang with data and status. The page is
+// rendered into a buffer first, so a template error never leaves a half-written
+// response. data gets "Lang" (the page's language) and "Brand".
+func (rn *Renderer) Render(w http.ResponseWriter, status int, name string, lang *locale.Lang, data map[string]any) error {
+	if lang == nil {
+		lang = locale.English
+	}
+	data["Lang"] = lang
+	data["Brand"] = &rn.Brand
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := pages[lang].ExecuteTemplate(&buf, name, data); err != nil {
 		return err
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Language", lang.Code())
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", CSP)
+	h.Set("Content-Security-Policy", rn.Brand.CSP())
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
 	return err
 }
-
-// CSP is the Content-Security-Policy of the pages: nothing but their own inline
-// style, inline images (the QR code), the gateway's own script, and forms to this site.
-const CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Static writes the pages' static file name (their script), or reports false when
 // there is none of that name.
