@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
@@ -109,7 +110,7 @@ func (s *Service) CodeSent(ctx context.Context, id string) (sent SentCode, ok bo
 // (a *SendLimitedError with when to retry), or ErrSendFailed (the provider failed; no
 // code is valid, and the error holds the provider's answer for the log). clientIP is as
 // in VerifyTOTP.
-func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string) (SentCode, error) {
+func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string, lang *locale.Lang) (SentCode, error) {
 	if s.SMS == nil {
 		return SentCode{}, ErrSMSUnavailable
 	}
@@ -139,7 +140,7 @@ func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string)
 	if err := s.checkSendLimits(ctx, c, string(number), ip, now); err != nil {
 		return SentCode{}, err
 	}
-	return s.sendCode(ctx, c, string(number), false, now)
+	return s.sendCode(ctx, c, string(number), false, now, lang)
 }
 
 // VerifySMS answers challenge id with the code sent by SMS for it (SendSMSCode). It
@@ -196,7 +197,8 @@ func (s *Service) checkSMSCode(ctx context.Context, id, number, code string, now
 // sendCode makes a new code for c, stores its MAC (replacing any earlier code of c) and
 // sends it to number. The send limits are checked already. If the provider fails, the
 // code is removed again, so no code is valid that the user may not have received.
-func (s *Service) sendCode(ctx context.Context, c Challenge, number string, newPhone bool, now time.Time) (SentCode, error) {
+func (s *Service) sendCode(ctx context.Context, c Challenge, number string, newPhone bool, now time.Time, lang *locale.Lang) (SentCode, error) {
+	_ = lang // the text's language: the SMS texts move to the catalogs next
 	code, err := newSMSCode(s.Rand)
 	if err != nil {
 		return SentCode{}, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
@@ -19,7 +20,7 @@ import (
 // a policy.PurposeBind challenge (begun after a fresh pass of an existing factor), through
 // which a bound phone may also be changed; otherwise ErrAlreadyBound. The other errors
 // are those of SendSMSCode.
-func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string) (SentCode, error) {
+func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string, lang *locale.Lang) (SentCode, error) {
 	if s.SMS == nil {
 		return SentCode{}, ErrSMSUnavailable
 	}
@@ -46,7 +47,7 @@ func (s *Service) StartPhoneBinding(ctx context.Context, id, binding, number, cl
 	if err := s.Store.Put(ctx, store.ChallengeKey(c.ID, pendingPhoneName), sealed, remaining(c, now)); err != nil {
 		return SentCode{}, fmt.Errorf("challenge: storing the pending phone number: %w", err)
 	}
-	return s.sendCode(ctx, c, number, true, now)
+	return s.sendCode(ctx, c, number, true, now, lang)
 }
 
 // ConfirmPhoneBinding finishes binding with the code sent to the pending number. On

@@ -34,7 +34,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clock.Now()
-	sent, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "nonce", " +44 20 7946 0123 ", testIP)
+	sent, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "nonce", " +44 20 7946 0123 ", testIP, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPhoneBindingFlow(t *testing.T) {
 	}
 	// Bound: another phone only through a bind challenge.
 	op = e.beginWith("carol", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, op.ID, op.Binding, "+12015550147", testIP); !errors.Is(err, ErrAlreadyBound) {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, op.ID, op.Binding, "+12015550147", testIP, nil); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("second binding on an operation challenge: %v", err)
 	}
 }
@@ -98,7 +98,7 @@ func TestPhoneBindingInvalidNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	c := e.beginWith("carol", policy.SMS)
-	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "020 7946 0123", testIP)
+	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "020 7946 0123", testIP, nil)
 	var ip *InvalidPhoneError
 	if !errors.As(err, &ip) || !strings.Contains(ip.Reason, "+44 20 7946 0123") {
 		t.Fatalf("national number: %v", err)
@@ -107,7 +107,7 @@ func TestPhoneBindingInvalidNumber(t *testing.T) {
 		t.Error("an invalid number was sent to or counted")
 	}
 	// The user corrects it at once: no resend wait was started.
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 20 7946 0123", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 20 7946 0123", testIP, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -116,15 +116,15 @@ func TestPhoneBindingCorrectedNumber(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	c := e.beginWith("carol", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+12015550147", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+12015550147", testIP, nil); err != nil {
 		t.Fatal(err)
 	}
 	codeA := out.lastCode(t)
 	// The resend wait holds for a new number too.
-	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP)
+	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil)
 	wantLimited(t, err, SendLimitResend, e.clock.Now().Add(time.Minute))
 	e.clock.Add(time.Minute)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil); err != nil {
 		t.Fatal(err)
 	}
 	codeB := out.lastCode(t)
@@ -147,10 +147,10 @@ func TestPhoneCodeForPendingNumberOnly(t *testing.T) {
 	out := e.withSMS()
 	e.bindPhone("alice", testNumber)
 	c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeBind, Methods: []policy.Method{policy.SMS}})
-	e.svc.SendSMSCode(e.ctx, c.ID, "b", testIP)
+	e.svc.SendSMSCode(e.ctx, c.ID, "b", testIP, nil)
 	codeBound := out.lastCode(t)
 	e.clock.Add(time.Minute)
-	e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+12015550147", testIP)
+	e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+12015550147", testIP, nil)
 	if codeNew := out.lastCode(t); codeNew != codeBound {
 		_, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, "b", codeBound, testIP)
 		wantWrong(t, err, 4)
@@ -165,19 +165,19 @@ func TestChangePhoneNeedsBindChallenge(t *testing.T) {
 	// An operation or login challenge cannot change (or add) a factor.
 	for _, purpose := range []policy.Purpose{policy.PurposeOperation, policy.PurposeLogin} {
 		c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: purpose, Methods: []policy.Method{policy.SMS}})
-		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+12015550147", testIP); !errors.Is(err, ErrAlreadyBound) {
+		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+12015550147", testIP, nil); !errors.Is(err, ErrAlreadyBound) {
 			t.Errorf("%s challenge: %v", purpose, err)
 		}
 	}
 	// Adding a phone when only an app is bound also needs one.
 	e.bind("bob")
 	c := e.beginWith("bob", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+12015550147", testIP); !errors.Is(err, ErrAlreadyBound) {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+12015550147", testIP, nil); !errors.Is(err, ErrAlreadyBound) {
 		t.Errorf("adding a phone on an operation challenge: %v", err)
 	}
 	// A bind challenge, begun after a fresh second factor, changes the number.
 	c, _ = e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: "b", Purpose: policy.PurposeBind, Methods: []policy.Method{policy.SMS}})
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+1 201 555 0147", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, "b", "+1 201 555 0147", testIP, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.ConfirmPhoneBinding(e.ctx, c.ID, "b", out.lastCode(t), testIP); err != nil {
@@ -205,7 +205,7 @@ func TestConfirmPhoneWithoutStart(t *testing.T) {
 		t.Error("counted")
 	}
 	c = e.beginWith("carol", policy.TOTP)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); !errors.Is(err, ErrNotOffered) {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil); !errors.Is(err, ErrNotOffered) {
 		t.Fatalf("phone binding on a TOTP-only challenge: %v", err)
 	}
 }
@@ -214,7 +214,7 @@ func TestPendingPhoneCopiedToAnotherChallenge(t *testing.T) {
 	e := newEnv(t, Limits{})
 	out := e.withSMS()
 	c1, c2 := e.beginWith("carol", policy.SMS), e.beginWith("mallory", policy.SMS)
-	e.svc.StartPhoneBinding(e.ctx, c1.ID, c1.Binding, testNumber, testIP)
+	e.svc.StartPhoneBinding(e.ctx, c1.ID, c1.Binding, testNumber, testIP, nil)
 	for _, name := range []string{pendingPhoneName, smsCodeName} {
 		raw, _ := e.st.Get(e.ctx, store.ChallengeKey(c1.ID, name))
 		e.st.Put(e.ctx, store.ChallengeKey(c2.ID, name), raw, time.Minute)
@@ -286,12 +286,12 @@ func TestPhoneBindingSendLimits(t *testing.T) {
 	start := e.clock.Now()
 	for i := range 5 {
 		c := e.beginWith("carol", policy.SMS)
-		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); err != nil {
+		if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil); err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
 	}
 	c := e.beginWith("carol", policy.SMS)
-	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP)
+	_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil)
 	wantLimited(t, err, SendLimitUser, start.Add(time.Hour))
 }
 
@@ -355,13 +355,13 @@ func TestSMSStoreFailurePropagates(t *testing.T) {
 			e.withSMS()
 			c := e.beginWith("carol", policy.SMS)
 			fs.arm()
-			_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP)
+			_, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil)
 			return err
 		},
 		"confirm phone binding": func(e *env, fs *faultStore) error {
 			out := e.withSMS()
 			c := e.beginWith("carol", policy.SMS)
-			if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); err != nil {
+			if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil); err != nil {
 				return err
 			}
 			fs.arm()

@@ -103,7 +103,7 @@ func (e *env) beginWith(user string, methods ...policy.Method) Challenge {
 }
 
 func (e *env) send(c Challenge) (SentCode, error) {
-	return e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, testIP)
+	return e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, testIP, nil)
 }
 
 func (e *env) verifySMS(c Challenge, code string) (Passed, error) {
@@ -450,7 +450,7 @@ func TestSMSIPLimit(t *testing.T) {
 	}
 	send := func(user, ip string) error {
 		c := e.beginWith(user, policy.SMS)
-		_, err := e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, ip)
+		_, err := e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, ip, nil)
 		return err
 	}
 	// One IPv6 /64 is one network, whatever the user.
@@ -543,7 +543,7 @@ func TestSMSNotConfiguredNotBoundNotOffered(t *testing.T) {
 	if _, err := e.send(c); !errors.Is(err, ErrSMSUnavailable) {
 		t.Errorf("no provider: %v", err)
 	}
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP); !errors.Is(err, ErrSMSUnavailable) {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, testNumber, testIP, nil); !errors.Is(err, ErrSMSUnavailable) {
 		t.Errorf("binding without a provider: %v", err)
 	}
 	out := e.withSMS()
@@ -561,7 +561,7 @@ func TestSMSNotConfiguredNotBoundNotOffered(t *testing.T) {
 	if _, err := e.verifySMS(totp, "123456"); !errors.Is(err, ErrNotOffered) {
 		t.Errorf("verify SMS on a TOTP-only challenge: %v", err)
 	}
-	if _, err := e.svc.SendSMSCode(e.ctx, c.ID, "someone else", testIP); !errors.Is(err, ErrNotYours) {
+	if _, err := e.svc.SendSMSCode(e.ctx, c.ID, "someone else", testIP, nil); !errors.Is(err, ErrNotYours) {
 		t.Errorf("send with another binding: %v", err)
 	}
 	if out.count() != 0 {
@@ -725,7 +725,7 @@ func TestSMSStoreHoldsOnlyMACs(t *testing.T) {
 	var codes []string
 	// Bind a phone, then send codes and verify one.
 	c := e.beginWith("carol", policy.SMS)
-	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 20 7946 0123", testIP); err != nil {
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 20 7946 0123", testIP, nil); err != nil {
 		t.Fatal(err)
 	}
 	codes = append(codes, out.lastCode(t))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
@@ -24,10 +25,10 @@ type challengeAnswers interface {
 	Factors(ctx context.Context, user string) (challenge.Factors, error)
 	VerifyTOTP(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
 	VerifySMS(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
-	SendSMSCode(ctx context.Context, id, binding, clientIP string) (challenge.SentCode, error)
+	SendSMSCode(ctx context.Context, id, binding, clientIP string, lang *locale.Lang) (challenge.SentCode, error)
 	StartTOTPBinding(ctx context.Context, id, binding string) (challenge.Enrollment, error)
 	ConfirmTOTPBinding(ctx context.Context, id, binding, code1, code2, clientIP string) (challenge.Passed, error)
-	StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string) (challenge.SentCode, error)
+	StartPhoneBinding(ctx context.Context, id, binding, number, clientIP string, lang *locale.Lang) (challenge.SentCode, error)
 	ConfirmPhoneBinding(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
 	TakeHeld(ctx context.Context, p challenge.Passed) ([]byte, error)
 	Ended(ctx context.Context, id, binding string) (challenge.Ended, error)
@@ -193,7 +194,7 @@ func (cp *challengePages) sendSMS(w http.ResponseWriter, r *http.Request) error 
 	if done || err != nil {
 		return err
 	}
-	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r))
+	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r), cp.respond.langOf(r))
 	if err != nil {
 		return cp.sendFailure(w, r, ch, err, "sms-send")
 	}
@@ -208,7 +209,7 @@ func (cp *challengePages) startPhone(w http.ResponseWriter, r *http.Request) err
 	if done || err != nil {
 		return err
 	}
-	sent, err := cp.challenges.StartPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("number"), cp.clientIP(r))
+	sent, err := cp.challenges.StartPhoneBinding(r.Context(), id, ch.Binding, r.PostFormValue("number"), cp.clientIP(r), cp.respond.langOf(r))
 	if err != nil {
 		return cp.sendFailure(w, r, ch, err, "phone-number")
 	}
@@ -446,7 +447,7 @@ func (cp *challengePages) apiSendSMS(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r))
+	sent, err := cp.challenges.SendSMSCode(r.Context(), id, ch.Binding, cp.clientIP(r), cp.respond.langOf(r))
 	if err != nil {
 		if e := failed(err); e.Code != CodeUnavailable && e.Code != CodeInternal {
 			cp.logSendFailure(r, ch, err)
