@@ -216,9 +216,9 @@ func (e usageError) Error() string { return string(e) }
 func cliError(err error) error {
 	if e, ok := gateway.AsError(err); ok {
 		if e.Err != nil {
-			return fmt.Errorf("%s: %v", e.Text, e.Err)
+			return fmt.Errorf("%s: %v", e.Description(), e.Err)
 		}
-		return errors.New(e.Text)
+		return errors.New(e.Description())
 	}
 	return err
 }

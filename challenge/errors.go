@@ -98,8 +98,13 @@ func (e *SendLimitedError) Is(target error) bool { return target == ErrSendLimit
 
 // InvalidPhoneError is the ErrInvalidPhone outcome. It never holds the number.
 type InvalidPhoneError struct {
-	// Reason says what is wrong and how to enter the number, for the user.
+	// Reason says what is wrong and how to enter the number, in English.
 	Reason string
+	// Problem names what is wrong, for a page to say in its reader's language: one of
+	// empty, no-digits, no-plus, bad-character, extension, zero-country-code,
+	// unknown-country-code, too-short, too-long, too-long-for-country, wrong-length,
+	// not-in-service.
+	Problem string
 }
 
 // Error says what is wrong with the number.

@@ -101,7 +101,15 @@ func NormalizePhone(s string) (string, error) {
 }
 
 func invalidPhone(reason string) *InvalidPhoneError {
-	return &InvalidPhoneError{Reason: reason + "; " + phoneExample}
+	return &InvalidPhoneError{Reason: reason + "; " + phoneExample, Problem: phoneProblems[reason]}
+}
+
+// phoneProblems names each reason for the pages, which say it in the reader's language.
+var phoneProblems = map[string]string{
+	phoneEmpty: "empty", phoneNoDigits: "no-digits", phoneNoPlus: "no-plus", phoneBadChar: "bad-character",
+	phoneExtension: "extension", phoneZeroCC: "zero-country-code", phoneUnknownCC: "unknown-country-code",
+	phoneTooShort: "too-short", phoneTooLong: "too-long", phoneTooLongCC: "too-long-for-country",
+	phoneWrongLength: "wrong-length", phoneNotInService: "not-in-service",
 }
 
 // MaskPhone returns an E.164 number with all but its country code and last four digits

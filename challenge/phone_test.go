@@ -136,3 +136,13 @@ func TestMaskNormalizedPhone(t *testing.T) {
 		}
 	}
 }
+
+// Every reason has a name the pages can say in another language.
+func TestEveryPhoneProblemNamed(t *testing.T) {
+	for _, reason := range []string{phoneEmpty, phoneNoDigits, phoneNoPlus, phoneBadChar, phoneExtension, phoneZeroCC,
+		phoneUnknownCC, phoneTooShort, phoneTooLong, phoneTooLongCC, phoneWrongLength, phoneNotInService} {
+		if invalidPhone(reason).Problem == "" {
+			t.Errorf("reason %q has no problem name", reason)
+		}
+	}
+}

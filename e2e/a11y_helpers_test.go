@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/input"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-stepup/stepup/locale"
 )
 
 // envAxeJS names axe-core's axe.min.js; scripts/test installs it and sets it.
@@ -122,7 +124,11 @@ func (p *page) a11yAudit(name string) {
 	loc := p.location().RequestURI()
 	for _, vp := range a11yViewports {
 		p.a11ySetViewport(vp)
-		p.a11yPicture(name + "-" + vp.name)
+		picture := name + "-" + vp.name
+		if p.lang != nil && p.lang != locale.English {
+			picture = name + "-" + p.lang.Code() + "-" + vp.name
+		}
+		p.a11yPicture(picture)
 		violations, passed := p.a11yAxe()
 		var serious, notes []a11yFinding
 		for _, f := range violations {

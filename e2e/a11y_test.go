@@ -10,7 +10,18 @@ import (
 	"testing"
 
 	"github.com/caddy-stepup/stepup/internal/totptest"
+	"github.com/caddy-stepup/stepup/locale"
 )
+
+// inEveryLanguage walks the pages in each language the gateway speaks, with a
+// browser that asks for it: axe and the computed checks run on every page in both,
+// and the pictures are taken in both.
+func inEveryLanguage(t *testing.T, walk func(p *page)) {
+	requireAxe(t)
+	for _, l := range locale.All() {
+		t.Run(l.Code(), func(t *testing.T) { walk(newPageIn(t, l)) })
+	}
+}
 
 // a11yExpectError checks that the page shows an error (an element of class "error"
 // or with role="alert"), after what.
@@ -42,160 +53,160 @@ func (p *page) a11yBindPhoneAndApp() *totptest.App {
 // the binding page of a challenge (QR code and phone form), with a refused number,
 // and with the phone's code form.
 func TestA11yBindingPages(t *testing.T) {
-	requireAxe(t)
-	p := newPage(t)
-	p.signIn("carol")
-	p.expectAt(p.click("nav-security"), 200, "/.stepup/")
-	if !p.has("bind-start") || p.has("unbind-form") {
-		p.fail("carol's settings should offer to bind an authenticator app")
-	}
-	p.a11yAudit("settings-nothing-bound")
+	inEveryLanguage(t, func(p *page) {
+		p.signIn("carol")
+		p.expectAt(p.click("nav-security"), 200, "/.stepup/")
+		if !p.has("bind-start") || p.has("unbind-form") {
+			p.fail("carol's settings should offer to bind an authenticator app")
+		}
+		p.a11yAudit("settings-nothing-bound")
 
-	p.expectChallengePage(p.open("/instances/i-1001/delete"))
-	p.bindingPage()
-	p.expectPhoneBindingOffered()
-	p.a11yAudit("bind-app-or-phone")
+		p.expectChallengePage(p.open("/instances/i-1001/delete"))
+		p.bindingPage()
+		p.expectPhoneBindingOffered()
+		p.a11yAudit("bind-app-or-phone")
 
-	// A national number is refused with an error on the page (whichever its id, and
-	// whether or not the page redirects after the post).
-	p.fill("phone-number", "07700 900123")
-	p.click("phone-send")
-	p.a11yExpectError("a national number")
-	if p.has("phone-code") {
-		p.fail("a national number: the binding page asks for a code although none was sent")
-	}
-	p.a11yAudit("bind-phone-error")
+		// A national number is refused with an error on the page (whichever its id, and
+		// whether or not the page redirects after the post).
+		p.fill("phone-number", "07700 900123")
+		p.click("phone-send")
+		p.a11yExpectError("a national number")
+		if p.has("phone-code") {
+			p.fail("a national number: the binding page asks for a code although none was sent")
+		}
+		p.a11yAudit("bind-phone-error")
 
-	p.startPhoneBinding()
-	p.a11yAudit("bind-phone-code")
+		p.startPhoneBinding()
+		p.a11yAudit("bind-phone-code")
+	})
 }
 
 // TestA11yChallengePages: carol binds a phone and an app; her settings page then, and
 // in a later session the challenge page (the app's form and "Send a code"), after a
 // wrong code, and with the SMS code form.
 func TestA11yChallengePages(t *testing.T) {
-	requireAxe(t)
-	p := newPage(t)
-	p.signIn("carol")
-	app := p.a11yBindPhoneAndApp()
-	p.a11yAudit("settings-app-and-phone")
+	inEveryLanguage(t, func(p *page) {
+		p.signIn("carol")
+		app := p.a11yBindPhoneAndApp()
+		p.a11yAudit("settings-app-and-phone")
 
-	// A new session has no recent second factor: the next delete is challenged.
-	p.open("/dashboard")
-	p.signOut()
-	p.signIn("carol")
-	p.expectChallengePage(p.open("/instances/i-1002/delete"))
-	p.expectFreshChallenge("carol")
-	if !p.has("challenge-form") || !p.has("sms-send") || p.has("sms-code") {
-		p.fail("the challenge should offer the app's code and a button to send one by SMS")
-	}
-	p.a11yAudit("challenge")
-
-	// A wrong code: the challenge again, with an error (whichever its id, and whether
-	// or not the page redirects after the post).
-	p.fill("code", app.Wrong())
-	p.click("challenge-submit")
-	if got := p.location().Path; !strings.HasPrefix(got, "/.stepup/challenge/") {
-		p.fail("after a wrong code the browser shows %s, want the challenge", got)
-	}
-	p.a11yExpectError("a wrong code")
-	p.a11yAudit("challenge-wrong-code")
-
-	p.sendSMSCode()
-	p.a11yAudit("challenge-sms-code")
-
-	// Too many wrong codes end the check; a new one for the same delete, and wrong
-	// codes on it, lock the second factor.
-	for range 4 {
-		p.fill("code", app.Wrong())
-		p.click("challenge-submit")
-	}
-	if !p.has("ended-restart") {
-		p.fail("after five wrong codes the page does not offer a new check")
-	}
-	p.a11yAudit("challenge-ended")
-	p.expectChallengePage(p.click("ended-restart"))
-	p.a11yAudit("challenge-lock-warning")
-	for range 5 {
-		if !p.has("challenge-form") {
-			break
+		// A new session has no recent second factor: the next delete is challenged.
+		p.open("/dashboard")
+		p.signOut()
+		p.signIn("carol")
+		p.expectChallengePage(p.open("/instances/i-1002/delete"))
+		p.expectFreshChallenge("carol")
+		if !p.has("challenge-form") || !p.has("sms-send") || p.has("sms-code") {
+			p.fail("the challenge should offer the app's code and a button to send one by SMS")
 		}
+		p.a11yAudit("challenge")
+
+		// A wrong code: the challenge again, with an error (whichever its id, and whether
+		// or not the page redirects after the post).
 		p.fill("code", app.Wrong())
 		p.click("challenge-submit")
-	}
-	p.expectChallengePage(p.open("/instances/i-1003/delete"))
-	if !p.has("challenge-locked") {
-		p.fail("after ten wrong codes the challenge does not say the second factor is locked")
-	}
-	p.a11yAudit("challenge-locked")
+		if got := p.location().Path; !strings.HasPrefix(got, "/.stepup/challenge/") {
+			p.fail("after a wrong code the browser shows %s, want the challenge", got)
+		}
+		p.a11yExpectError("a wrong code")
+		p.a11yAudit("challenge-wrong-code")
+
+		p.sendSMSCode()
+		p.a11yAudit("challenge-sms-code")
+
+		// Too many wrong codes end the check; a new one for the same delete, and wrong
+		// codes on it, lock the second factor.
+		for range 4 {
+			p.fill("code", app.Wrong())
+			p.click("challenge-submit")
+		}
+		if !p.has("ended-restart") {
+			p.fail("after five wrong codes the page does not offer a new check")
+		}
+		p.a11yAudit("challenge-ended")
+		p.expectChallengePage(p.click("ended-restart"))
+		p.a11yAudit("challenge-lock-warning")
+		for range 5 {
+			if !p.has("challenge-form") {
+				break
+			}
+			p.fill("code", app.Wrong())
+			p.click("challenge-submit")
+		}
+		p.expectChallengePage(p.open("/instances/i-1003/delete"))
+		if !p.has("challenge-locked") {
+			p.fail("after ten wrong codes the challenge does not say the second factor is locked")
+		}
+		p.a11yAudit("challenge-locked")
+	})
 }
 
 // TestA11yLoginPages: bob's login is protected: the binding page at sign-in, his
 // settings (login protection required of him), and, signed in again, the sign-in
 // challenge.
 func TestA11yLoginPages(t *testing.T) {
-	requireAxe(t)
-	p := newPage(t)
-	resp, _ := p.submitLogin("bob")
-	p.expectChallengePage(resp)
-	app, _ := p.bindingPage()
-	p.expectLoginHeld()
-	p.a11yAudit("login-bind")
-	p.expectSignedIn(p.bind(app), "bob")
+	inEveryLanguage(t, func(p *page) {
+		resp, _ := p.submitLogin("bob")
+		p.expectChallengePage(resp)
+		app, _ := p.bindingPage()
+		p.expectLoginHeld()
+		p.a11yAudit("login-bind")
+		p.expectSignedIn(p.bind(app), "bob")
 
-	p.expectAt(p.click("nav-security"), 200, "/.stepup/")
-	if !p.has("login-mandated") {
-		p.fail("bob's settings do not say his login protection is required")
-	}
-	p.a11yAudit("settings-login-required")
+		p.expectAt(p.click("nav-security"), 200, "/.stepup/")
+		if !p.has("login-mandated") {
+			p.fail("bob's settings do not say his login protection is required")
+		}
+		p.a11yAudit("settings-login-required")
 
-	p.open("/dashboard")
-	p.signOut()
-	resp, _ = p.submitLogin("bob")
-	p.expectChallengePage(resp)
-	p.expectLoginHeld()
-	p.expectFreshChallenge("bob")
-	if !p.has("challenge-form") {
-		p.fail("bob has an app bound: expected the challenge form")
-	}
-	p.a11yAudit("login-challenge")
+		p.open("/dashboard")
+		p.signOut()
+		resp, _ = p.submitLogin("bob")
+		p.expectChallengePage(resp)
+		p.expectLoginHeld()
+		p.expectFreshChallenge("bob")
+		if !p.has("challenge-form") {
+			p.fail("bob has an app bound: expected the challenge form")
+		}
+		p.a11yAudit("login-challenge")
+	})
 }
 
 // TestA11yAdministratorPages: bob is an administrator: the list of users, a user's
 // page, and the refusal on root (a message page).
 func TestA11yAdministratorPages(t *testing.T) {
-	requireAxe(t)
-	p := newPage(t)
-	resp, _ := p.submitLogin("bob")
-	p.expectChallengePage(resp)
-	app, _ := p.bindingPage()
-	p.expectSignedIn(p.bind(app), "bob")
+	inEveryLanguage(t, func(p *page) {
+		resp, _ := p.submitLogin("bob")
+		p.expectChallengePage(resp)
+		app, _ := p.bindingPage()
+		p.expectSignedIn(p.bind(app), "bob")
 
-	p.expectAt(p.click("nav-security"), 200, "/.stepup/")
-	p.expectAt(p.click("admin-link"), 200, "/.stepup/admin/")
-	if !p.has("admin-users") {
-		p.fail("the administrator's list shows no user")
-	}
-	p.a11yAudit("admin-users")
+		p.expectAt(p.click("nav-security"), 200, "/.stepup/")
+		p.expectAt(p.click("admin-link"), 200, "/.stepup/admin/")
+		if !p.has("admin-users") {
+			p.fail("the administrator's list shows no user")
+		}
+		p.a11yAudit("admin-users")
 
-	p.expectAt(p.open("/.stepup/admin/users/carol"), 200, "/.stepup/admin/users/carol")
-	p.a11yAudit("admin-user")
+		p.expectAt(p.open("/.stepup/admin/users/carol"), 200, "/.stepup/admin/users/carol")
+		p.a11yAudit("admin-user")
 
-	if resp := p.open("/.stepup/admin/users/alice"); resp.Status != 403 || !p.has("message-text") {
-		p.fail("bob on root: status %d, want 403 with a message", resp.Status)
-	}
-	p.a11yAudit("message-forbidden")
+		if resp := p.open("/.stepup/admin/users/alice"); resp.Status != 403 || !p.has("message-text") {
+			p.fail("bob on root: status %d, want 403 with a message", resp.Status)
+		}
+		p.a11yAudit("message-forbidden")
+	})
 }
 
 // TestA11yMessagePages: the message page of a challenge that does not exist (or has
 // expired).
 func TestA11yMessagePages(t *testing.T) {
-	requireAxe(t)
-	p := newPage(t)
-	p.signIn("carol")
-	resp := p.open("/.stepup/challenge/doesnotexist")
-	if resp.Status < 400 || !p.has("message-title") {
-		p.fail("an unknown challenge: status %d, want an error with the message page", resp.Status)
-	}
-	p.a11yAudit("message-unknown-challenge")
+	inEveryLanguage(t, func(p *page) {
+		p.signIn("carol")
+		resp := p.open("/.stepup/challenge/doesnotexist")
+		if resp.Status < 400 || !p.has("message-title") {
+			p.fail("an unknown challenge: status %d, want an error with the message page", resp.Status)
+		}
+		p.a11yAudit("message-unknown-challenge")
+	})
 }

@@ -20,9 +20,9 @@ func (p *page) bindingPage() (*totptest.App, string) {
 	p.t.Helper()
 	// A challenge's binding page offers every enabled method (the example enables a
 	// phone too); binding from the settings page offers just the app.
-	want := "Set up an authenticator app"
+	want := p.words("bind.totp.title")
 	if p.has("phone-form") {
-		want = "Set up two-factor authentication"
+		want = p.words("bind.title")
 	}
 	if got := p.text("bind-title"); got != want {
 		p.fail("binding page title %q, want %q", got, want)

@@ -24,6 +24,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-stepup/stepup/locale"
 )
 
 const (
@@ -63,7 +65,7 @@ func findChromium(t *testing.T) string {
 // Each browser has a fresh profile (chromedp makes a new temporary user data dir per
 // allocator and removes it), so no cookie survives from one journey to the next. The
 // returned context carries the test's timeout: when it runs out, the browser goes.
-func newBrowser(t *testing.T, path string) context.Context {
+func newBrowser(t *testing.T, path string, acceptLanguage ...string) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
@@ -77,6 +79,10 @@ func newBrowser(t *testing.T, path string) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.WindowSize(1024, 900),
 	)
+	if len(acceptLanguage) > 0 {
+		// The browser's own languages, as a reader's browser sends them.
+		opts = append(opts, chromedp.Flag("accept-lang", acceptLanguage[0]), chromedp.Flag("lang", acceptLanguage[0]))
+	}
 	allocCtx, allocCancel := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(allocCancel) // waits for the browser to exit
 	tabCtx, tabCancel := chromedp.NewContext(allocCtx)
@@ -95,6 +101,8 @@ type page struct {
 	t   *testing.T
 	ctx context.Context
 	s   *stack
+	// lang is the language the gateway's pages speak to this browser.
+	lang *locale.Lang
 }
 
 // newPage starts Caddy and then the browser, so that the browser closes first when
@@ -102,14 +110,25 @@ type page struct {
 func newPage(t *testing.T) *page {
 	path := findChromium(t)
 	s := startStack(t)
-	return &page{t: t, ctx: newBrowser(t, path), s: s}
+	return &page{t: t, ctx: newBrowser(t, path), s: s, lang: locale.English}
 }
+
+// newPageIn is newPage with a browser whose Accept-Language asks for l.
+func newPageIn(t *testing.T, l *locale.Lang) *page {
+	path := findChromium(t)
+	s := startStack(t)
+	accept := map[*locale.Lang]string{locale.English: "en-GB,en", locale.Chinese: "zh-CN,zh"}[l]
+	return &page{t: t, ctx: newBrowser(t, path, accept), s: s, lang: l}
+}
+
+// words is catalog message id as the gateway's pages say it to this browser.
+func (p *page) words(id string, args ...any) string { return p.lang.Text(id, args...) }
 
 // newDevice starts another browser, with a profile (cookies) of its own, on the same
 // Caddy: the same user on a second device.
 func (p *page) newDevice() *page {
 	p.t.Helper()
-	return &page{t: p.t, ctx: newBrowser(p.t, findChromium(p.t)), s: p.s}
+	return &page{t: p.t, ctx: newBrowser(p.t, findChromium(p.t)), s: p.s, lang: locale.English}
 }
 
 // step returns a context for one wait.

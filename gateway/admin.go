@@ -110,7 +110,7 @@ func utc(t time.Time) *time.Time {
 	return &t
 }
 
-var errNoSuchName = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: "No such user", Text: "That is not a user name."}
+var errNoSuchName = &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: say("error.noSuchUser.title"), Text: say("error.noSuchUser")}
 
 // SetProtection turns one kind of target's protection on or off, or changes its
 // methods, within the mandates; target may never have signed in.
@@ -129,7 +129,7 @@ func (a *Admin) SetProtection(ctx context.Context, actor, target string, k polic
 	action := "protection." + string(k) + "." + onOff(next.On)
 	if d := policy.DecideAdminChoice(k, a.profiles.from(target, f), next, a.settings.Methods); d.Verdict == policy.Deny {
 		a.audit.Record(ctx, Event{Actor: actor, Target: target, Action: action, Result: "refused", ClientIP: ip, Detail: d.Reason})
-		return &Error{Status: http.StatusForbidden, Code: CodeMandated, Title: "Setting not changed", Text: sentence(d.Reason)}
+		return &Error{Status: http.StatusForbidden, Code: CodeMandated, Title: say("error.notChanged.title"), Text: denial(d.Reason)}
 	}
 	if err := a.factors.SetChoices(ctx, target, f.Choices.With(k, next, actor, a.audit.now())); err != nil {
 		return err
@@ -157,7 +157,7 @@ func (a *Admin) Reset(ctx context.Context, actor, target, factor, ip string) err
 		factor = "phone"
 		err = a.factors.ResetPhone(ctx, target)
 	default:
-		return invalidRequest("Reset what? Expected totp or phone.", nil)
+		return invalidRequest(say("error.resetWhat"), nil)
 	}
 	if err == nil {
 		err = a.tokens.RevokeUser(ctx, target)
@@ -213,8 +213,8 @@ func (a *Admin) limit(ctx context.Context, actor string, now time.Time) error {
 		return err
 	}
 	if n > adminRate {
-		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Title: "Please wait", Until: now.Add(time.Minute),
-			Text: "Too many administrator actions in a minute. Try again shortly."}
+		return &Error{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Title: say("error.wait.title"), Until: now.Add(time.Minute),
+			Text: say("error.adminLimited")}
 	}
 	return nil
 }

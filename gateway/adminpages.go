@@ -62,8 +62,8 @@ func (ap *adminPages) authorize(w http.ResponseWriter, r *http.Request, target, 
 		if action != "" {
 			ap.admin.Refused(r.Context(), c.User, target, action, d.Reason, ap.clientIP(r))
 		}
-		return c, &Error{Status: http.StatusForbidden, Code: CodeNotAllowed, Title: "Not allowed", Text: sentence(d.Reason),
-			Link: ap.prefix + "/admin/", LinkText: "Back to the users"}
+		return c, &Error{Status: http.StatusForbidden, Code: CodeNotAllowed, Title: say("error.notAllowed.title"), Text: denial(d.Reason),
+			Link: ap.prefix + "/admin/", LinkText: say("link.users")}
 	case policy.SignIn:
 		return c, signIn(d.Reason)
 	default:
@@ -99,7 +99,7 @@ func (ap *adminPages) stepUp(w http.ResponseWriter, r *http.Request, c caller, d
 	if ch, err = ap.challenges.Begin(r.Context(), ch); err != nil {
 		return failed(err)
 	}
-	return &Error{Status: http.StatusUnauthorized, Code: CodeStepUp, Title: "Confirm it's you", Text: "Administrator actions need a recent second factor",
+	return &Error{Status: http.StatusUnauthorized, Code: CodeStepUp, Title: say("challenge.title"), Text: say("error.adminStepUp"),
 		StepUp: &ch, Bind: d.Verdict == policy.Bind}
 }
 
@@ -117,7 +117,7 @@ func (ap *adminPages) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return failed(err)
 	}
-	data := map[string]any{"Title": "Users", "Prefix": ap.prefix, "Query": q}
+	data := map[string]any{"Title": ap.respond.langOf(r).Text("admin.title"), "Prefix": ap.prefix, "Query": q}
 	if len(users) > pageSize {
 		users = users[:pageSize]
 		data["Next"] = ap.prefix + "/admin/?" + url.Values{"q": {q}, "after": {users[len(users)-1]}}.Encode()
@@ -142,27 +142,36 @@ func (ap *adminPages) show(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return failed(err)
 	}
+	l := ap.respond.langOf(r)
 	var kinds []protectionView
 	for _, k := range policy.Kinds {
 		ks := st.Login
-		v := protectionView{Kind: k, Title: "When they sign in"}
+		v := protectionView{Kind: k, Title: l.Text("protection.login.theirs")}
 		if k == policy.Operation {
-			ks, v.Title = st.Operation, "Before sensitive actions"
+			ks, v.Title = st.Operation, l.Text("protection.operation.title")
 		}
 		v.On, v.Mandated = ks.On, ks.Mandated
 		for _, m := range ap.settings.Methods {
-			v.Methods = append(v.Methods, methodView{Method: m, Label: methodLabel(m), Checked: contains(ks.Methods, m)})
+			v.Methods = append(v.Methods, methodView{Method: m, Label: methodLabel(l, m), Checked: contains(ks.Methods, m)})
 		}
 		kinds = append(kinds, v)
 	}
 	notice := ""
-	if done := r.URL.Query().Get("done"); done != "" {
-		notice = "Done: " + done + "."
+	switch done := r.URL.Query().Get("done"); done {
+	case "protection", "reset", "unlock", "signout":
+		notice = l.Text("admin.done."+done, "User", st.User)
 	}
-	return ap.respond.Page(w, r, http.StatusOK, "admin_user.html", map[string]any{
-		"Title": "User " + st.User, "Prefix": ap.prefix, "State": st, "Protections": kinds, "Action": ap.userPage(st.User),
-		"CSRF": ap.forms.token(c.binding(), "admin:"+st.User), "Notice": notice,
-	})
+	data := map[string]any{
+		"Title": l.Text("admin.user.title", "User", st.User), "Prefix": ap.prefix, "State": st, "Protections": kinds, "Action": ap.userPage(st.User),
+		"CSRF": ap.forms.token(c.binding(), "admin:"+st.User), "Notice": notice, "Events": eventViews(l, st.Events),
+	}
+	if st.LockedUntil != nil {
+		data["LockedUntil"] = relativeTime(l, "admin-locked-until", *st.LockedUntil, ap.now())
+	}
+	if st.TOTPBoundAt != nil {
+		data["TOTPBoundAt"] = dateTime(l, "", *st.TOTPBoundAt)
+	}
+	return ap.respond.Page(w, r, http.StatusOK, "admin_user.html", data)
 }
 
 func contains(ms []policy.Method, m policy.Method) bool {
@@ -177,7 +186,7 @@ func contains(ms []policy.Method, m policy.Method) bool {
 // act is a form on a user's page: protection, reset, unlock or signout.
 func (ap *adminPages) act(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
-		return invalidRequest("This form could not be read.", err)
+		return invalidRequest(say("error.unreadableForm"), err)
 	}
 	target, action := policy.CanonicalUser(r.PathValue("user")), r.PathValue("action")
 	c, err := ap.authorize(w, r, target, "admin."+action)
@@ -214,7 +223,7 @@ func (ap *adminPages) perform(r *http.Request, c caller, target, action string, 
 	switch action {
 	case "protection":
 		if in.Kind != policy.Login && in.Kind != policy.Operation {
-			return invalidRequest("Unknown protection; expected login or operation.", nil)
+			return invalidRequest(say("error.unknownProtection"), nil)
 		}
 		err = ap.admin.SetProtection(ctx, c.User, target, in.Kind, policy.Choice{On: in.On, Methods: in.Methods}, ip)
 	case "reset":
@@ -287,7 +296,7 @@ func (ap *adminPages) apiAct(w http.ResponseWriter, r *http.Request) error {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return invalidRequest(`Expected a JSON object, e.g. {"kind": "login", "on": true}`, err)
+		return invalidRequest(say("error.expectedAdminJSON"), err)
 	}
 	if err := ap.perform(r, c, target, action, in); err != nil {
 		return err

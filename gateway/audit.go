@@ -9,7 +9,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/store"
+	"github.com/caddy-stepup/stepup/web"
 )
 
 // An Event is one entry of the audit trail: who did what to whose account, and how it
@@ -91,41 +93,23 @@ func (a *Audit) Recent(ctx context.Context, user string, n int) ([]Event, error)
 
 // eventView is an event as pages show it.
 type eventView struct {
-	Time                          timeView
+	Time                          web.Time
 	Actor, Action, Result, Detail string
 }
 
-// eventWords say an event's action as people do.
-var eventWords = map[string]string{
-	"totp.bound":               "Authenticator app set up",
-	"totp.unbound":             "Authenticator app removed",
-	"phone.bound":              "Phone set up",
-	"phone.removed":            "Phone removed",
-	"reset.totp":               "Authenticator app reset",
-	"reset.phone":              "Phone reset",
-	"unlock":                   "Unlocked",
-	"lockout":                  "Locked after too many wrong codes",
-	"signout.everywhere":       "Signed out everywhere",
-	"protection.login.on":      "Code at sign-in turned on",
-	"protection.login.off":     "Code at sign-in turned off",
-	"protection.operation.on":  "Code before sensitive actions turned on",
-	"protection.operation.off": "Code before sensitive actions turned off",
-}
-
-func eventViews(events []Event) []eventView {
+// eventViews say events in l: what happened as people say it, and the result.
+func eventViews(l *locale.Lang, events []Event) []eventView {
 	out := make([]eventView, len(events))
 	for i, ev := range events {
-		action := eventWords[ev.Action]
-		if action == "" {
-			action = ev.Action
+		action := ev.Action
+		if id := "event." + ev.Action; locale.Has(id) {
+			action = l.Text(id)
 		}
 		result := ev.Result
-		if result == "ok" {
-			result = "Done"
-		} else if result == "refused" {
-			result = "Refused"
+		if result == "ok" || result == "refused" {
+			result = l.Text("event.result." + result)
 		}
-		out[i] = eventView{Time: dateTime("", ev.Time), Actor: ev.Actor, Action: action, Result: result, Detail: ev.Detail}
+		out[i] = eventView{Time: dateTime(l, "", ev.Time), Actor: ev.Actor, Action: action, Result: result, Detail: ev.Detail}
 	}
 	return out
 }

@@ -5,13 +5,13 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 )
 
@@ -41,20 +41,21 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 	if err != nil {
 		return failed(err)
 	}
-	data := cp.pageData(ch, fl)
+	l := cp.respond.langOf(r)
+	data := cp.pageData(l, ch, fl)
 	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
 	if ch.Purpose == policy.PurposeBind || (!(offers(policy.TOTP) && f.TOTP != nil) && !(offers(policy.SMS) && f.Phone != nil && cp.sms)) {
-		return cp.showBinding(w, r, ch, f, data, fl)
+		return cp.showBinding(w, r, l, ch, f, data)
 	}
 	locked, err := cp.challenges.LockedUntil(r.Context(), ch.User)
 	if err != nil {
 		return failed(err)
 	}
 	if !locked.IsZero() {
-		data["Locked"] = relativeTime("locked-until", locked, cp.now())
+		data["Locked"] = relativeTime(l, "locked-until", locked, cp.now())
 		return cp.respond.Page(w, r, http.StatusOK, "challenge.html", data)
 	}
-	if err := cp.warnOfLock(r, ch.User, data); err != nil {
+	if err := cp.warnOfLock(r, l, ch.User, data); err != nil {
 		return err
 	}
 	data["TOTP"] = offers(policy.TOTP) && f.TOTP != nil
@@ -65,7 +66,7 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 			return failed(err)
 		}
 		if ok && !sent.NewPhone {
-			cp.codeSent(data, "sms", sent)
+			cp.codeSent(l, data, "sms", sent)
 		}
 	}
 	return cp.respond.Page(w, r, http.StatusOK, "challenge.html", data)
@@ -73,46 +74,63 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 
 // pageData is what every page of challenge ch shows: who, what is confirmed, the
 // form's action and token, Cancel, and the flash.
-func (cp *challengePages) pageData(ch challenge.Challenge, fl flash) map[string]any {
+func (cp *challengePages) pageData(l *locale.Lang, ch challenge.Challenge, fl flash) map[string]any {
 	data := map[string]any{
-		"Title": "Confirm it's you", "User": ch.User, "Purpose": ch.Purpose,
+		"Title": l.Text("challenge.title"), "User": ch.User, "Purpose": ch.Purpose,
 		"Action": cp.respond.challengeURL(ch.ID), "CSRF": cp.forms.token(ch.Binding, "challenge:"+ch.ID),
 		"Error": fl.Error, "ErrorField": fl.Field, "Notice": fl.Notice, "Number": fl.Number,
 	}
 	switch ch.Purpose {
 	case policy.PurposeLogin:
-		data["Title"] = "Confirm your sign-in"
+		data["Title"] = l.Text("challenge.login.title")
 		data["Unusual"] = ch.Rule == unusualSignIn
 	case policy.PurposeBind:
 	default:
-		data["Rule"], data["Request"], data["Description"] = ch.Rule, ch.Request, cp.descriptions[ch.Rule]
+		data["Rule"], data["Request"], data["Description"] = ruleName(l, ch.Rule), ch.Request, cp.descriptions[ch.Rule]
 	}
 	return data
 }
 
+// builtInRules are the gateway's own operations that need a recent second factor, by
+// the rule name challenges and logs carry; the page says them in its reader's
+// language. The operator's rules show as configured.
+var builtInRules = map[string]string{
+	"administer users":                    "rule.administer",
+	"changes to your two-factor settings": "rule.settings",
+	"setting up an authenticator app":     "rule.setUpTOTP",
+	"changing your phone":                 "rule.changePhone",
+	"removing your phone":                 "rule.removePhone",
+}
+
+func ruleName(l *locale.Lang, rule string) string {
+	if id, ok := builtInRules[rule]; ok {
+		return l.Text(id)
+	}
+	return rule
+}
+
 // warnOfLock says how many more wrong codes lock the user's second factor, when that
 // is no more than one check takes.
-func (cp *challengePages) warnOfLock(r *http.Request, user string, data map[string]any) error {
+func (cp *challengePages) warnOfLock(r *http.Request, l *locale.Lang, user string, data map[string]any) error {
 	n, err := cp.challenges.RecentFailures(r.Context(), user)
 	if err != nil {
 		return failed(err)
 	}
 	left := cp.lock.after - n
 	if n > 0 && left <= cp.lock.perCheck && left > 0 {
-		data["Warning"] = strconv.Itoa(left) + " more wrong " + plural(left, "code", "codes") +
-			" will lock your second factor for " + strings.TrimPrefix(relative(cp.lock.lasts), "in ") + "."
+		data["Warning"] = l.Text("challenge.lockWarning", "Count", left, "Lasting", lasting(cp.lock.lasts).in(l))
 	}
 	return nil
 }
 
 // codeSent fills in the form of an SMS code that is waiting to be entered.
-func (cp *challengePages) codeSent(data map[string]any, prefix string, sent challenge.SentCode) {
+func (cp *challengePages) codeSent(l *locale.Lang, data map[string]any, prefix string, sent challenge.SentCode) {
 	now := cp.now()
 	data[prefixed(prefix, "Sent")] = true
 	data[prefixed(prefix, "To")] = sent.To
-	data[prefixed(prefix, "Expires")] = relativeTime(prefix+"-expires", sent.Expires, now)
+	data[prefixed(prefix, "Expires")] = relativeTime(l, prefix+"-expires", sent.Expires, now)
 	if now.Before(sent.ResendAt) {
-		data[prefixed(prefix, "ResendAt")] = relativeTime(prefix+"-resend-at", sent.ResendAt, now)
+		data[prefixed(prefix, "ResendAt")] = relativeTime(l, prefix+"-resend-at", sent.ResendAt, now)
 	}
 }
 
@@ -126,20 +144,20 @@ func prefixed(prefix, name string) string {
 // showBinding renders the page that sets up a second factor: an authenticator app
 // (QR code, a link that opens the app on this device, the key in groups), or a phone
 // (its number, then the code sent to it).
-func (cp *challengePages) showBinding(w http.ResponseWriter, r *http.Request, ch challenge.Challenge, f challenge.Factors, data map[string]any, fl flash) error {
+func (cp *challengePages) showBinding(w http.ResponseWriter, r *http.Request, l *locale.Lang, ch challenge.Challenge, f challenge.Factors, data map[string]any) error {
 	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
 	totpBind := offers(policy.TOTP) && f.TOTP == nil
 	phoneBind := offers(policy.SMS) && cp.sms
 	if !totpBind && !phoneBind {
 		cp.log.Error("challenge offers no method that can be passed or set up", zap.String("user", ch.User), zap.Any("methods", ch.Methods))
-		return &Error{Status: http.StatusConflict, Code: CodeNoMethod, Title: "Two-factor authentication not available",
-			Text: "None of the methods this needs can be used here. Please contact the administrator.", Link: "/", LinkText: "Back to the console"}
+		return &Error{Status: http.StatusConflict, Code: CodeNoMethod, Title: say("error.noMethod.title"),
+			Text: say("error.noMethod"), Link: "/", LinkText: say("link.console")}
 	}
-	data["Title"] = "Set up two-factor authentication"
+	data["Title"] = l.Text("bind.title")
 	if !phoneBind {
-		data["Title"] = "Set up an authenticator app"
+		data["Title"] = l.Text("bind.totp.title")
 	} else if !totpBind {
-		data["Title"] = "Set up a phone"
+		data["Title"] = l.Text("bind.phone.title")
 	}
 	data["TOTPBind"], data["PhoneBind"] = totpBind, phoneBind
 	data["PhoneFirst"] = phoneBind && len(ch.Methods) > 0 && ch.Methods[0] == policy.SMS
@@ -149,7 +167,7 @@ func (cp *challengePages) showBinding(w http.ResponseWriter, r *http.Request, ch
 			return failed(err)
 		}
 		if ok && sent.NewPhone {
-			cp.codeSent(data, "phone", sent)
+			cp.codeSent(l, data, "phone", sent)
 		}
 	}
 	if totpBind {
@@ -184,32 +202,33 @@ func (cp *challengePages) showEnded(w http.ResponseWriter, r *http.Request, id s
 	if err != nil {
 		return cp.failure(r, challenge.Challenge{}, id, err)
 	}
-	data := cp.pageData(ended.Challenge, cp.flashes.take(w, r, "challenge:"+id))
-	data["Title"] = "This check has ended"
+	l := cp.respond.langOf(r)
+	data := cp.pageData(l, ended.Challenge, cp.flashes.take(w, r, "challenge:"+id))
+	data["Title"] = l.Text("ended.title")
 	again, back := safeReturn(ended.Return), safeReturn(ended.Back)
 	if ended.Purpose == policy.PurposeLogin {
 		again, back = cp.respond.loginPathOr("/"), cp.respond.loginPathOr("/")
 	}
 	switch ended.How {
 	case challenge.EndedPassed:
-		data["Title"], data["Reason"] = "Already confirmed", "This check was already confirmed."
-		data["Continue"], data["ContinueText"] = again, "Continue"
+		data["Title"], data["Reason"] = l.Text("ended.passed.title"), l.Text("ended.passed")
+		data["Continue"], data["ContinueText"] = again, l.Text("ended.continue")
 		if ended.Purpose == policy.PurposeLogin {
 			data["Continue"] = "/"
 		}
 	case challenge.EndedTooMany:
-		data["Reason"] = "This check ended after too many wrong codes."
+		data["Reason"] = l.Text("ended.tooMany")
 		data["Restart"] = true
-		data["Continue"], data["ContinueText"] = back, "Go back"
-		if err := cp.warnOfLock(r, ended.User, data); err != nil {
+		data["Continue"], data["ContinueText"] = back, l.Text("ended.goBack")
+		if err := cp.warnOfLock(r, l, ended.User, data); err != nil {
 			return err
 		}
 	case challenge.EndedCancelled:
-		data["Reason"] = "This check was cancelled."
-		data["Continue"], data["ContinueText"] = back, "Go back"
+		data["Reason"] = l.Text("ended.cancelled")
+		data["Continue"], data["ContinueText"] = back, l.Text("ended.goBack")
 	default: // expired
-		data["Reason"] = "This check expired before it was answered."
-		data["Continue"], data["ContinueText"] = again, "Try again"
+		data["Reason"] = l.Text("ended.expired")
+		data["Continue"], data["ContinueText"] = again, l.Text("ended.tryAgain")
 	}
 	return cp.respond.Page(w, r, http.StatusOK, "ended.html", data)
 }

@@ -103,7 +103,7 @@ func dataURL(png []byte) template.URL {
 // says how it ended (done is true then).
 func (cp *challengePages) form(w http.ResponseWriter, r *http.Request, id string) (ch challenge.Challenge, done bool, err error) {
 	if err := r.ParseForm(); err != nil {
-		return ch, false, invalidRequest("This form could not be read.", err)
+		return ch, false, invalidRequest(say("error.unreadableForm"), err)
 	}
 	ch, err = cp.find(r, id)
 	if errors.Is(err, challenge.ErrChallengeEnded) {
@@ -163,7 +163,7 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 			if e.Code == CodeLocked || e.Code == CodeChallengeEnded || (e.Code == CodeInvalidCode && e.Left == 0) {
 				return cp.again(w, r, id, flash{})
 			}
-			return cp.again(w, r, id, flash{Error: e.Text, Field: field})
+			return cp.again(w, r, id, flash{Error: e.Text.in(cp.respond.langOf(r)), Field: field})
 		}
 		return e
 	}
@@ -199,7 +199,7 @@ func (cp *challengePages) sendSMS(w http.ResponseWriter, r *http.Request) error 
 		return cp.sendFailure(w, r, ch, err, "sms-send")
 	}
 	cp.log.Info("sms code sent", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
-	return cp.again(w, r, id, flash{Notice: "We sent a code to " + sent.To + "."})
+	return cp.again(w, r, id, flash{Notice: cp.respond.langOf(r).Text("code.sentNotice", "To", sent.To)})
 }
 
 // startPhone sends a code to the number the user wants to set up.
@@ -214,7 +214,7 @@ func (cp *challengePages) startPhone(w http.ResponseWriter, r *http.Request) err
 		return cp.sendFailure(w, r, ch, err, "phone-number")
 	}
 	cp.log.Info("sms code sent to a phone being set up", zap.String("user", ch.User), zap.String("challenge", id), zap.String("to", sent.To), zap.String("client_ip", cp.clientIP(r)))
-	return cp.again(w, r, id, flash{Notice: "We sent a code to " + sent.To + "."})
+	return cp.again(w, r, id, flash{Notice: cp.respond.langOf(r).Text("code.sentNotice", "To", sent.To)})
 }
 
 // sendFailure says, on the page, why no code went out: a limit (and when to retry), a
@@ -231,7 +231,7 @@ func (cp *challengePages) sendFailure(w http.ResponseWriter, r *http.Request, ch
 	case CodeChallengeEnded, CodeLocked:
 		return cp.again(w, r, ch.ID, flash{})
 	}
-	return cp.again(w, r, ch.ID, flash{Error: e.Text, Field: field, Number: r.PostFormValue("number")})
+	return cp.again(w, r, ch.ID, flash{Error: e.Text.in(cp.respond.langOf(r)), Field: field, Number: r.PostFormValue("number")})
 }
 
 // restart starts a new check for what waited on a check that ended after too many
@@ -239,7 +239,7 @@ func (cp *challengePages) sendFailure(w http.ResponseWriter, r *http.Request, ch
 func (cp *challengePages) restart(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := r.ParseForm(); err != nil {
-		return invalidRequest("This form could not be read.", err)
+		return invalidRequest(say("error.unreadableForm"), err)
 	}
 	ended, err := cp.endedFor(r, id)
 	if err != nil {
@@ -250,7 +250,7 @@ func (cp *challengePages) restart(w http.ResponseWriter, r *http.Request) error 
 	}
 	next, err := cp.challenges.Restart(r.Context(), id, ended.Binding)
 	if errors.Is(err, challenge.ErrChallengeEnded) {
-		return cp.again(w, r, id, flash{Error: "This check cannot be started again. Go back and try again."})
+		return cp.again(w, r, id, flash{Error: cp.respond.langOf(r).Text("ended.cannotRestart")})
 	}
 	if err != nil {
 		return cp.failure(r, ended.Challenge, id, err)
@@ -400,7 +400,7 @@ func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) erro
 		Method policy.Method `json:"method"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		return invalidRequest(`Expected {"code": "123456"}`, err)
+		return invalidRequest(say("error.expectedCodeJSON"), err)
 	}
 	var passed challenge.Passed
 	switch body.Method {
@@ -409,7 +409,7 @@ func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) erro
 	case policy.SMS:
 		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, body.Code, cp.clientIP(r))
 	default:
-		return invalidRequest("Unknown method; expected totp or sms", nil)
+		return invalidRequest(say("error.unknownMethod"), nil)
 	}
 	if err != nil {
 		cp.logFailure(r, ch.User, id, err)

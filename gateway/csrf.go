@@ -39,7 +39,7 @@ func (f forms) check(r *http.Request, binding, purpose string) error {
 func checkAPI(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/json") || !fromThisSite(r) {
-		return &Error{Status: http.StatusForbidden, Code: CodeCrossSite, Title: "Request refused", Text: "Send JSON from this site"}
+		return &Error{Status: http.StatusForbidden, Code: CodeCrossSite, Title: say("error.refused.title"), Text: say("error.sendJSON")}
 	}
 	return nil
 }

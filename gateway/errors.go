@@ -2,14 +2,12 @@ package gateway
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -52,15 +50,16 @@ const (
 type Error struct {
 	Status int
 	Code   Code
-	// Title and Text are for people: the page's heading and sentence, or the JSON's
-	// error_description.
-	Title, Text string
+	// Title and Text are for people: the page's heading and sentence (in the reader's
+	// language), or the JSON's error_description (in English).
+	Title, Text words
 	// Until is when to try again (Retry-After), or zero.
 	Until time.Time
 	// Left is the attempts left after a wrong code.
 	Left int
 	// Link and LinkText are the page's way on, when it has one.
-	Link, LinkText string
+	Link     string
+	LinkText words
 	// Err is the cause, for the log.
 	Err error
 	// StepUp is the challenge to pass first (CodeStepUp): a browser is sent to its
@@ -73,10 +72,13 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		return string(e.Code) + ": " + e.Err.Error()
 	}
-	return string(e.Code) + ": " + e.Text
+	return string(e.Code) + ": " + e.Text.english()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Description is Text in English, for developers and command lines.
+func (e *Error) Description() string { return e.Text.english() }
 
 // Brandable reports whether operators may answer it with their own page (Caddy's
 // handle_errors): a store outage or a refused request. The others are part of a
@@ -105,8 +107,8 @@ func AsError(err error) (*Error, bool) {
 
 // unavailable is the answer when the store cannot: fail closed, nothing changed.
 func unavailable(err error) *Error {
-	e := &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Title: "Temporarily unavailable",
-		Text: "The two-factor service is temporarily unavailable. Nothing was changed; please try again in a moment.", Err: err}
+	e := &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Title: say("error.unavailable.title"),
+		Text: say("error.unavailable"), Err: err}
 	if !errors.Is(err, store.ErrUnavailable) {
 		e.Status, e.Code = http.StatusInternalServerError, CodeInternal
 	}
@@ -127,11 +129,11 @@ func failed(err error) *Error {
 }
 
 var (
-	errSignIn = &Error{Status: http.StatusUnauthorized, Code: CodeSignIn, Title: "Sign in first",
-		Text: "Sign in to the console through the gateway first."}
-	errCrossSite = &Error{Status: http.StatusForbidden, Code: CodeCrossSite, Title: "Request refused",
-		Text: "This form has expired or did not come from this site. Go back and try again."}
-	errNotFound = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Title: "Not found", Text: "There is no such page."}
+	errSignIn = &Error{Status: http.StatusUnauthorized, Code: CodeSignIn, Title: say("error.signIn.title"),
+		Text: say("error.signIn")}
+	errCrossSite = &Error{Status: http.StatusForbidden, Code: CodeCrossSite, Title: say("error.refused.title"),
+		Text: say("error.crossSite")}
+	errNotFound = &Error{Status: http.StatusNotFound, Code: CodeNotFound, Title: say("error.notFound.title"), Text: say("error.notFound")}
 )
 
 // signIn is errSignIn with the reason, for the log.
@@ -142,8 +144,8 @@ func signIn(why string) *Error {
 }
 
 // invalidRequest refuses a request the gateway cannot read safely.
-func invalidRequest(text string, cause error) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: "Request refused", Text: text, Err: cause}
+func invalidRequest(text words, cause error) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: say("error.refused.title"), Text: text, Err: cause}
 }
 
 // challengeFailure maps a challenge outcome to what the client may know; nil for
@@ -155,66 +157,100 @@ func challengeFailure(err error) *Error {
 	var sendLimited *challenge.SendLimitedError
 	var tooMany *challenge.TooManyChallengesError
 	var badPhone *challenge.InvalidPhoneError
-	e := &Error{Err: err, Title: "Not confirmed", Link: "/", LinkText: "Back to the console"}
+	e := &Error{Err: err, Title: say("error.notConfirmed.title"), Link: "/", LinkText: say("link.console")}
 	now := clock()
 	switch {
 	case errors.As(err, &tooMany):
-		e.Status, e.Code, e.Until, e.Title = http.StatusTooManyRequests, CodeTooManyChallenges, tooMany.Until, "Please wait"
-		e.Text = "Too many checks were started without an answer. Try again " + relative(tooMany.Until.Sub(now)) + "."
+		e.Status, e.Code, e.Until, e.Title = http.StatusTooManyRequests, CodeTooManyChallenges, tooMany.Until, say("error.wait.title")
+		e.Text = say("error.tooManyChecks", "When", relative(tooMany.Until.Sub(now)))
 	case errors.As(err, &sendLimited):
 		e.Status, e.Code, e.Until = http.StatusTooManyRequests, CodeSendLimited, sendLimited.RetryAt
-		e.Text = sentence(sendLimited.Reason) + " You can ask for a new code " + relativeSeconds(sendLimited.RetryAt.Sub(now)) + "."
+		e.Text = say("error.sendLimited", "Reason", sendLimitReason(sendLimited.Reason), "When", relativeSeconds(sendLimited.RetryAt.Sub(now)))
 	case errors.As(err, &badPhone):
-		e.Status, e.Code, e.Text = http.StatusBadRequest, CodeInvalidPhone, sentence(badPhone.Reason)
+		e.Status, e.Code, e.Text = http.StatusBadRequest, CodeInvalidPhone, phoneReason(badPhone.Problem)
 	case errors.Is(err, challenge.ErrSendFailed):
 		// The provider's answer is in err, for the log; the user gets the gist.
 		e.Status, e.Code = http.StatusBadGateway, CodeSendFailed
-		e.Text = "We could not send the code. Try again later, or use another method if you have one."
+		e.Text = say("error.sendFailed")
 	case errors.Is(err, challenge.ErrSMSUnavailable):
-		e.Status, e.Code, e.Text = http.StatusConflict, CodeSMSUnavailable, "Text messages are not available here."
+		e.Status, e.Code, e.Text = http.StatusConflict, CodeSMSUnavailable, say("error.smsUnavailable")
 	case errors.Is(err, challenge.ErrNotOffered):
-		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotOffered, "That method cannot be used for this check."
+		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotOffered, say("error.notOffered")
 	case errors.As(err, &wrong):
-		e.Status, e.Code, e.Left, e.Text = http.StatusUnauthorized, CodeInvalidCode, wrong.AttemptsLeft, "That code is not right."
+		e.Status, e.Code, e.Left = http.StatusUnauthorized, CodeInvalidCode, wrong.AttemptsLeft
+		id := "error.wrongCode"
 		if wrong.Reused {
-			e.Text = "That code was already used. Wait until your app shows a new one, then enter it."
+			id = "error.reusedCode"
 		}
 		if wrong.AttemptsLeft > 0 {
-			e.Text += fmt.Sprintf(" %d %s left.", wrong.AttemptsLeft, plural(wrong.AttemptsLeft, "attempt", "attempts"))
+			e.Text = say(id+".left", "Count", wrong.AttemptsLeft)
+		} else {
+			e.Text = say(id)
 		}
 	case errors.As(err, &locked):
 		e.Status, e.Code, e.Until = http.StatusTooManyRequests, CodeLocked, locked.Until
-		e.Text = "Too many wrong codes: your second factor is locked. Try again " + relative(locked.Until.Sub(now)) +
-			" (" + locked.Until.UTC().Format("15:04 UTC") + "), or ask an administrator to unlock it."
+		e.Text = say("error.locked", "When", relative(locked.Until.Sub(now)), "Clock", locked.Until.UTC().Format("15:04 UTC"))
 	case errors.As(err, &ipLimited):
 		e.Status, e.Code, e.Until = http.StatusTooManyRequests, CodeRateLimited, ipLimited.Until
-		e.Text = "Too many wrong codes from your network. Try again " + relative(ipLimited.Until.Sub(now)) + "."
+		e.Text = say("error.networkLimited", "When", relative(ipLimited.Until.Sub(now)))
 	case errors.Is(err, challenge.ErrChallengeEnded):
 		e.Status, e.Code = http.StatusGone, CodeChallengeEnded
-		e.Text = "This check has ended. Go back to the console and try again."
+		e.Text = say("error.challengeEnded")
 	case errors.Is(err, challenge.ErrNotYours):
-		e.Status, e.Code, e.Text = http.StatusForbidden, CodeForbidden, "This check was started in another browser or session. Go back to the console and try again here."
+		e.Status, e.Code, e.Text = http.StatusForbidden, CodeForbidden, say("error.notYours")
 	case errors.Is(err, challenge.ErrNotBound):
-		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotBound, "That method is not set up. Set it up on your two-factor settings page."
+		e.Status, e.Code, e.Text = http.StatusConflict, CodeNotBound, say("error.notBound")
 	case errors.Is(err, challenge.ErrAlreadyBound):
-		e.Status, e.Code, e.Text = http.StatusConflict, CodeAlreadyBound, "An authenticator app is already set up. To use another, remove this one first."
+		e.Status, e.Code, e.Text = http.StatusConflict, CodeAlreadyBound, say("error.alreadyBound")
 	default:
 		return nil
 	}
 	return e
 }
 
-// sentence makes a reason from the challenge package ("a code was sent moments ago")
-// read as a sentence on a page: a capital first letter and a full stop.
-func sentence(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return s
+// sendLimitReason says which send limit was reached, one of challenge's SendLimit
+// reasons.
+func sendLimitReason(reason string) words {
+	switch reason {
+	case challenge.SendLimitResend:
+		return say("sendLimit.resend")
+	case challenge.SendLimitUser:
+		return say("sendLimit.user")
+	case challenge.SendLimitNumber:
+		return say("sendLimit.number")
+	case challenge.SendLimitNetwork:
+		return say("sendLimit.network")
 	}
-	r, n := utf8.DecodeRuneInString(s)
-	s = string(unicode.ToUpper(r)) + s[n:]
-	if !strings.HasSuffix(s, ".") {
-		s += "."
+	return say("sendLimit.other")
+}
+
+// phoneReason says what is wrong with a phone number typed, and how to type it.
+func phoneReason(problem string) words {
+	if problem == "" {
+		problem = "other"
 	}
-	return s
+	return say("phone.problem."+problem, "Example", "+44 20 7946 0123")
+}
+
+// denial says why a setting was refused (a policy Deny reason).
+func denial(reason string) words {
+	switch {
+	case reason == policy.DenyNoMethod:
+		return say("deny.noMethod")
+	case reason == policy.DenyNotEnabled:
+		return say("deny.notEnabled")
+	case strings.HasSuffix(reason, policy.DenyMandatedForYou):
+		return say("deny.mandatedForYou")
+	case strings.HasSuffix(reason, policy.DenyMandatedForUser):
+		return say("deny.mandatedForUser")
+	case reason == policy.DenyNotAdmin:
+		return say("deny.notAdmin")
+	case reason == policy.DenySelf:
+		return say("deny.self")
+	case reason == policy.DenyRoot:
+		return say("deny.root")
+	case reason == policy.DenyAdminByAdmin:
+		return say("deny.adminByAdmin")
+	}
+	return say("deny.other")
 }

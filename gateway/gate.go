@@ -100,14 +100,14 @@ func (g *gate) challenge(w http.ResponseWriter, r *http.Request, c caller, rule 
 		// factor passes. Only same-origin posts are held (no CSRF through us).
 		if !fromThisSite(r) {
 			g.log.Warn("cross-site request to a protected route refused", zap.String("user", c.User), zap.String("rule", rule.Name), zap.String("client_ip", g.clientIP(r)))
-			return &Error{Status: http.StatusForbidden, Code: CodeCrossSite, Title: "Request refused", Text: "This request did not come from this site."}
+			return &Error{Status: http.StatusForbidden, Code: CodeCrossSite, Title: say("error.refused.title"), Text: say("error.crossSiteRequest")}
 		}
 		var err error
 		if held, err = holdRequest(r, g.maxHeldRequest); err != nil {
 			if errors.Is(err, errTooLarge) {
-				return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Title: "Request too large", Text: "This form is too large to confirm with a second factor.", Err: err}
+				return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Title: say("error.tooLarge.title"), Text: say("error.formTooLarge"), Err: err}
 			}
-			return invalidRequest("This form could not be read.", err)
+			return invalidRequest(say("error.unreadableForm"), err)
 		}
 		ret = refererPath(r)
 		// What the page says is confirmed comes from the held request itself.
@@ -141,7 +141,7 @@ func (g *gate) challenge(w http.ResponseWriter, r *http.Request, c caller, rule 
 		http.Redirect(w, r, g.respond.challengeURL(ch.ID), http.StatusSeeOther)
 		return nil
 	}
-	return g.respond.StepUpChallenge(w, ch, rule.MaxAge, "A recent second factor is required for "+rule.Name, d.Verdict == policy.Bind)
+	return g.respond.StepUpChallenge(w, ch, rule.MaxAge, say("api.ruleStepUp", "Rule", rule.Name), d.Verdict == policy.Bind)
 }
 
 // factorReader reads a user's bound second factors.

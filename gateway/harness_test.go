@@ -225,13 +225,13 @@ type smsOutbox struct {
 
 type smsMessage struct{ To, Text string }
 
-func (o *smsOutbox) Send(_ context.Context, to, text string) error {
+func (o *smsOutbox) Send(_ context.Context, m challenge.CodeMessage) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.fail {
 		return errProviderRefused
 	}
-	o.messages = append(o.messages, smsMessage{to, text})
+	o.messages = append(o.messages, smsMessage{m.To, m.Text})
 	return nil
 }
 

@@ -54,7 +54,7 @@ func replay(w http.ResponseWriter, r *http.Request, next Next, held []byte) erro
 	}
 	u, err := r.URL.Parse(h.URI)
 	if err != nil {
-		return invalidRequest("The held request cannot be replayed.", err)
+		return invalidRequest(say("error.cannotReplay"), err)
 	}
 	rr := r.Clone(r.Context())
 	rr.Method = h.Method

@@ -70,10 +70,10 @@ func (lw *loginWatch) serve(w http.ResponseWriter, r *http.Request, next Next) e
 	body, err := readBounded(r.Body, lw.opts.MaxBody)
 	if errors.Is(err, errTooLarge) {
 		lw.log.Warn("login request body over max_body; not forwarded", zap.Int64("max_body", lw.opts.MaxBody), zap.String("client_ip", lw.clientIP(r)))
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Title: "Request too large", Text: "This sign-in request is too large.", Err: err}
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Title: say("error.tooLarge.title"), Text: say("error.loginTooLarge"), Err: err}
 	}
 	if err != nil {
-		return invalidRequest("This sign-in request cannot be read.", err)
+		return invalidRequest(say("error.unreadableLogin"), err)
 	}
 	var user string
 	if lw.whoAmI == nil && lw.opts.UserHeader == "" {
@@ -81,7 +81,7 @@ func (lw *loginWatch) serve(w http.ResponseWriter, r *http.Request, next Next) e
 			lw.log.Warn("login refused before reaching the console: it could name two users or cannot be read",
 				zap.String("reason", err.Error()), zap.String("user_field", lw.opts.UserField),
 				zap.String("content_type", r.Header.Get("Content-Type")), zap.String("client_ip", lw.clientIP(r)))
-			return invalidRequest("This sign-in request cannot be read. Sign in from the console's login page.", err)
+			return invalidRequest(say("error.unreadableLoginForm"), err)
 		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -138,8 +138,8 @@ const unusualSignIn = "unusual sign-in"
 
 // loginIncomplete refuses a console login the gateway cannot hold or name.
 func loginIncomplete(cause error) *Error {
-	return &Error{Status: http.StatusBadGateway, Code: CodeLoginIncomplete, Title: "Sign-in could not be completed",
-		Text: "The sign-in could not be completed. Please contact the administrator.", Err: cause}
+	return &Error{Status: http.StatusBadGateway, Code: CodeLoginIncomplete, Title: say("error.loginIncomplete.title"),
+		Text: say("error.loginIncomplete"), Err: cause}
 }
 
 // headerUser reads the user from the console's user header: exactly one value.
@@ -188,7 +188,7 @@ func (lw *loginWatch) hold(w http.ResponseWriter, r *http.Request, capture *logi
 		http.Redirect(w, r, lw.respond.challengeURL(ch.ID), http.StatusSeeOther)
 		return nil
 	}
-	return lw.respond.StepUpChallenge(w, ch, 0, "Sign-in needs a second factor", d.Verdict == policy.Bind)
+	return lw.respond.StepUpChallenge(w, ch, 0, say("api.loginStepUp"), d.Verdict == policy.Bind)
 }
 
 // succeeded applies the configured success criteria to the console's answer.

@@ -5,28 +5,38 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/caddy-stepup/stepup/locale"
 )
 
 func TestRelative(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		10 * time.Second:               "in less than a minute",
-		-10 * time.Second:              "just now",
-		60 * time.Second:               "in 1 minute",
-		4*time.Minute + 59*time.Second: "in 5 minutes",
-		14 * time.Minute:               "in 14 minutes",
-		-3 * time.Minute:               "3 minutes ago",
-		2 * time.Hour:                  "in 2 hours",
-		3 * 24 * time.Hour:             "in 3 days",
+	for d, want := range map[time.Duration][2]string{
+		10 * time.Second:               {"in less than a minute", "不到 1 分钟后"},
+		-10 * time.Second:              {"just now", "刚刚"},
+		60 * time.Second:               {"in 1 minute", "1 分钟后"},
+		4*time.Minute + 59*time.Second: {"in 5 minutes", "5 分钟后"},
+		14 * time.Minute:               {"in 14 minutes", "14 分钟后"},
+		-3 * time.Minute:               {"3 minutes ago", "3 分钟前"},
+		2 * time.Hour:                  {"in 2 hours", "2 小时后"},
+		3 * 24 * time.Hour:             {"in 3 days", "3 天后"},
 	} {
-		if got := relative(d); got != want {
-			t.Errorf("relative(%v) = %q, want %q", d, got, want)
+		for i, l := range []*locale.Lang{locale.English, locale.Chinese} {
+			if got := relative(d).in(l); got != want[i] {
+				t.Errorf("relative(%v) in %s = %q, want %q", d, l.Code(), got, want[i])
+			}
 		}
 	}
-	if got := relativeSeconds(45 * time.Second); got != "in 45 seconds" {
+	if got := relativeSeconds(45 * time.Second).english(); got != "in 45 seconds" {
 		t.Errorf("relativeSeconds(45s) = %q", got)
 	}
-	if got := relativeSeconds(time.Second); got != "in 1 second" {
+	if got := relativeSeconds(time.Second).english(); got != "in 1 second" {
 		t.Errorf("relativeSeconds(1s) = %q", got)
+	}
+	if got := relativeSeconds(45 * time.Second).in(locale.Chinese); got != "45 秒后" {
+		t.Errorf("relativeSeconds(45s) in Chinese = %q", got)
+	}
+	if got := lasting(15 * time.Minute).in(locale.Chinese); got != "15 分钟" {
+		t.Errorf("lasting(15m) in Chinese = %q", got)
 	}
 }
 

@@ -77,11 +77,11 @@ func TestMandateCannotBeTurnedOff(t *testing.T) {
 	if strings.Contains(settings.Body, `id="operation-off"`) || !strings.Contains(settings.Body, `id="operation-mandated"`) {
 		t.Fatalf("a mandated kind offers Off: %s", settings.Body)
 	}
-	if r := c.setProtection(policy.Operation, false); r.StatusCode != http.StatusSeeOther || !strings.Contains(c.submitFollow(r).Body, "required for you by the operator") {
+	if r := c.setProtection(policy.Operation, false); r.StatusCode != http.StatusSeeOther || !strings.Contains(c.submitFollow(r).Body, "cannot be turned off") {
 		t.Fatalf("the form: %d %s", r.StatusCode, r.Body)
 	}
 	r := c.api("POST", "/.stepup/api/settings", map[string]any{"operation": map[string]any{"on": false}})
-	if r.StatusCode != http.StatusForbidden || r.json(t)["error"] != "mandated" || !strings.Contains(r.json(t)["error_description"].(string), "required") {
+	if r.StatusCode != http.StatusForbidden || r.json(t)["error"] != "mandated" || !strings.Contains(r.json(t)["error_description"].(string), "requires") {
 		t.Fatalf("the API: %d %s", r.StatusCode, r.Body)
 	}
 	st := c.api("GET", "/.stepup/api/settings", nil).json(t)

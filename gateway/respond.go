@@ -59,7 +59,8 @@ func (rs *Responder) Error(w http.ResponseWriter, r *http.Request, err error) er
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="Sign in first"`)
 	}
 	if !wantsHTML(r) {
-		body := map[string]any{"error": e.Code, "error_description": e.Text}
+		// error_description is for developers, in English; clients translate the code.
+		body := map[string]any{"error": e.Code, "error_description": e.Text.english()}
 		if e.Code == CodeInvalidCode {
 			body["attempts_left"] = e.Left
 		}
@@ -68,7 +69,8 @@ func (rs *Responder) Error(w http.ResponseWriter, r *http.Request, err error) er
 		}
 		return rs.JSON(w, e.Status, body)
 	}
-	return rs.Message(w, r, e.Status, e.Title, e.Text, e.Link, e.LinkText)
+	l := rs.langOf(r)
+	return rs.Message(w, r, e.Status, e.Title.in(l), e.Text.in(l), e.Link, e.LinkText.in(l))
 }
 
 // RetryAfter sets Retry-After for an error that says when to try again: a store
@@ -114,12 +116,12 @@ func (rs *Responder) Page(w http.ResponseWriter, r *http.Request, status int, na
 // StepUpChallenge answers an API client with an RFC 9470 step-up challenge: 401, a
 // WWW-Authenticate header with insufficient_user_authentication and max_age, and a
 // JSON body naming the challenge, the methods on offer and where to verify.
-func (rs *Responder) StepUpChallenge(w http.ResponseWriter, ch challenge.Challenge, maxAge time.Duration, description string, bind bool) error {
+func (rs *Responder) StepUpChallenge(w http.ResponseWriter, ch challenge.Challenge, maxAge time.Duration, description words, bind bool) error {
 	secs := int(maxAge / time.Second)
 	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_user_authentication", error_description="A recent second factor is required", max_age="%d"`, secs))
 	body := map[string]any{
 		"error":             "insufficient_user_authentication",
-		"error_description": description,
+		"error_description": description.english(),
 		"challenge_id":      ch.ID,
 		"methods":           ch.Methods,
 		"verify_url":        rs.prefix + "/api/challenges/" + ch.ID + "/verify",
@@ -128,7 +130,7 @@ func (rs *Responder) StepUpChallenge(w http.ResponseWriter, ch challenge.Challen
 		"expires_at":        ch.Expires.UTC().Format(time.RFC3339),
 	}
 	if bind {
-		body["error_description"] = "Two-factor authentication must be set up first; open challenge_url in a browser"
+		body["error_description"] = say("api.bindFirst").english()
 		body["bind_required"] = true
 	}
 	return rs.JSON(w, http.StatusUnauthorized, body)

@@ -125,7 +125,7 @@ func (rt *router) refuse(r *http.Request, why string) route {
 	rt.events.Decision("refused")
 	rt.log.Warn("request refused: the console could read it otherwise than the gateway", zap.String("why", why),
 		zap.String("method", r.Method), zap.String("path", r.URL.EscapedPath()), zap.String("client_ip", rt.clientIP(r)))
-	return route{kind: refusedRoute, refusal: invalidRequest("This address cannot be read unambiguously. Use the link from the console.", nil)}
+	return route{kind: refusedRoute, refusal: invalidRequest(say("error.ambiguousPath"), nil)}
 }
 
 // canonicalHeader is a header name as Go's http.Header keys it.

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 )
 
@@ -79,18 +80,18 @@ func (sp *settingsPages) request(r *http.Request, c caller) (policy.Request, err
 // savedNotices are what the settings page says after a change, by the ?saved= its
 // redirect names (a fixed set: a link cannot make the page say anything else).
 var savedNotices = map[string]string{
-	"1":             "Your settings are saved.",
-	"totp":          "Your authenticator app is set up.",
-	"phone":         "Your phone is set up.",
-	"totp-removed":  "Your authenticator app is removed.",
-	"phone-removed": "Your phone is removed.",
+	"1":             "settings.saved",
+	"totp":          "settings.saved.totp",
+	"phone":         "settings.saved.phone",
+	"totp-removed":  "settings.saved.totpRemoved",
+	"phone-removed": "settings.saved.phoneRemoved",
 }
 
 // show renders the settings page.
 func (sp *settingsPages) show(w http.ResponseWriter, r *http.Request) error {
 	fl := sp.flashes.take(w, r, "settings")
-	if fl.Notice == "" {
-		fl.Notice = savedNotices[r.URL.Query().Get("saved")]
+	if id, ok := savedNotices[r.URL.Query().Get("saved")]; ok && fl.Notice == "" {
+		fl.Notice = sp.respond.langOf(r).Text(id)
 	}
 	return sp.render(w, r, fl)
 }
@@ -118,11 +119,11 @@ type methodView struct {
 	Checked bool
 }
 
-func methodLabel(m policy.Method) string {
+func methodLabel(l *locale.Lang, m policy.Method) string {
 	if m == policy.SMS {
-		return "Text message (SMS)"
+		return l.Text("method.sms")
 	}
-	return "Authenticator app"
+	return l.Text("method.totp")
 }
 
 func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, fl flash) error {
@@ -135,39 +136,40 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, fl flash
 		return failed(err)
 	}
 	p := sp.profiles.from(c.User, f)
+	l := sp.respond.langOf(r)
 	var views []protectionView
 	for _, k := range policy.Kinds {
 		v := protectionView{Kind: k, On: p.Protection.On(k), Mandated: p.Protection.Mandated(k)}
 		if k == policy.Login {
-			v.Title, v.Explain = "When you sign in", "Ask for a code from your authenticator app or phone each time you sign in to the console."
+			v.Title, v.Explain = l.Text("protection.login.yours"), l.Text("protection.login.explain")
 		} else {
-			v.Title, v.Explain = "Before sensitive actions", "Ask for a recent code before deleting, paying and other sensitive actions."
+			v.Title, v.Explain = l.Text("protection.operation.title"), l.Text("protection.operation.explain")
 		}
 		for _, m := range sp.settings.Methods {
-			v.Methods = append(v.Methods, methodView{Method: m, Label: methodLabel(m), Checked: slices.Contains(p.Protection.Methods(k), m)})
+			v.Methods = append(v.Methods, methodView{Method: m, Label: methodLabel(l, m), Checked: slices.Contains(p.Protection.Methods(k), m)})
 		}
 		views = append(views, v)
 	}
 	data := map[string]any{
-		"Title": "Two-factor authentication", "User": c.User, "Prefix": sp.prefix,
+		"Title": l.Text("settings.title"), "User": c.User, "Prefix": sp.prefix,
 		"Protections": views, "TOTPBound": f.TOTP != nil, "SMSAvailable": sp.sms,
 		"CSRF": sp.forms.token(c.binding(), "settings"), "Notice": fl.Notice, "Error": fl.Error, "ErrorField": fl.Field,
 		"Admin": p.Role != policy.RoleUser,
 	}
 	if !f.Choices.ChangedAt.IsZero() {
-		data["ChangedBy"], data["ChangedAt"] = f.Choices.ChangedBy, dateTime("settings-changed-at", f.Choices.ChangedAt)
+		data["ChangedBy"], data["ChangedAt"] = f.Choices.ChangedBy, dateTime(l, "settings-changed-at", f.Choices.ChangedAt)
 	}
 	events, err := sp.audit.Recent(r.Context(), c.User, 10)
 	if err != nil {
 		return failed(err)
 	}
-	data["Events"] = eventViews(events)
+	data["Events"] = eventViews(l, events)
 	if f.TOTP != nil {
-		data["TOTPBoundAt"] = dateTime("", f.TOTP.BoundAt)
+		data["TOTPBoundAt"] = dateTime(l, "", f.TOTP.BoundAt)
 	}
 	if f.Phone != nil {
 		data["Phone"] = f.Phone.Masked
-		data["PhoneBoundAt"] = dateTime("", f.Phone.BoundAt)
+		data["PhoneBoundAt"] = dateTime(l, "", f.Phone.BoundAt)
 	}
 	return sp.respond.Page(w, r, http.StatusOK, "settings.html", data)
 }
@@ -181,7 +183,7 @@ func (sp *settingsPages) protection(w http.ResponseWriter, r *http.Request) erro
 	}
 	k := policy.Kind(r.PostFormValue("kind"))
 	if k != policy.Login && k != policy.Operation {
-		return invalidRequest("Unknown protection; expected login or operation.", nil)
+		return invalidRequest(say("error.unknownProtection"), nil)
 	}
 	next := policy.Choice{On: r.PostFormValue("on") == "on"}
 	for _, m := range r.PostForm["methods"] {
@@ -194,8 +196,8 @@ func (sp *settingsPages) protection(w http.ResponseWriter, r *http.Request) erro
 	switch {
 	case err != nil:
 		return err
-	case out.denied != "":
-		return sp.back(w, r, flash{Error: out.denied})
+	case out.denied.id != "":
+		return sp.back(w, r, flash{Error: out.denied.in(sp.respond.langOf(r))})
 	case out.challenge != nil:
 		http.Redirect(w, r, sp.respond.challengeURL(out.challenge.ID), http.StatusSeeOther)
 		return nil
@@ -208,12 +210,11 @@ func (sp *settingsPages) protection(w http.ResponseWriter, r *http.Request) erro
 	return nil
 }
 
-// choiceOutcome is what came of a change of protection settings: saved (notice),
+// choiceOutcome is what came of a change of protection settings: saved,
 // refused (denied), waiting for a recent second factor (challenge), or saved with a
 // first factor to bind before login protection can hold (bind).
 type choiceOutcome struct {
-	notice    string
-	denied    string
+	denied    words
 	challenge *challenge.Challenge
 	bind      *challenge.Challenge
 	mandated  bool // denied because a mandate holds the protection on
@@ -239,7 +240,7 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 		case policy.Deny:
 			sp.log.Info("protection change refused", zap.String("user", c.User), zap.String("kind", string(k)), zap.String("reason", d.Reason))
 			sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "protection." + string(k) + "." + onOff(next.On), Result: "refused", ClientIP: sp.clientIP(r), Detail: d.Reason})
-			return choiceOutcome{denied: sentence(d.Reason), mandated: !next.On && p.Protection.Mandated(k), profile: p}, nil
+			return choiceOutcome{denied: denial(d.Reason), mandated: !next.On && p.Protection.Mandated(k), profile: p}, nil
 		case policy.Challenge:
 			ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, "changes to your two-factor settings", d.Methods)
 			if err != nil {
@@ -262,7 +263,7 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 		sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "protection." + string(k) + "." + onOff(p.Protection.On(k)),
 			Result: "ok", ClientIP: sp.clientIP(r), Detail: methodsText(p.Protection.Methods(k))})
 	}
-	out := choiceOutcome{notice: "Your settings are saved.", profile: p}
+	out := choiceOutcome{profile: p}
 	if methods := policy.NeedsBinding(p); methods != nil {
 		// Login protection is on with nothing bound to pass it: bind first, or the
 		// next login would have to.
@@ -357,12 +358,12 @@ func (sp *settingsPages) apiChangeSettings(w http.ResponseWriter, r *http.Reques
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
-		return invalidRequest(`Expected {"login": {"on": true, "methods": ["totp"]}} and/or "operation"`, err)
+		return invalidRequest(say("error.expectedSettingsJSON"), err)
 	}
 	changes := map[policy.Kind]policy.Choice{}
 	for k, ch := range body {
 		if (k != policy.Login && k != policy.Operation) || ch == nil {
-			return invalidRequest(`Expected "login" and/or "operation", each {"on": ..., "methods": [...]}`, nil)
+			return invalidRequest(say("error.expectedSettingsJSON"), nil)
 		}
 		changes[k] = *ch
 	}
@@ -380,13 +381,13 @@ func (sp *settingsPages) apiChangeSettings(w http.ResponseWriter, r *http.Reques
 	switch {
 	case err != nil:
 		return err
-	case out.denied != "":
+	case out.denied.id != "":
 		if out.mandated {
-			return &Error{Status: http.StatusForbidden, Code: CodeMandated, Title: "Setting not changed", Text: out.denied}
+			return &Error{Status: http.StatusForbidden, Code: CodeMandated, Title: say("error.notChanged.title"), Text: out.denied}
 		}
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: "Setting not changed", Text: out.denied}
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Title: say("error.notChanged.title"), Text: out.denied}
 	case out.challenge != nil:
-		return sp.respond.StepUpChallenge(w, *out.challenge, policy.ChangeFactorsMaxAge, "Lowering protection needs a recent second factor", false)
+		return sp.respond.StepUpChallenge(w, *out.challenge, policy.ChangeFactorsMaxAge, say("api.lowerStepUp"), false)
 	}
 	state := stateOf(out.profile, sp.settings.Methods)
 	answer := map[string]any{"settings": state}
@@ -548,7 +549,7 @@ func (sp *settingsPages) unbindTOTP(w http.ResponseWriter, r *http.Request) erro
 		sp.audit.lockout(r.Context(), c.User, err, sp.clientIP(r))
 		sp.log.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", "unbind"),
 			zap.String("reason", err.Error()), zap.String("client_ip", sp.clientIP(r)))
-		return sp.back(w, r, flash{Error: e.Text, Field: "unbind-code"})
+		return sp.back(w, r, flash{Error: e.Text.in(sp.respond.langOf(r)), Field: "unbind-code"})
 	}
 	if err := sp.tokens.RevokeStepUps(r.Context(), c.User); err != nil {
 		return failed(err)

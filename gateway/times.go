@@ -1,35 +1,29 @@
 package gateway
 
 import (
-	"strconv"
 	"time"
+
+	"github.com/caddy-stepup/stepup/locale"
+	"github.com/caddy-stepup/stepup/web"
 )
 
-// timeView is a time as a page shows it: "in 14 minutes (10:32 UTC)" or a date,
+// relativeTime shows t against now, in words of l: "in 14 minutes (10:32 UTC)",
 // marked up so the gateway's script (web/static/time.js) rewrites it in the reader's
 // own time zone, with the exact UTC time in its title.
-type timeView struct {
-	ID    string // the element's id, or ""
-	ISO   string // RFC 3339, for the datetime attribute
-	UTC   string // the exact time, for the title
-	Text  string // what shows without the script
-	Local string // "relative" (in N minutes, and the clock) or "date" (a date and time)
-}
-
-// relativeTime shows t against now: "in 14 minutes (10:32 UTC)".
-func relativeTime(id string, t, now time.Time) timeView {
-	return timeView{ID: id, ISO: t.UTC().Format(time.RFC3339), UTC: t.UTC().Format("2 Jan 2006 15:04:05 UTC"),
-		Text: relative(t.Sub(now)) + " (" + t.UTC().Format("15:04 UTC") + ")", Local: "relative"}
+func relativeTime(l *locale.Lang, id string, t, now time.Time) web.Time {
+	return web.Time{ID: id, ISO: t.UTC().Format(time.RFC3339), UTC: t.UTC().Format(l.Text("time.exactLayout")),
+		Text: l.Text("time.withClock", "When", relative(t.Sub(now)).in(l), "Clock", t.UTC().Format("15:04 UTC")), Local: "relative"}
 }
 
 // dateTime shows t as a date and time: "2 Dec 2026 10:32 UTC".
-func dateTime(id string, t time.Time) timeView {
-	return timeView{ID: id, ISO: t.UTC().Format(time.RFC3339), UTC: t.UTC().Format("2 Jan 2006 15:04:05 UTC"),
-		Text: t.UTC().Format("2 Jan 2006 15:04 UTC"), Local: "date"}
+func dateTime(l *locale.Lang, id string, t time.Time) web.Time {
+	return web.Time{ID: id, ISO: t.UTC().Format(time.RFC3339), UTC: t.UTC().Format(l.Text("time.exactLayout")),
+		Text: t.UTC().Format(l.Text("time.dateLayout")), Local: "date"}
 }
 
-// relative says a duration from now in words, rounded to the nearest unit.
-func relative(d time.Duration) string {
+// relative says a duration from now, rounded to the nearest unit: "in 3 minutes",
+// "2 hours ago".
+func relative(d time.Duration) words {
 	past := d < 0
 	if past {
 		d = -d
@@ -38,46 +32,53 @@ func relative(d time.Duration) string {
 	var unit string
 	switch {
 	case d < 90*time.Second:
-		n, unit = int((d+30*time.Second)/time.Minute), "minute"
+		n, unit = int((d+30*time.Second)/time.Minute), "Minutes"
 		if n == 0 {
 			if past {
-				return "just now"
+				return say("time.justNow")
 			}
-			return "in less than a minute"
+			return say("time.inUnderAMinute")
 		}
 	case d < 90*time.Minute:
-		n, unit = int((d+30*time.Second)/time.Minute), "minute"
+		n, unit = int((d+30*time.Second)/time.Minute), "Minutes"
 	case d < 36*time.Hour:
-		n, unit = int((d+30*time.Minute)/time.Hour), "hour"
+		n, unit = int((d+30*time.Minute)/time.Hour), "Hours"
 	default:
-		n, unit = int((d+12*time.Hour)/(24*time.Hour)), "day"
+		n, unit = int((d+12*time.Hour)/(24*time.Hour)), "Days"
 	}
-	s := strconv.Itoa(n) + " " + plural(n, unit, unit+"s")
 	if past {
-		return s + " ago"
+		return say("time."+lower(unit)+"Ago", "Count", n)
 	}
-	return "in " + s
+	return say("time.in"+unit, "Count", n)
 }
 
-// plural picks the word for n things.
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
+// lasting says how long something lasts: "15 minutes".
+func lasting(d time.Duration) words {
+	switch {
+	case d < 90*time.Minute:
+		return say("duration.minutes", "Count", max(int((d+30*time.Second)/time.Minute), 1))
+	case d < 36*time.Hour:
+		return say("duration.hours", "Count", int((d+30*time.Minute)/time.Hour))
+	default:
+		return say("duration.days", "Count", int((d+12*time.Hour)/(24*time.Hour)))
 	}
-	return many
+}
+
+func lower(unit string) string {
+	return map[string]string{"Minutes": "minutes", "Hours": "hours", "Days": "days"}[unit]
 }
 
 // clock is the time error messages are worded against ("try again in 3 minutes").
 var clock = time.Now
 
 // relativeSeconds says a short wait to the second: "in 45 seconds".
-func relativeSeconds(d time.Duration) string {
+func relativeSeconds(d time.Duration) words {
 	if d >= 90*time.Second {
 		return relative(d)
 	}
 	n := int((d + time.Second - 1) / time.Second)
 	if n < 1 {
-		return "now"
+		return say("time.now")
 	}
-	return "in " + strconv.Itoa(n) + " " + plural(n, "second", "seconds")
+	return say("time.inSeconds", "Count", n)
 }

@@ -126,8 +126,12 @@ func (l *Lang) Text(id string, args ...any) string {
 
 // Has reports whether the catalogs hold message id.
 func Has(id string) bool {
-	_, err := English.loc.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: 1})
-	return err == nil
+	for _, count := range []any{nil, 1, 2} {
+		if _, err := English.loc.Localize(&i18n.LocalizeConfig{MessageID: id, PluralCount: count}); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Messages lists the messages of one language's catalogs, sorted by id, for tests

@@ -114,3 +114,14 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestHas(t *testing.T) {
+	for _, id := range []string{"challenge.title", "time.inMinutes"} {
+		if !Has(id) {
+			t.Errorf("Has(%q) = false", id)
+		}
+	}
+	if Has("no.such.message") {
+		t.Error("Has(no.such.message) = true")
+	}
+}

@@ -145,6 +145,19 @@ func challengeOrBind(p Profile, k Kind, reason string) Decision {
 	return Decision{Verdict: Bind, Methods: p.Protection.Methods(k), Reason: reason + "; nothing bound"}
 }
 
+// The reasons of Deny decisions, which pages say in their reader's words. A mandate's
+// reason begins with the kind: "login protection is required for you by the operator".
+const (
+	DenyNoMethod        = "choose at least one method"
+	DenyNotEnabled      = "a method that is not enabled here"
+	DenyMandatedForYou  = "protection is required for you by the operator"
+	DenyMandatedForUser = "protection is required for this user by the operator"
+	DenyNotAdmin        = "only root and administrators manage other users"
+	DenySelf            = "change your own second factors on your settings page"
+	DenyRoot            = "nobody manages root's second factors from here"
+	DenyAdminByAdmin    = "only root manages an administrator's second factors"
+)
+
 // DecideChoice answers a user's change of one kind of protection to next. Turning
 // protection on or adding a method is always allowed; turning it off or removing a
 // method lowers it and takes a proof of a second factor no older than
@@ -156,11 +169,11 @@ func DecideChoice(req Request, k Kind, p Profile, next Choice, enabled []Method)
 	case req.User == "" || req.Session == "":
 		return Decision{Verdict: SignIn, Reason: "no gateway session"}
 	case next.On && len(next.Methods) == 0:
-		return Decision{Verdict: Deny, Reason: "choose at least one method"}
+		return Decision{Verdict: Deny, Reason: DenyNoMethod}
 	case len(intersect(next.Methods, enabled)) != len(next.Methods):
-		return Decision{Verdict: Deny, Reason: "a method that is not enabled here"}
+		return Decision{Verdict: Deny, Reason: DenyNotEnabled}
 	case !next.On && p.Protection.Mandated(k):
-		return Decision{Verdict: Deny, Reason: string(k) + " protection is required for you by the operator"}
+		return Decision{Verdict: Deny, Reason: string(k) + " " + DenyMandatedForYou}
 	}
 	cur := p.Protection
 	lowers := cur.On(k) && (!next.On || len(intersect(cur.Methods(k), next.Methods)) < len(cur.Methods(k)))
@@ -235,13 +248,13 @@ func DecideAdmin(req Request, roles Roles, target string, actorBound []Method) D
 	case req.User == "" || req.Session == "":
 		return Decision{Verdict: SignIn, Reason: "no gateway session"}
 	case actor == RoleUser:
-		return Decision{Verdict: Deny, Reason: "only root and administrators manage other users"}
+		return Decision{Verdict: Deny, Reason: DenyNotAdmin}
 	case target != "" && SameUser(req.User, target):
-		return Decision{Verdict: Deny, Reason: "change your own second factors on your settings page"}
+		return Decision{Verdict: Deny, Reason: DenySelf}
 	case targetRole == RoleRoot:
-		return Decision{Verdict: Deny, Reason: "nobody manages root's second factors from here"}
+		return Decision{Verdict: Deny, Reason: DenyRoot}
 	case targetRole == RoleAdmin && actor != RoleRoot:
-		return Decision{Verdict: Deny, Reason: "only root manages an administrator's second factors"}
+		return Decision{Verdict: Deny, Reason: DenyAdminByAdmin}
 	case req.Proof(AdminMaxAge) != nil:
 		return Decision{Verdict: Allow, Reason: "administrator with a recent second factor"}
 	case len(actorBound) == 0:
@@ -255,11 +268,11 @@ func DecideAdmin(req Request, roles Roles, target string, actorBound []Method) D
 func DecideAdminChoice(k Kind, p Profile, next Choice, enabled []Method) Decision {
 	switch {
 	case next.On && len(next.Methods) == 0:
-		return Decision{Verdict: Deny, Reason: "choose at least one method"}
+		return Decision{Verdict: Deny, Reason: DenyNoMethod}
 	case len(intersect(next.Methods, enabled)) != len(next.Methods):
-		return Decision{Verdict: Deny, Reason: "a method that is not enabled here"}
+		return Decision{Verdict: Deny, Reason: DenyNotEnabled}
 	case !next.On && p.Protection.Mandated(k):
-		return Decision{Verdict: Deny, Reason: string(k) + " protection is required for this user by the operator"}
+		return Decision{Verdict: Deny, Reason: string(k) + " " + DenyMandatedForUser}
 	}
 	return Decision{Verdict: Allow, Reason: "within the mandates"}
 }

@@ -22,7 +22,10 @@ var pages = map[*locale.Lang]*template.Template{}
 
 func init() {
 	for _, l := range locale.All() {
-		pages[l] = template.Must(template.New("").Funcs(template.FuncMap{"field": field, "t": say(l)}).ParseFS(files, "templates/*.html"))
+		pages[l] = template.Must(template.New("").Funcs(template.FuncMap{
+			"field": field, "t": say(l), "time": timeHTML,
+			"span": element("span"), "strong": element("strong"), "code": element("code"),
+		}).ParseFS(files, "templates/*.html"))
 	}
 }
 
@@ -42,6 +45,18 @@ func say(l *locale.Lang) func(id string, args ...any) template.HTML {
 			}
 		}
 		return template.HTML(l.Text(id, args...))
+	}
+}
+
+// element returns a function making an element with an id around escaped text, for a
+// catalog message to hold: {{t "id" "User" (span "challenge-user" .User)}}.
+func element(tag string) func(id string, text any) template.HTML {
+	return func(id string, text any) template.HTML {
+		attr := ""
+		if id != "" {
+			attr = ` id="` + html.EscapeString(id) + `"`
+		}
+		return template.HTML("<" + tag + attr + ">" + html.EscapeString(fmt.Sprint(text)) + "</" + tag + ">")
 	}
 }
 
@@ -101,4 +116,28 @@ func Static(w http.ResponseWriter, name string) (bool, error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	_, err = w.Write(b)
 	return true, err
+}
+
+// Time is a time as a page shows it: "in 14 minutes (10:32 UTC)" or a date, marked
+// up so the pages' script (static/time.js) rewrites it in the reader's own time zone
+// and language, with the exact UTC time in its title.
+type Time struct {
+	ID    string // the element's id, or ""
+	ISO   string // RFC 3339, for the datetime attribute
+	UTC   string // the exact time, for the title
+	Text  string // what shows without the script
+	Local string // "relative" (in N minutes, and the clock) or "date" (a date and time)
+}
+
+// timeHTML is the <time> element of t, for a catalog message that names a time:
+// {{t "id" "When" (time .Expires)}}.
+func timeHTML(t Time) template.HTML {
+	var b bytes.Buffer
+	b.WriteString("<time")
+	if t.ID != "" {
+		b.WriteString(` id="` + html.EscapeString(t.ID) + `"`)
+	}
+	b.WriteString(` datetime="` + html.EscapeString(t.ISO) + `" title="` + html.EscapeString(t.UTC) +
+		`" data-local="` + html.EscapeString(t.Local) + `">` + html.EscapeString(t.Text) + "</time>")
+	return template.HTML(b.String())
 }

@@ -1,0 +1,70 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/caddy-stepup/stepup/locale"
+)
+
+func TestPagesInTheReadersLanguage(t *testing.T) {
+	g := newGateway(t)
+	c := g.client()
+	c.login("carol")
+	browser := []string{"Accept", "text/html", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Site", "same-origin"}
+
+	zh := c.do("GET", "/.stepup/", nil, append(browser, "Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5")...)
+	if zh.StatusCode != http.StatusOK || zh.Header.Get("Content-Language") != "zh-Hans" ||
+		!strings.Contains(zh.Body, `<html lang="zh-Hans">`) || !strings.Contains(zh.Body, locale.Chinese.Text("settings.title")) {
+		t.Fatalf("a Chinese browser: %d %q\n%s", zh.StatusCode, zh.Header.Get("Content-Language"), zh.Body)
+	}
+	if !strings.Contains(zh.Body, `id="language-en"`) || strings.Contains(zh.Body, `id="language-zh-Hans"`) {
+		t.Fatalf("the switch on a Chinese page should offer English only: %s", zh.Body)
+	}
+	en := c.do("GET", "/.stepup/", nil, append(browser, "Accept-Language", "en-GB")...)
+	if !strings.Contains(en.Body, `<html lang="en">`) || !strings.Contains(en.Body, "Two-factor authentication") {
+		t.Fatalf("an English browser: %s", en.Body)
+	}
+
+	// The switch: remembered over the browser's language, and back to the same page.
+	sw := c.do("GET", "/.stepup/language/en?back=%2F.stepup%2F%3Fsaved%3D1", nil, append(browser, "Accept-Language", "zh-CN")...)
+	if sw.StatusCode != http.StatusSeeOther || sw.Header.Get("Location") != "/.stepup/?saved=1" {
+		t.Fatalf("choosing English: %d %q", sw.StatusCode, sw.Header.Get("Location"))
+	}
+	after := c.do("GET", "/.stepup/?saved=1", nil, append(browser, "Accept-Language", "zh-CN")...)
+	if !strings.Contains(after.Body, `<html lang="en">`) || !strings.Contains(after.Body, "Your settings are saved.") {
+		t.Fatalf("English chosen, Chinese browser: %s", after.Body)
+	}
+
+	// Only same-origin ways back; only languages the gateway speaks.
+	for _, back := range []string{"https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"} {
+		r := c.do("GET", "/.stepup/language/zh-Hans?back="+url.QueryEscape(back), nil, browser...)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+			t.Errorf("back=%q: %d %q, want a redirect to /", back, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
+	if r := c.do("GET", "/.stepup/language/fr", nil, browser...); r.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown language: %d", r.StatusCode)
+	}
+
+	// The API speaks English to developers, with a code clients can translate.
+	api := c.api("POST", "/.stepup/api/settings", map[string]any{"nonsense": true}, "Accept-Language", "zh-CN", "Cookie", "stepup_lang=zh-Hans")
+	if body := api.json(t); body["error"] != string(CodeInvalidRequest) || !strings.HasPrefix(body["error_description"].(string), "Expected") {
+		t.Fatalf("the API with a Chinese reader: %d %s", api.StatusCode, api.Body)
+	}
+}
+
+func TestOperatorsDefaultLanguage(t *testing.T) {
+	g := newGateway(t, func(s *setup) { s.opts.Lang = locale.Chinese })
+	c := g.client()
+	c.login("carol")
+	browser := []string{"Accept", "text/html", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Site", "same-origin"}
+	for accept, want := range map[string]string{"": "zh-Hans", "fr-FR,fr": "zh-Hans", "en-US": "en"} {
+		r := c.do("GET", "/.stepup/", nil, append(browser, "Accept-Language", accept)...)
+		if got := r.Header.Get("Content-Language"); got != want {
+			t.Errorf("Accept-Language %q with default zh-Hans: page in %q, want %q", accept, got, want)
+		}
+	}
+}
