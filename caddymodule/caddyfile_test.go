@@ -99,6 +99,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad method", "stepup {\n\tprotect /a {\n\t\tmethods FETCH\n\t}\n}", 4, `expected HTTP methods such as POST or DELETE, got "FETCH"`},
 		{"unknown protect option", "stepup {\n\tprotect /a {\n\t\tmaxage 5m\n\t}\n}", 4, `unknown protect subdirective "maxage"`},
 		{"unknown store", "stepup {\n\tstore etcd x\n}", 3, `unknown store "etcd"`},
+		{"unknown lang", "stepup {\n\tlang fr\n}", 3, `lang: the gateway speaks "en" (English) and "zh-Hans" (简体中文); got "fr"`},
+		{"lang without code", "stepup {\n\tlang\n}", 3, "lang needs a value"},
 		{"redis without url", "stepup {\n\tstore redis\n}", 3, "store redis <url>"},
 		{"short signing key", "stepup {\n\tsigning_key abc\n}", 3, "signing_key"},
 		{"short key from env", "stepup {\n\tsigning_key {env.STEPUP_SHORT_KEY}\n}", 3, "signing_key"},
