@@ -34,10 +34,41 @@ import (
 // wait for the hour, or use their authenticator app. The send limits are separate from
 // the wrong-code counts: sending a code never resets or adds to them.
 
-// SMSSender sends a text message to an E.164 phone number. An sms.Provider satisfies
-// it. Send returns nil once the provider has taken the message.
+// SMSSender sends a text message that carries a code. An sms.Provider satisfies it.
+// Send returns nil once the provider has taken the message.
 type SMSSender interface {
-	Send(ctx context.Context, to, text string) error
+	Send(ctx context.Context, m CodeMessage) error
+}
+
+// CodeMessage is a text message that carries a code, as the Service hands it to an
+// SMSSender: the text to send and, beside it, its parts. A provider that may send only
+// registered templates with a registered signature (as mainland China's do) builds its
+// message from the parts instead of sending Text.
+type CodeMessage struct {
+	// To is the phone number, in E.164 form ("+8613800138000").
+	To string
+
+	// Text is the whole message in Lang: the issuer's name, the code, its lifetime and
+	// what it is for. In Chinese the name comes first as a signature, "【Name】…".
+	// Every text fits one SMS segment unless the issuer's name is long (see
+	// Service.CheckSMSLength).
+	Text string
+
+	// Code is the code alone: six digits.
+	Code string
+
+	// Purpose is what the code is for: policy.PurposeLogin ("login", a sign-in to the
+	// console), policy.PurposeOperation ("operation", a protected action), or
+	// policy.PurposeBind ("bind", a phone number being added to the account; the code
+	// goes to that number).
+	Purpose policy.Purpose
+
+	// Lang is the language of Text, a BCP 47 tag: "en" or "zh-Hans".
+	Lang string
+
+	// ExpiresIn is how long the code is valid from when it is sent: Limits.SMSCodeTTL,
+	// or less when its challenge ends sooner.
+	ExpiresIn time.Duration
 }
 
 // smsDigits is the length of an SMS code.
@@ -102,7 +133,8 @@ func (s *Service) CodeSent(ctx context.Context, id string) (sent SentCode, ok bo
 // SendSMSCode sends a new code for challenge id to the user's bound phone, when the
 // user asks for one (never on page load: every call may cost money and counts against
 // the send limits). A new code replaces the challenge's previous one; the counts of
-// wrong codes are not touched. The message names the Issuer and the code's lifetime.
+// wrong codes are not touched. The message is in lang (English when nil): it names the
+// Issuer, the code's lifetime and what the code is for (a CodeMessage).
 //
 // The error is, in the order checked: ErrSMSUnavailable, ErrIPLimited,
 // ErrChallengeEnded, ErrNotYours, ErrNotOffered, ErrNotBound (no phone bound: show the
@@ -198,7 +230,6 @@ func (s *Service) checkSMSCode(ctx context.Context, id, number, code string, now
 // sends it to number. The send limits are checked already. If the provider fails, the
 // code is removed again, so no code is valid that the user may not have received.
 func (s *Service) sendCode(ctx context.Context, c Challenge, number string, newPhone bool, now time.Time, lang *locale.Lang) (SentCode, error) {
-	_ = lang // the text's language: the SMS texts move to the catalogs next
 	code, err := newSMSCode(s.Rand)
 	if err != nil {
 		return SentCode{}, err
@@ -216,7 +247,16 @@ func (s *Service) sendCode(ctx context.Context, c Challenge, number string, newP
 	if err := s.Store.Put(ctx, key, rec, max(expires.Sub(now), time.Second)); err != nil {
 		return SentCode{}, fmt.Errorf("challenge: storing the SMS code: %w", err)
 	}
-	if err := s.SMS.Send(ctx, number, smsText(s.Issuer, code, expires.Sub(now))); err != nil {
+	if lang == nil {
+		lang = locale.English
+	}
+	purpose := codePurpose(c, newPhone)
+	lifetime := expires.Sub(now)
+	msg := CodeMessage{
+		To: number, Text: smsText(lang, purpose, s.Issuer, code, lifetime),
+		Code: code, Purpose: purpose, Lang: lang.Code(), ExpiresIn: lifetime,
+	}
+	if err := s.SMS.Send(ctx, msg); err != nil {
 		sendErr := fmt.Errorf("%w: %w", ErrSendFailed, err)
 		if derr := s.Store.Delete(ctx, key); derr != nil {
 			return SentCode{}, errors.Join(sendErr, fmt.Errorf("challenge: removing the unsent SMS code: %w", derr))
@@ -358,27 +398,48 @@ func newSMSCode(r io.Reader) (string, error) {
 	}
 }
 
-// smsText is the message that carries a code: the issuer, the code and its lifetime,
-// and nothing else.
-func smsText(issuer, code string, lifetime time.Duration) string {
-	name := strings.Join(strings.Fields(issuer), " ") // one line, whatever the configuration
-	if name == "" {
-		name = "Your"
-	}
-	return name + " verification code: " + code + ". It expires in " + describeLifetime(lifetime) + ". Do not share it."
+// smsTextIDs are the catalog messages of the SMS texts, one per CodeMessage.Purpose.
+var smsTextIDs = map[policy.Purpose]string{
+	policy.PurposeLogin:     "sms.code.login",
+	policy.PurposeOperation: "sms.code.operation",
+	policy.PurposeBind:      "sms.code.bind",
 }
 
-// describeLifetime says how long a code lives, rounded down so the user never counts
-// on more time than there is.
-func describeLifetime(d time.Duration) string {
+// codePurpose is what a code sent for c is for, as CodeMessage.Purpose names it: bind
+// when it goes to a number being bound (newPhone), whatever the challenge; else the
+// challenge's purpose. A code for a bind challenge sent to the phone already bound (the
+// pages never send one; an API client could) confirms a change to the account: an
+// operation.
+func codePurpose(c Challenge, newPhone bool) policy.Purpose {
+	switch {
+	case newPhone:
+		return policy.PurposeBind
+	case c.Purpose == policy.PurposeLogin:
+		return policy.PurposeLogin
+	default:
+		return policy.PurposeOperation
+	}
+}
+
+// smsText is the message that carries a code, in lang: the issuer, the code, its
+// lifetime and what it is for, and nothing else.
+func smsText(lang *locale.Lang, purpose policy.Purpose, issuer, code string, lifetime time.Duration) string {
+	name := strings.Join(strings.Fields(issuer), " ") // one line, whatever the configuration
+	if name == "" {
+		name = lang.Text("sms.name.none")
+	}
+	id, ok := smsTextIDs[purpose]
+	if !ok {
+		id = smsTextIDs[policy.PurposeOperation]
+	}
+	return lang.Text(id, "Name", name, "Code", code, "Lifetime", describeLifetime(lang, lifetime))
+}
+
+// describeLifetime says in lang how long a code lives, rounded down so the user never
+// counts on more time than there is.
+func describeLifetime(lang *locale.Lang, d time.Duration) string {
 	if m := int(d / time.Minute); m >= 1 {
-		if m == 1 {
-			return "1 minute"
-		}
-		return fmt.Sprintf("%d minutes", m)
+		return lang.Text("sms.lifetime.minutes", "Count", m)
 	}
-	if sec := int(d / time.Second); sec > 1 {
-		return fmt.Sprintf("%d seconds", sec)
-	}
-	return "1 second"
+	return lang.Text("sms.lifetime.seconds", "Count", max(int(d/time.Second), 1))
 }

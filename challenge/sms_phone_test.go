@@ -38,8 +38,9 @@ func TestPhoneBindingFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sent.To != testMasked || !sent.Expires.Equal(now.Add(5*time.Minute)) || out.last(t).to != testNumber {
-		t.Errorf("SentCode = %+v, sent to %q", sent, out.last(t).to)
+	// A code to a number being bound says so, whatever the challenge is for.
+	if sent.To != testMasked || !sent.Expires.Equal(now.Add(5*time.Minute)) || out.last(t).To != testNumber || out.last(t).Purpose != policy.PurposeBind {
+		t.Errorf("SentCode = %+v, sent %+v", sent, out.last(t))
 	}
 	code := out.lastCode(t)
 	assertSealed(t, e, store.ChallengeKey(c.ID, pendingPhoneName), []byte(testNumber))
@@ -401,4 +402,4 @@ func TestSMSProviderAndStoreFailure(t *testing.T) {
 // senderFunc is an SMSSender that runs f.
 type senderFunc func() error
 
-func (f senderFunc) Send(_ context.Context, _, _ string) error { return f() }
+func (f senderFunc) Send(context.Context, CodeMessage) error { return f() }

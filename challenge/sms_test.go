@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
@@ -21,21 +22,18 @@ const (
 	testMasked = "+44 ••• ••• 0123"
 )
 
-// sentSMS is a message the recording sender was asked to send.
-type sentSMS struct{ to, text string }
-
 // recordingSender is an SMSSender that records what it is asked to send and answers
 // with fail. The real providers are tested against real HTTP servers in package sms.
 type recordingSender struct {
 	mu   sync.Mutex
-	sent []sentSMS
+	sent []CodeMessage
 	fail error
 }
 
-func (r *recordingSender) Send(_ context.Context, to, text string) error {
+func (r *recordingSender) Send(_ context.Context, m CodeMessage) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sent = append(r.sent, sentSMS{to, text})
+	r.sent = append(r.sent, m)
 	return r.fail
 }
 
@@ -45,7 +43,7 @@ func (r *recordingSender) count() int {
 	return len(r.sent)
 }
 
-func (r *recordingSender) last(t testing.TB) sentSMS {
+func (r *recordingSender) last(t testing.TB) CodeMessage {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -57,12 +55,14 @@ func (r *recordingSender) last(t testing.TB) sentSMS {
 
 var codeInText = regexp.MustCompile(`\b(\d{6})\b`)
 
-// lastCode returns the code in the last message sent.
+// lastCode returns the code in the last message sent, checking that its text carries
+// the code it names.
 func (r *recordingSender) lastCode(t testing.TB) string {
 	t.Helper()
-	m := codeInText.FindStringSubmatch(r.last(t).text)
-	if m == nil {
-		t.Fatalf("no code in %q", r.last(t).text)
+	msg := r.last(t)
+	m := codeInText.FindStringSubmatch(msg.Text)
+	if m == nil || m[1] != msg.Code {
+		t.Fatalf("the text %q does not carry the code %q", msg.Text, msg.Code)
 	}
 	return m[1]
 }
@@ -147,7 +147,11 @@ func TestSMSHappyPath(t *testing.T) {
 	}
 	msg := out.last(t)
 	code := out.lastCode(t)
-	if msg.to != testNumber || msg.text != "Example Console verification code: "+code+". It expires in 5 minutes. Do not share it." {
+	want := CodeMessage{
+		To: testNumber, Text: "Example Console verification code: " + code + ". It expires in 5 minutes. Use it to confirm an action. Do not share it.",
+		Code: code, Purpose: policy.PurposeOperation, Lang: "en", ExpiresIn: 5 * time.Minute,
+	}
+	if msg != want {
 		t.Errorf("sent %+v", msg)
 	}
 	// The page finds the waiting code (a reload, a wrong code) until it is used.
@@ -319,8 +323,8 @@ func TestSMSCodeExpires(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sent.Expires.Equal(c3.Expires) || !strings.Contains(out.last(t).text, "It expires in 1 minute.") {
-		t.Errorf("late code: %+v, %q", sent, out.last(t).text)
+	if !sent.Expires.Equal(c3.Expires) || !strings.Contains(out.last(t).Text, "It expires in 1 minute.") {
+		t.Errorf("late code: %+v, %q", sent, out.last(t).Text)
 	}
 }
 
@@ -639,20 +643,77 @@ func TestBothMethodsEitherPasses(t *testing.T) {
 }
 
 func TestSMSText(t *testing.T) {
+	en, zh := locale.English, locale.Chinese
+	login, op, bind := policy.PurposeLogin, policy.PurposeOperation, policy.PurposeBind
 	for _, tc := range []struct {
-		issuer string
-		d      time.Duration
-		want   string
+		lang    *locale.Lang
+		purpose policy.Purpose
+		issuer  string
+		d       time.Duration
+		want    string
 	}{
-		{"Example Console", 5 * time.Minute, "Example Console verification code: 123456. It expires in 5 minutes. Do not share it."},
-		{"", 5 * time.Minute, "Your verification code: 123456. It expires in 5 minutes. Do not share it."},
-		{"Acme\nCloud\t", 90 * time.Second, "Acme Cloud verification code: 123456. It expires in 1 minute. Do not share it."},
-		{"X", 30 * time.Second, "X verification code: 123456. It expires in 30 seconds. Do not share it."},
-		{"X", 0, "X verification code: 123456. It expires in 1 second. Do not share it."},
+		{en, op, "Example Console", 5 * time.Minute, "Example Console verification code: 123456. It expires in 5 minutes. Use it to confirm an action. Do not share it."},
+		{en, login, "Example Console", 10 * time.Minute, "Example Console verification code: 123456. It expires in 10 minutes. Use it to sign in. Do not share it."},
+		{en, bind, "Example Console", 5 * time.Minute, "Example Console verification code: 123456. It expires in 5 minutes. Use it to add this phone to your account. Do not share it."},
+		{en, op, "", 5 * time.Minute, "Your verification code: 123456. It expires in 5 minutes. Use it to confirm an action. Do not share it."},
+		{en, op, "Acme\nCloud\t", 90 * time.Second, "Acme Cloud verification code: 123456. It expires in 1 minute. Use it to confirm an action. Do not share it."},
+		{en, op, "X", 30 * time.Second, "X verification code: 123456. It expires in 30 seconds. Use it to confirm an action. Do not share it."},
+		{en, op, "X", 0, "X verification code: 123456. It expires in 1 second. Use it to confirm an action. Do not share it."},
+		{en, "", "X", time.Minute, "X verification code: 123456. It expires in 1 minute. Use it to confirm an action. Do not share it."},
+		{zh, login, "示例云控制台", 5 * time.Minute, "【示例云控制台】验证码 123456，用于登录，5 分钟内有效，请勿泄露给他人。"},
+		{zh, op, "示例云控制台", 10 * time.Minute, "【示例云控制台】验证码 123456，用于确认操作，10 分钟内有效，请勿泄露给他人。"},
+		{zh, bind, "Example Console", 59 * time.Second, "【Example Console】验证码 123456，用于绑定手机号，59 秒内有效，请勿泄露给他人。"},
+		{zh, login, "", 1 * time.Minute, "【身份验证】验证码 123456，用于登录，1 分钟内有效，请勿泄露给他人。"},
 	} {
-		if got := smsText(tc.issuer, "123456", tc.d); got != tc.want {
-			t.Errorf("smsText(%q, %v) = %q", tc.issuer, tc.d, got)
+		if got := smsText(tc.lang, tc.purpose, tc.issuer, "123456", tc.d); got != tc.want {
+			t.Errorf("smsText(%s, %q, %q, %v) = %q", tc.lang.Code(), tc.purpose, tc.issuer, tc.d, got)
 		}
+	}
+}
+
+// A code goes out in the language of the page that asked for it, English when none
+// did (an API client), with its parts beside the text.
+func TestSMSLanguage(t *testing.T) {
+	e := newEnv(t, Limits{})
+	out := e.withSMS()
+	e.bindPhone("alice", testNumber)
+	for _, tc := range []struct {
+		lang     *locale.Lang
+		purpose  policy.Purpose
+		wantLang string
+		wantText string
+	}{
+		{locale.Chinese, policy.PurposeLogin, "zh-Hans", "【Example Console】验证码 %s，用于登录，5 分钟内有效，请勿泄露给他人。"},
+		{locale.Chinese, policy.PurposeOperation, "zh-Hans", "【Example Console】验证码 %s，用于确认操作，5 分钟内有效，请勿泄露给他人。"},
+		{nil, policy.PurposeLogin, "en", "Example Console verification code: %s. It expires in 5 minutes. Use it to sign in. Do not share it."},
+		{locale.English, policy.PurposeOperation, "en", "Example Console verification code: %s. It expires in 5 minutes. Use it to confirm an action. Do not share it."},
+	} {
+		c, err := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: binding("alice"), Purpose: tc.purpose, Methods: []policy.Method{policy.SMS}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.SendSMSCode(e.ctx, c.ID, c.Binding, testIP, tc.lang); err != nil {
+			t.Fatal(err)
+		}
+		msg := out.last(t)
+		want := CodeMessage{To: testNumber, Text: fmt.Sprintf(tc.wantText, msg.Code), Code: msg.Code, Purpose: tc.purpose, Lang: tc.wantLang, ExpiresIn: 5 * time.Minute}
+		if msg != want || out.lastCode(t) == "" {
+			t.Errorf("sent %+v, want %+v", msg, want)
+		}
+		e.clock.Add(time.Minute) // the next challenge's send is not limited by this one's
+	}
+
+	// Binding a phone from a Chinese page: the new number gets the Chinese text.
+	c, err := e.svc.Begin(e.ctx, Challenge{User: "bob", Binding: binding("bob"), Purpose: policy.PurposeLogin, Methods: []policy.Method{policy.SMS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.StartPhoneBinding(e.ctx, c.ID, c.Binding, "+44 20 7946 0999", testIP, locale.Chinese); err != nil {
+		t.Fatal(err)
+	}
+	if msg := out.last(t); msg.Lang != "zh-Hans" || msg.Purpose != policy.PurposeBind || msg.To != "+442079460999" ||
+		msg.Text != "【Example Console】验证码 "+msg.Code+"，用于绑定手机号，5 分钟内有效，请勿泄露给他人。" {
+		t.Errorf("binding sent %+v", msg)
 	}
 }
 

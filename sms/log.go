@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+
+	"github.com/caddy-stepup/stepup/challenge"
 )
 
 func init() {
@@ -91,11 +93,13 @@ type OutboxMessage struct {
 	Message string    `json:"message"`
 }
 
-// Send writes the message to the log and appends it to the outbox.
-func (l *Log) Send(_ context.Context, to, text string) error {
+// Send writes the message's text to the log, with its purpose and language, and
+// appends the text to the outbox.
+func (l *Log) Send(_ context.Context, m challenge.CodeMessage) error {
 	l.logger.Info("sms (log provider): message not sent, written to the outbox",
-		zap.String("to", to), zap.String("message", text), zap.String("outbox", l.path))
-	line, err := json.Marshal(OutboxMessage{Time: time.Now().UTC(), To: to, Message: text})
+		zap.String("to", m.To), zap.String("message", m.Text), zap.String("purpose", string(m.Purpose)),
+		zap.String("lang", m.Lang), zap.String("outbox", l.path))
+	line, err := json.Marshal(OutboxMessage{Time: time.Now().UTC(), To: m.To, Message: m.Text})
 	if err != nil {
 		return &SendError{Provider: "log", Err: err}
 	}

@@ -7,11 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 func TestLogProvider(t *testing.T) {
@@ -29,7 +33,7 @@ func TestLogProvider(t *testing.T) {
 	l.logger = zap.New(core)
 
 	for i := 1; i <= 3; i++ {
-		if err := l.Send(context.Background(), fmt.Sprintf("+1555000000%d", i), fmt.Sprintf("code %d", i)); err != nil {
+		if err := l.Send(context.Background(), message(fmt.Sprintf("+1555000000%d", i), fmt.Sprintf("code %d", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -61,10 +65,10 @@ func TestLogProvider(t *testing.T) {
 	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(`{"time":"2026-01-01T00:00:00Z","to":"+1`)
 	f.Close()
-	if err := l.Send(context.Background(), "+15550000004", "code 4"); err == nil {
+	if err := l.Send(context.Background(), message("+15550000004", "code 4")); err == nil {
 		// The cut line and the new one share a line: both are unreadable, which is fine;
 		// the one after reads.
-		l.Send(context.Background(), "+15550000005", "code 5")
+		l.Send(context.Background(), message("+15550000005", "code 5"))
 	}
 	msgs, err = ReadOutbox(path, 1)
 	if err != nil || len(msgs) != 1 || msgs[0].Message != "code 5" {
@@ -73,9 +77,40 @@ func TestLogProvider(t *testing.T) {
 
 	// A file made wider by someone else is restricted again.
 	os.Chmod(path, 0o644)
-	l.Send(context.Background(), "+15550000006", "code 6")
+	l.Send(context.Background(), message("+15550000006", "code 6"))
 	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
 		t.Errorf("outbox mode %v after a send, want 0600", info.Mode().Perm())
+	}
+}
+
+// A Chinese text reaches the outbox as the demo console reads it, the whole text and
+// nothing else of the message; the log names its purpose and language.
+func TestLogProviderChinese(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.jsonl")
+	l := &Log{Outbox: path}
+	if err := provision(t, l); err != nil {
+		t.Fatal(err)
+	}
+	core, logs := observer.New(zapcore.InfoLevel)
+	l.logger = zap.New(core)
+	text := "【示例云控制台】验证码 123456，用于登录，5 分钟内有效，请勿泄露给他人。"
+	err := l.Send(context.Background(), challenge.CodeMessage{
+		To: "+8613800138000", Text: text, Code: "123456", Purpose: policy.PurposeLogin, Lang: "zh-Hans", ExpiresIn: 5 * time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := ReadOutbox(path, 0)
+	if err != nil || len(msgs) != 1 || msgs[0].To != "+8613800138000" || msgs[0].Message != text {
+		t.Fatalf("ReadOutbox = %+v, %v", msgs, err)
+	}
+	raw, _ := os.ReadFile(path)
+	if strings.Contains(string(raw), "purpose") || strings.Count(string(raw), "123456") != 1 {
+		t.Errorf("outbox line %s: want the text alone", raw)
+	}
+	entries := logs.All()
+	if len(entries) != 1 || entries[0].ContextMap()["purpose"] != "login" || entries[0].ContextMap()["lang"] != "zh-Hans" || entries[0].ContextMap()["message"] != text {
+		t.Errorf("log entries: %+v", entries)
 	}
 }
 
@@ -108,7 +143,7 @@ func TestLogOutboxUnwritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.logger = zap.NewNop()
-	if err := l.Send(context.Background(), "+15550000000", "x"); !errorsAs(err, new(*SendError)) {
+	if err := l.Send(context.Background(), message("+15550000000", "x")); !errorsAs(err, new(*SendError)) {
 		t.Fatalf("err = %v, want a *SendError", err)
 	}
 }

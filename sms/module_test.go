@@ -43,7 +43,7 @@ func TestLoadModuleFromJSON(t *testing.T) {
 	if !ok {
 		t.Fatalf("loaded %T", mod)
 	}
-	if err := p.Send(context.Background(), "+15551234567", "hi"); err != nil {
+	if err := p.Send(context.Background(), message("+15551234567", "hi")); err != nil {
 		t.Fatal(err)
 	}
 	if got := srv.only(t); got.Path != "/send" {

@@ -2,17 +2,25 @@
 // guest modules in the namespace "stepup.sms", chosen in the gateway's configuration:
 //
 //   - stepup.sms.webhook: a JSON POST to a URL of your own (a small relay to any SMS
-//     service);
+//     service), with the rendered text and, beside it, the code, its purpose, its
+//     language and its lifetime, so a relay can fill in a registered template instead;
 //   - stepup.sms.twilio: the Twilio Messages REST API;
 //   - stepup.sms.log: development only; writes the message, code included, to the
 //     Caddy log and to a local outbox file instead of sending it.
 //
+// Each message is a challenge.CodeMessage: the text in the reader's language (English
+// or Simplified Chinese, from the catalogs of package locale) and its parts. Mainland
+// Chinese providers send only templates registered with them, under a registered
+// signature ("【Name】"), and carry 70 Chinese characters a segment: the gateway's
+// Chinese texts start with the issuer's name as a signature and fit one segment, and a
+// relay in front of such a provider sends its own template with the code instead.
+//
 // A provider sends one message and reports whether it was accepted. It never retries:
 // a message that may have gone out must not go out twice, and the caller's send limits
 // decide when the user may ask again. Failures are *SendError values, which satisfy
-// errors.Is(err, challenge.ErrSendFailed), the one error for a message not sent: show the user "could not send the code" and put the
-// error, which carries the provider's answer, in the operator's log. No error holds a
-// provider's credentials.
+// errors.Is(err, challenge.ErrSendFailed), the one error for a message not sent: show
+// the user "could not send the code" and put the error, which carries the provider's
+// answer, in the operator's log. No error holds a provider's credentials.
 package sms
 
 import (
@@ -29,11 +37,12 @@ import (
 	"github.com/caddy-stepup/stepup/challenge"
 )
 
-// Provider sends a text message to a phone number in E.164 form ("+15551234567").
-// Implementations are Caddy modules with IDs "stepup.sms.<name>". Send returns nil
-// once the provider has accepted the message, and a *SendError otherwise.
+// Provider sends a message that carries a code to m.To, a phone number in E.164 form
+// ("+15551234567"). Implementations are Caddy modules with IDs "stepup.sms.<name>".
+// Send returns nil once the provider has accepted the message, and a *SendError
+// otherwise.
 type Provider interface {
-	Send(ctx context.Context, to, text string) error
+	Send(ctx context.Context, m challenge.CodeMessage) error
 }
 
 // maxDetail bounds SendError.Detail, in bytes.
@@ -163,3 +172,6 @@ func validURL(field, raw string) error {
 	}
 	return nil
 }
+
+// Every Provider is a challenge.SMSSender.
+var _ challenge.SMSSender = Provider(nil)

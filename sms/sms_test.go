@@ -113,6 +113,12 @@ func wantSendError(t *testing.T, err error, status int, want, secret string) *Se
 	return se
 }
 
+// message is a code message with only a number and a text, for the tests that look
+// at neither the code nor its other parts.
+func message(to, text string) challenge.CodeMessage {
+	return challenge.CodeMessage{To: to, Text: text}
+}
+
 func TestSendErrorTruncatesDetail(t *testing.T) {
 	long := strings.Repeat("é", 1000) // 2000 bytes
 	got := truncate(long, maxDetail)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-stepup/stepup/challenge"
 )
 
 func init() {
@@ -101,9 +103,9 @@ func (t *Twilio) Validate() error {
 	return validURL("sms twilio: base_url", t.baseURL)
 }
 
-// Send creates one message with the Twilio Messages API.
-func (t *Twilio) Send(ctx context.Context, to, text string) error {
-	form := url.Values{"To": {to}, "Body": {text}}
+// Send creates one message with the Twilio Messages API, m.Text as its body.
+func (t *Twilio) Send(ctx context.Context, m challenge.CodeMessage) error {
+	form := url.Values{"To": {m.To}, "Body": {m.Text}}
 	if t.serviceSID != "" {
 		form.Set("MessagingServiceSid", t.serviceSID)
 	} else {

@@ -41,7 +41,7 @@ func TestTwilioSend(t *testing.T) {
 			if err := provision(t, &tw); err != nil {
 				t.Fatal(err)
 			}
-			if err := tw.Send(context.Background(), "+447700900123", "Example Console verification code: 123456."); err != nil {
+			if err := tw.Send(context.Background(), message("+447700900123", "Example Console verification code: 123456.")); err != nil {
 				t.Fatal(err)
 			}
 			got := srv.only(t)
@@ -72,7 +72,7 @@ func TestTwilioAccepts200(t *testing.T) {
 	if err := provision(t, &tw); err != nil {
 		t.Fatal(err)
 	}
-	if err := tw.Send(context.Background(), "+15551234567", "x"); err != nil {
+	if err := tw.Send(context.Background(), message("+15551234567", "x")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -85,7 +85,7 @@ func TestTwilioError(t *testing.T) {
 	if err := provision(t, &tw); err != nil {
 		t.Fatal(err)
 	}
-	err := tw.Send(context.Background(), "+15005550001", "x")
+	err := tw.Send(context.Background(), message("+15005550001", "x"))
 	wantSendError(t, err, http.StatusBadRequest, "21211", testToken)
 	srv.only(t)
 
@@ -94,7 +94,7 @@ func TestTwilioError(t *testing.T) {
 	if err := provision(t, &tw); err != nil {
 		t.Fatal(err)
 	}
-	wantSendError(t, tw.Send(context.Background(), "+15551234567", "x"), http.StatusUnauthorized, "20003", testToken)
+	wantSendError(t, tw.Send(context.Background(), message("+15551234567", "x")), http.StatusUnauthorized, "20003", testToken)
 }
 
 func TestTwilioTimeout(t *testing.T) {
@@ -105,7 +105,7 @@ func TestTwilioTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err := tw.Send(context.Background(), "+15551234567", "x")
+	err := tw.Send(context.Background(), message("+15551234567", "x"))
 	var se *SendError
 	if !errorsAs(err, &se) || se.Status != 0 || time.Since(start) > 3*time.Second {
 		t.Fatalf("err = %v after %v", err, time.Since(start))

@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-stepup/stepup/challenge"
 )
 
 func init() {
@@ -20,11 +22,32 @@ func init() {
 // Webhook is the SMS provider "stepup.sms.webhook": it POSTs each message as JSON to a
 // URL of your own, which passes it on to an SMS service. The body is
 //
-//	{"to": "+15551234567", "message": "Example Console verification code: …"}
+//	{
+//	  "to": "+8613800138000",
+//	  "message": "【Example Console】验证码 123456，用于登录，5 分钟内有效，请勿泄露给他人。",
+//	  "code": "123456",
+//	  "purpose": "login",
+//	  "lang": "zh-Hans",
+//	  "expires_in_seconds": 300
+//	}
 //
-// with Content-Type application/json and the configured headers. A 2xx answer means
-// the message was accepted; anything else, a redirect included, is a failure whose
-// answer goes to the log. Requests are never retried.
+// with Content-Type application/json and the configured headers. message is the whole
+// text in the reader's language, ready to send. Beside it:
+//
+//   - code is the code alone, six digits;
+//   - purpose is what it is for: "login" (a sign-in to the console), "operation" (a
+//     protected action) or "bind" (a phone number being added; the message goes to it);
+//   - lang is the language of message, a BCP 47 tag: "en" or "zh-Hans";
+//   - expires_in_seconds is how long the code is valid, in whole seconds (300 by
+//     default; less when its challenge ends sooner). The gateway's own texts say it in
+//     whole minutes, rounded down, and in seconds under a minute.
+//
+// Mainland Chinese providers send only templates registered with them, under a
+// registered signature: a relay to one sends its template for purpose and lang with
+// code (and the minutes) as the template's parameters, and ignores message.
+//
+// A 2xx answer means the message was accepted; anything else, a redirect included, is a
+// failure whose answer goes to the log. Requests are never retried.
 type Webhook struct {
 	// URL receives the messages: an absolute http or https URL. Placeholders known at
 	// provisioning time (such as {env.SMS_WEBHOOK_URL}) are replaced. Required.
@@ -89,15 +112,22 @@ func (w *Webhook) Validate() error {
 	return nil
 }
 
-// webhookMessage is the JSON body of a webhook request.
+// webhookMessage is the JSON body of a webhook request (see Webhook).
 type webhookMessage struct {
-	To      string `json:"to"`
-	Message string `json:"message"`
+	To        string `json:"to"`
+	Message   string `json:"message"`
+	Code      string `json:"code"`
+	Purpose   string `json:"purpose"`
+	Lang      string `json:"lang"`
+	ExpiresIn int64  `json:"expires_in_seconds"`
 }
 
 // Send POSTs the message to the URL once.
-func (w *Webhook) Send(ctx context.Context, to, text string) error {
-	body, err := json.Marshal(webhookMessage{To: to, Message: text})
+func (w *Webhook) Send(ctx context.Context, m challenge.CodeMessage) error {
+	body, err := json.Marshal(webhookMessage{
+		To: m.To, Message: m.Text, Code: m.Code, Purpose: string(m.Purpose), Lang: m.Lang,
+		ExpiresIn: int64(m.ExpiresIn / time.Second),
+	})
 	if err != nil {
 		return &SendError{Provider: "webhook", Err: err}
 	}

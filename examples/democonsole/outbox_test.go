@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/sms"
 )
 
 // writeOutbox writes messages through the real log provider, oldest first.
@@ -23,7 +25,7 @@ func writeOutbox(t *testing.T, path string, msgs ...[2]string) {
 		t.Fatal(err)
 	}
 	for _, m := range msgs {
-		if err := l.Send(context.Background(), m[0], m[1]); err != nil {
+		if err := l.Send(context.Background(), challenge.CodeMessage{To: m[0], Text: m[1]}); err != nil {
 			t.Fatal(err)
 		}
 	}
