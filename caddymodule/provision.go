@@ -103,6 +103,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("stepup: %v", err)
 	}
+	if err := h.challenges.CheckSMSLength(); err != nil {
+		h.logger.Warn("issuer name makes SMS texts longer than one segment", zap.Error(err))
+	}
 	material := signing.HMACKey
 	if signing.Ed25519Key != nil {
 		material = signing.Ed25519Key.Seed()
