@@ -89,7 +89,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	// Refusals and mistakes: a non-zero exit with a clear message.
-	if _, err := cli(t, config, "protection", "alice", "login", "off"); err == nil || !strings.Contains(err.Error(), "required") {
+	if _, err := cli(t, config, "protection", "alice", "login", "off"); err == nil || !strings.Contains(err.Error(), "cannot be turned off") {
 		t.Fatalf("turning a mandate off: %v", err)
 	}
 	if _, err := cli(t, config, "protection", "carol", "everything", "on"); err == nil || !strings.Contains(err.Error(), "expected") {
