@@ -424,7 +424,9 @@ func codePurpose(c Challenge, newPhone bool) policy.Purpose {
 // smsText is the message that carries a code, in lang: the issuer, the code, its
 // lifetime and what it is for, and nothing else.
 func smsText(lang *locale.Lang, purpose policy.Purpose, issuer, code string, lifetime time.Duration) string {
-	name := strings.Join(strings.Fields(issuer), " ") // one line, whatever the configuration
+	// One line, whatever the configuration, and no brackets that would end the
+	// Chinese signature 【…】 early.
+	name := strings.Join(strings.Fields(strings.NewReplacer("【", "", "】", "").Replace(issuer)), " ")
 	if name == "" {
 		name = lang.Text("sms.name.none")
 	}

@@ -664,6 +664,7 @@ func TestSMSText(t *testing.T) {
 		{zh, op, "示例云控制台", 10 * time.Minute, "【示例云控制台】验证码 123456，用于确认操作，10 分钟内有效，请勿泄露给他人。"},
 		{zh, bind, "Example Console", 59 * time.Second, "【Example Console】验证码 123456，用于绑定手机号，59 秒内有效，请勿泄露给他人。"},
 		{zh, login, "", 1 * time.Minute, "【身份验证】验证码 123456，用于登录，1 分钟内有效，请勿泄露给他人。"},
+		{zh, login, "【伪】签名", 1 * time.Minute, "【伪签名】验证码 123456，用于登录，1 分钟内有效，请勿泄露给他人。"}, // no early end of the signature
 	} {
 		if got := smsText(tc.lang, tc.purpose, tc.issuer, "123456", tc.d); got != tc.want {
 			t.Errorf("smsText(%s, %q, %q, %v) = %q", tc.lang.Code(), tc.purpose, tc.issuer, tc.d, got)
