@@ -70,10 +70,10 @@ func (p *page) bindFromSettings() *totptest.App {
 	p.t.Helper()
 	resp := p.click("nav-security")
 	p.expectAt(resp, 200, "/.stepup/")
-	if got := p.text("settings-title"); got != "Two-factor authentication" {
+	if got := p.text("settings-title"); got != p.words("settings.title") {
 		p.fail("settings title %q", got)
 	}
-	if got := p.text("totp-status"); got != "Not set up." {
+	if got := p.text("totp-status"); got != p.words("settings.notSetUp") {
 		p.fail("authenticator status before binding: %q", got)
 	}
 	p.expectChallengePage(p.click("bind-start"))
@@ -81,8 +81,8 @@ func (p *page) bindFromSettings() *totptest.App {
 	p.screenshot("bind")
 	resp = p.bind(a)
 	p.expectAt(resp, 200, "/.stepup/?saved=totp")
-	if got := p.text("totp-status"); !strings.HasPrefix(got, "Set up on ") {
-		p.fail("authenticator status after binding: %q", got)
+	if got, want := p.text("totp-status"), strings.Split(p.words("settings.totp.setUpOn", "When", ""), "。")[0]; !strings.HasPrefix(got, strings.TrimSuffix(want, ".")) {
+		p.fail("authenticator status after binding: %q, want it to start with %q", got, want)
 	}
 	if !p.has("unbind-form") || p.has("bind-start") {
 		p.fail("settings should offer unbinding, not binding, once bound")

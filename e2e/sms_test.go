@@ -80,6 +80,9 @@ func (o *outbox) lastCode(to string) (code, lifetime string) {
 		}
 		m := smsCodeText.FindStringSubmatch(msgs[i].Message)
 		if m == nil {
+			m = smsCodeTextChinese.FindStringSubmatch(msgs[i].Message)
+		}
+		if m == nil {
 			o.t.Fatalf("the latest SMS to %s is not a Demo Console code message: %q", to, msgs[i].Message)
 		}
 		return m[1], m[2]
@@ -96,6 +99,10 @@ var e164 = regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 // smsCodeText is a code message as the gateway words it: the issuer, the code, the
 // code's lifetime. Groups: the code, the lifetime.
 var smsCodeText = regexp.MustCompile(`^Demo Console verification code: ([0-9]{6})\. It expires in ([0-9]+ (?:minutes?|seconds?))\.`)
+
+// smsCodeTextChinese is the same in Chinese, with the signature mainland carriers
+// require first.
+var smsCodeTextChinese = regexp.MustCompile(`^【Demo Console】验证码 ([0-9]{6})，用于[^，]+，([0-9]+ (?:分钟|秒))内有效`)
 
 // The phone the journeys bind: a London number from Ofcom's range for drama, never a
 // real subscriber's but a valid number (the gateway refuses the drama range of mobiles,
@@ -179,13 +186,13 @@ func (p *page) sendSMSCode() string {
 	}
 	code, lifetime := p.s.outbox.lastCode(demoPhoneE164)
 	p.t.Logf("SMS to %s: %q", msgs[0].To, msgs[0].Message)
-	if !strings.HasPrefix(msgs[0].Message, "Demo Console ") {
+	if !strings.HasPrefix(msgs[0].Message, "Demo Console ") && !strings.HasPrefix(msgs[0].Message, "【Demo Console】") {
 		p.fail("the SMS does not name the issuer: %q", msgs[0].Message)
 	}
 	var n int
 	var unit string
 	if _, err := fmt.Sscanf(lifetime, "%d %s", &n, &unit); err != nil || n < 1 ||
-		(strings.HasPrefix(unit, "minute") && n > 10) {
+		((strings.HasPrefix(unit, "minute") || unit == "分钟") && n > 10) {
 		p.fail("the SMS gives the code's lifetime as %q, want 10 minutes at most", lifetime)
 	}
 	return code
