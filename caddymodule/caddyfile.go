@@ -83,6 +83,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        remember_device <duration>
 //	        remember_network <duration>
 //	    }
+//	    brand {                         # the pages look like the console's
+//	        name <text>
+//	        logo <url>                  # /static/logo.svg or https://...
+//	        accent "<#hex>"             # in quotes: # starts a comment
+//	        support <url>               # also mailto:
+//	        stylesheet <url>
+//	    }
 //	}
 //
 // Secrets should come from placeholders such as {env.STEPUP_SIGNING_KEY} or
@@ -149,8 +156,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			needsCookie, err = h.parseBindConsoleSession(d)
 		case "anomaly":
 			err = h.parseAnomaly(d)
+		case "brand":
+			err = h.parseBrand(d)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session or anomaly)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session, anomaly or brand)", d.Val())
 		}
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/store"
 	"github.com/caddy-stepup/stepup/token"
+	"github.com/caddy-stepup/stepup/web"
 )
 
 func init() {
@@ -58,6 +59,12 @@ type Handler struct {
 
 	// Prefix under which the gateway serves its own pages and API. Default /.stepup.
 	Prefix string `json:"prefix,omitempty"`
+
+	// Brand makes the gateway's pages look like the console's: its product name, logo,
+	// accent colour, support link and stylesheet. The pages' Content-Security-Policy
+	// admits exactly the logo's and the stylesheet's origins. Default: the gateway's
+	// own plain look, named by Issuer.
+	Brand *web.Brand `json:"brand,omitempty"`
 
 	// Login describes the console's login route.
 	Login *LoginConfig `json:"login,omitempty"`

@@ -152,6 +152,13 @@ func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 	if h.Identity.Source == "header" {
 		o.IdentityHeader = h.Identity.Header
 	}
+	if h.Brand != nil {
+		// Check works out the pages' policy and colours once, for the gateway's copy.
+		if err := h.Brand.Check(); err != nil {
+			return o, fmt.Errorf("stepup: brand: %v", err)
+		}
+		o.Brand = *h.Brand
+	}
 	if l := h.Login; l != nil {
 		o.Login = &gateway.LoginOptions{
 			Path: l.Path, Method: l.Method, UserHeader: l.UserHeader, UserField: l.UserField,
@@ -460,6 +467,11 @@ func (h *Handler) Validate() error {
 	}
 	if h.Logout != "" && !strings.HasPrefix(h.Logout, "/") {
 		return fmt.Errorf("stepup: logout path %q must start with /", h.Logout)
+	}
+	if h.Brand != nil {
+		if err := h.Brand.Check(); err != nil {
+			return fmt.Errorf("stepup: brand: %v", err)
+		}
 	}
 	return h.checkAccountSafety()
 }
