@@ -134,6 +134,7 @@ func (c *Console) routes() http.Handler {
 
 	public := http.NewServeMux()
 	public.HandleFunc("GET /login", c.loginPage)
+	public.HandleFunc("GET "+LogoPath, c.logo)
 	public.HandleFunc("POST /login", c.login)
 	public.HandleFunc("GET /logout", c.logout)
 	public.HandleFunc("POST /logout", c.logout)
