@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
@@ -30,6 +31,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    signing_key_file <ed25519.pem>  # EdDSA
 //	    encryption_key <secret>
 //	    issuer <label>
+//	    lang en|zh-Hans                 # the pages' language when the browser asks for neither
 //	    prefix <path>
 //	    login <path> {
 //	        method <method>
@@ -112,6 +114,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.SigningKeyFile)
 		case "encryption_key":
 			err = parseSecret(d, &h.EncryptionKey)
+		case "lang":
+			err = h.parseLang(d)
 		case "issuer":
 			err = oneArg(d, &h.Issuer)
 		case "prefix":
@@ -159,7 +163,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "brand":
 			err = h.parseBrand(d)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session, anomaly or brand)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, lang, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session, anomaly or brand)", d.Val())
 		}
 		if err != nil {
 			return err
@@ -169,6 +173,19 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return needsCookie
 	}
 	return h.checkKeysPresent(d)
+}
+
+// parseLang reads `lang <code>`, the pages' default language.
+func (h *Handler) parseLang(d *caddyfile.Dispenser) error {
+	if err := oneArg(d, &h.Lang); err != nil {
+		return err
+	}
+	l, ok := locale.Parse(h.Lang)
+	if !ok {
+		return d.Errf("lang: the gateway speaks %s; got %q", langCodes(), h.Lang)
+	}
+	h.Lang = l.Code() // "zh" and "zh-CN" mean zh-Hans
+	return nil
 }
 
 func (h *Handler) parseStore(d *caddyfile.Dispenser) error {

@@ -60,6 +60,12 @@ type Handler struct {
 	// Prefix under which the gateway serves its own pages and API. Default /.stepup.
 	Prefix string `json:"prefix,omitempty"`
 
+	// Lang is the language of the pages, messages and SMS texts for a reader whose
+	// browser asks for none the gateway speaks and who chose none with the pages'
+	// language switch: "en" (English, the default) or "zh-Hans" (Simplified Chinese).
+	// A reader's own choice, then their browser's Accept-Language, come first.
+	Lang string `json:"lang,omitempty"`
+
 	// Brand makes the gateway's pages look like the console's: its product name, logo,
 	// accent colour, support link and stylesheet. The pages' Content-Security-Policy
 	// admits exactly the logo's and the stylesheet's origins. Default: the gateway's

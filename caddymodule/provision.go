@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/gateway"
+	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/token"
@@ -144,7 +146,7 @@ type derivedKeys struct{ form, console, device []byte }
 // gatewayOptions are the flows' settings from this config.
 func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 	o := gateway.Options{
-		Prefix: h.Prefix, Issuer: h.Issuer, Logout: h.Logout, Rules: h.rules, Settings: h.settings,
+		Prefix: h.Prefix, Issuer: h.Issuer, Lang: h.lang(), Logout: h.Logout, Rules: h.rules, Settings: h.settings,
 		TokenHeader:    h.TokenHeader,
 		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form,
 		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
@@ -194,6 +196,9 @@ func (h *Handler) setDefaults() {
 	}
 	if h.Issuer == "" {
 		h.Issuer = defaultIssuer
+	}
+	if h.Lang == "" {
+		h.Lang = locale.English.Code()
 	}
 	if h.Prefix == "" {
 		h.Prefix = defaultPrefix
@@ -436,6 +441,9 @@ func (h *Handler) Validate() error {
 	if !strings.HasPrefix(h.Prefix, "/") || len(h.Prefix) < 2 {
 		return fmt.Errorf("stepup: prefix %q must be a path like /.stepup", h.Prefix)
 	}
+	if _, ok := locale.Parse(h.Lang); !ok {
+		return fmt.Errorf("stepup: lang: the gateway speaks %s; got %q", langCodes(), h.Lang)
+	}
 	switch h.Store.Backend {
 	case "memory":
 	case "redis":
@@ -513,4 +521,19 @@ func (h *Handler) Cleanup() error {
 	h.storeKey = ""
 	_, err := stores.Delete(key)
 	return err
+}
+
+// lang is the operator's default language (Validate checked it).
+func (h *Handler) lang() *locale.Lang {
+	l, _ := locale.Parse(h.Lang)
+	return l
+}
+
+// langCodes lists the languages the gateway speaks, for error messages.
+func langCodes() string {
+	var codes []string
+	for _, l := range locale.All() {
+		codes = append(codes, strconv.Quote(l.Code())+" ("+l.Name()+")")
+	}
+	return strings.Join(codes, " and ")
 }
