@@ -10,10 +10,12 @@
 // development SMS provider writes), signs out everywhere and calls the API the way a
 // user's browser does.
 //
-// The files: stack_test.go runs Caddy, browser_test.go drives Chromium, login_test.go,
-// binding_test.go, challenge_test.go and sms_test.go check the pages of each step, the
-// journeys_*_test.go files hold the journeys by topic, and a11y_test.go walks every
-// gateway page at desktop and phone width with axe-core (a11y_helpers_test.go holds the
-// checks and writes a picture of each page to screenshots/). The package has no code of
-// its own.
+// The files: stack_test.go runs Caddy, browser_test.go drives Chromium (a browser may
+// ask for a language: newPageIn), login_test.go, binding_test.go, challenge_test.go and
+// sms_test.go check the pages of each step, the journeys_*_test.go files hold the
+// journeys by topic (journeys_language_test.go: Chinese from the browser and the
+// switch), brand_test.go checks the console's look and its CSP in the browser, and
+// a11y_test.go walks every gateway page in each language at desktop and phone width with
+// axe-core (a11y_helpers_test.go holds the checks and writes a picture of each page to
+// screenshots/). The package has no code of its own.
 package e2e
