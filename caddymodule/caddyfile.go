@@ -344,6 +344,41 @@ func (h *Handler) parseIdentity(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// parseRuleText reads `name [<lang>] <text>` or `description [<lang>] <text>`: the
+// rule's text, or its text for readers of lang.
+func parseRuleText(d *caddyfile.Dispenser, p *ProtectConfig) error {
+	what := d.Val()
+	args := d.RemainingArgs()
+	var text string
+	switch len(args) {
+	case 1:
+		text = args[0]
+		if what == "name" {
+			p.Name = text
+		} else {
+			p.Description = text
+		}
+		return nil
+	case 2:
+		l, ok := locale.Parse(args[0])
+		if !ok {
+			return d.Errf("%s %s: the gateway speaks %s; got %q", what, args[0], langCodes(), args[0])
+		}
+		if p.Translations == nil {
+			p.Translations = map[string]RuleText{}
+		}
+		t := p.Translations[l.Code()]
+		if what == "name" {
+			t.Name = args[1]
+		} else {
+			t.Description = args[1]
+		}
+		p.Translations[l.Code()] = t
+		return nil
+	}
+	return d.Errf("expected `%s <text>` or `%s <lang> <text>`, e.g. %s zh-Hans \"…\"", what, what, what)
+}
+
 func (h *Handler) parseProtect(d *caddyfile.Dispenser) error {
 	var p ProtectConfig
 	p.Paths = d.RemainingArgs()
@@ -370,12 +405,10 @@ func (h *Handler) parseProtect(d *caddyfile.Dispenser) error {
 			}
 		case "max_age":
 			err = duration(d, &p.MaxAge)
-		case "name":
-			err = oneArg(d, &p.Name)
-		case "description":
-			err = oneArg(d, &p.Description)
+		case "name", "description":
+			err = parseRuleText(d, &p)
 		default:
-			err = d.Errf("unknown protect subdirective %q (expected methods, max_age, name or description)", d.Val())
+			err = d.Errf("unknown protect subdirective %q (expected methods, max_age, name or description, each name or description optionally preceded by a language)", d.Val())
 		}
 		if err != nil {
 			return err

@@ -99,6 +99,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad method", "stepup {\n\tprotect /a {\n\t\tmethods FETCH\n\t}\n}", 4, `expected HTTP methods such as POST or DELETE, got "FETCH"`},
 		{"unknown protect option", "stepup {\n\tprotect /a {\n\t\tmaxage 5m\n\t}\n}", 4, `unknown protect subdirective "maxage"`},
 		{"unknown store", "stepup {\n\tstore etcd x\n}", 3, `unknown store "etcd"`},
+		{"name in an unknown language", "stepup {\n\tprotect /a {\n\t\tname fr \"changements\"\n\t}\n}", 4, `name fr: the gateway speaks "en" (English) and "zh-Hans" (简体中文); got "fr"`},
+		{"description with too many words", "stepup {\n\tprotect /a {\n\t\tdescription zh-Hans a b\n\t}\n}", 4, "expected `description <text>` or `description <lang> <text>`"},
 		{"unknown lang", "stepup {\n\tlang fr\n}", 3, `lang: the gateway speaks "en" (English) and "zh-Hans" (简体中文); got "fr"`},
 		{"lang without code", "stepup {\n\tlang\n}", 3, "lang needs a value"},
 		{"redis without url", "stepup {\n\tstore redis\n}", 3, "store redis <url>"},

@@ -100,6 +100,18 @@ type ProtectConfig struct {
 	// "Deleting an instance cannot be undone." The page also shows the held request's
 	// method and path, from the request itself.
 	Description string `json:"description,omitempty"`
+	// Translations are the name and description as readers of another language see
+	// them, by language: {"zh-Hans": {"name": "实例变更", "description": "删除实例后无法恢复。"}}.
+	// A reader of a language without one sees Name and Description.
+	Translations map[string]RuleText `json:"translations,omitempty"`
+}
+
+// RuleText is a protect rule's name and description in one language.
+type RuleText struct {
+	// Name is the rule's name in the language.
+	Name string `json:"name,omitempty"`
+	// Description is the rule's description in the language.
+	Description string `json:"description,omitempty"`
 }
 
 // ChoiceConfig is one kind of protection: on or off, and the methods that may pass

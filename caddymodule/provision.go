@@ -146,7 +146,7 @@ type derivedKeys struct{ form, console, device []byte }
 // gatewayOptions are the flows' settings from this config.
 func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 	o := gateway.Options{
-		Prefix: h.Prefix, Issuer: h.Issuer, Lang: h.lang(), Logout: h.Logout, Rules: h.rules, Settings: h.settings,
+		Prefix: h.Prefix, Issuer: h.Issuer, Lang: h.lang(), RuleTexts: h.ruleTexts(), Logout: h.Logout, Rules: h.rules, Settings: h.settings,
 		TokenHeader:    h.TokenHeader,
 		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form,
 		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
@@ -269,6 +269,11 @@ func (h *Handler) compileRules() (policy.Rules, error) {
 		}
 		if r.MaxAge <= 0 {
 			r.MaxAge = defaultMaxAge
+		}
+		for code := range p.Translations {
+			if _, ok := locale.Parse(code); !ok {
+				return nil, fmt.Errorf("stepup: protect %q: translations: the gateway speaks %s; got %q", r.Name, langCodes(), code)
+			}
 		}
 		for _, m := range p.Methods {
 			r.Methods = append(r.Methods, strings.ToUpper(m))
@@ -521,6 +526,31 @@ func (h *Handler) Cleanup() error {
 	h.storeKey = ""
 	_, err := stores.Delete(key)
 	return err
+}
+
+// ruleTexts are the protect rules' names and descriptions in other languages, by the
+// rule's name (compileRules checked the languages).
+func (h *Handler) ruleTexts() map[string]map[*locale.Lang]gateway.RuleText {
+	out := map[string]map[*locale.Lang]gateway.RuleText{}
+	for _, p := range h.Protect {
+		name := p.Name
+		if name == "" {
+			name = strings.Join(p.Paths, " ")
+		}
+		for code, t := range p.Translations {
+			l, ok := locale.Parse(code)
+			if !ok {
+				continue
+			}
+			if out[name] == nil {
+				out[name] = map[*locale.Lang]gateway.RuleText{}
+			}
+			if _, seen := out[name][l]; !seen {
+				out[name][l] = gateway.RuleText{Name: t.Name, Description: t.Description}
+			}
+		}
+	}
+	return out
 }
 
 // lang is the operator's default language (Validate checked it).

@@ -87,9 +87,20 @@ func (cp *challengePages) pageData(l *locale.Lang, ch challenge.Challenge, fl fl
 	case policy.PurposeBind:
 	default:
 		data["Rule"], data["Request"], data["Description"] = ruleName(l, ch.Rule), ch.Request, cp.descriptions[ch.Rule]
+		if t, ok := cp.ruleTexts[ch.Rule][l]; ok {
+			if t.Name != "" {
+				data["Rule"] = t.Name
+			}
+			if t.Description != "" {
+				data["Description"] = t.Description
+			}
+		}
 	}
 	return data
 }
+
+// RuleText is a protect rule's name and description in one language.
+type RuleText struct{ Name, Description string }
 
 // builtInRules are the gateway's own operations that need a recent second factor, by
 // the rule name challenges and logs carry; the page says them in its reader's

@@ -57,6 +57,8 @@ type challengePages struct {
 	lock        lockRule
 	// descriptions are the operator's descriptions of the protect rules, by name.
 	descriptions map[string]string
+	// ruleTexts are the rules' names and descriptions in other languages.
+	ruleTexts map[string]map[*locale.Lang]RuleText
 	env
 }
 

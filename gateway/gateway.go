@@ -27,6 +27,9 @@ type Options struct {
 	// Lang is the language of a reader whose browser asks for none the gateway
 	// speaks, and who chose none on a page (default: English).
 	Lang *locale.Lang
+	// RuleTexts are the protect rules' names and descriptions in other languages, by
+	// the rule's name: what a reader of that language sees on the challenge page.
+	RuleTexts map[string]map[*locale.Lang]RuleText
 	// Brand is the console's look, for the pages.
 	Brand web.Brand
 	// Login is the console's login route; nil when the gateway watches none.
@@ -195,7 +198,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	fl := flashes{key: o.FormKey, cookies: ck}
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
 		sessions: sess, audit: audit, flashes: fl, sms: o.SMS, tokenHeader: o.TokenHeader,
-		lock: lockRule{after: l.LockAfter, lasts: l.LockFor, perCheck: l.MaxAttempts}, descriptions: descriptions, env: e}
+		lock: lockRule{after: l.LockAfter, lasts: l.LockFor, perCheck: l.MaxAttempts}, descriptions: descriptions, ruleTexts: o.RuleTexts, env: e}
 	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
 		profiles: prof, settings: o.Settings, audit: audit, flashes: fl, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
 	ap := &adminPages{id: id, respond: respond, forms: f, admin: g.admin, factors: challenges, challenges: challenges,

@@ -68,3 +68,27 @@ func TestOperatorsDefaultLanguage(t *testing.T) {
 		}
 	}
 }
+
+// A protect rule's name and description as the operator wrote them for Chinese
+// readers, with the held request from the request itself.
+func TestRuleTextsInTheReadersLanguage(t *testing.T) {
+	g := newGateway(t, func(s *setup) {
+		s.opts.Rules[0].Description = "Deleting an instance cannot be undone."
+		s.opts.RuleTexts = map[string]map[*locale.Lang]RuleText{"instance changes": {locale.Chinese: {Name: "实例变更", Description: "删除实例后无法恢复。"}}}
+	})
+	c := g.client()
+	c.login("carol")
+	c.bindTOTP()
+	c.jar.SetCookies(mustURL(g.srv.URL), []*http.Cookie{{Name: tokenCookie, Value: "", MaxAge: -1}})
+	browser := []string{"Accept", "text/html", "Sec-Fetch-Mode", "navigate", "Sec-Fetch-Site", "same-origin"}
+	r := c.do("GET", "/instances/i-1001/delete", nil, browser...)
+	loc := r.Header.Get("Location")
+	zh := c.do("GET", loc, nil, append(browser, "Accept-Language", "zh-CN")...)
+	if !strings.Contains(zh.Body, `<strong id="challenge-rule">实例变更</strong>`) || !strings.Contains(zh.Body, "删除实例后无法恢复。") {
+		t.Fatalf("a Chinese reader's challenge: %s", zh.Body)
+	}
+	en := c.do("GET", loc, nil, append(browser, "Accept-Language", "en")...)
+	if !strings.Contains(en.Body, `<strong id="challenge-rule">instance changes</strong>`) || !strings.Contains(en.Body, "Deleting an instance cannot be undone.") {
+		t.Fatalf("an English reader's challenge: %s", en.Body)
+	}
+}
