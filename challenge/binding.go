@@ -229,14 +229,12 @@ func (s *Service) loadForBinding(ctx context.Context, id, binding string, method
 // with factors f. With no factor bound, binding is the second factor (the seed's
 // "binding also completes the pending secondary auth"). With a factor bound, only a
 // policy.PurposeBind challenge, which the caller begins after a fresh pass of an existing
-// factor, may add one. Through it a phone may also be changed: binding a new number
-// replaces the bound one (NIST SP 800-63B: changing the number is binding a new
-// authenticator, after a second factor). A bound authenticator app is never replaced
-// this way: unbinding it takes a code from it (UnbindTOTP).
+// factor, may add one. Through it a factor may also be replaced: binding a new number
+// or a new app replaces the bound one (NIST SP 800-63B: replacing an authenticator is
+// binding a new one, after a second factor), which is how a user who lost their phone
+// sets up the new one after a recovery code. Removing an app outright takes a code from
+// it (UnbindTOTP).
 func canBind(c Challenge, f Factors, method policy.Method) bool {
-	if method == policy.TOTP && f.TOTP != nil {
-		return false
-	}
 	return len(f.Bound()) == 0 || c.Purpose == policy.PurposeBind
 }
 

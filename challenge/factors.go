@@ -28,6 +28,13 @@ type Factors struct {
 	// Choices are the user's own protection settings (login and operation
 	// protection, the methods for each), with who changed them last and when.
 	Choices policy.Choices `json:"choices,omitzero"`
+
+	// Recovery are the user's recovery codes, or nil.
+	Recovery *RecoveryCodes `json:"recovery,omitempty"`
+
+	// Lang is the language the user last used the pages in (a BCP 47 tag), for the
+	// notices the gateway sends them; "" until they have.
+	Lang string `json:"lang,omitempty"`
 }
 
 // A TOTPBinding is a bound authenticator app.
@@ -94,9 +101,12 @@ func loadFactors(ctx context.Context, st store.Store, user string) (Factors, err
 }
 
 // saveFactors writes the user's factors durably, or deletes the record when nothing is
-// bound any more.
+// bound any more and nothing else is kept. Recovery codes end with the last factor.
 func saveFactors(ctx context.Context, st store.Store, user string, f Factors) error {
 	key := store.UserKey(user, factorsName)
+	if len(f.Bound()) == 0 {
+		f.Recovery = nil // recovery codes stand in for a factor; with none, they end
+	}
 	if f == (Factors{}) {
 		if err := st.Delete(ctx, key); err != nil {
 			return fmt.Errorf("challenge: deleting factors: %w", err)
@@ -116,6 +126,16 @@ func saveFactors(ctx context.Context, st store.Store, user string, f Factors) er
 // Factors returns the second factors user has bound; none is not an error.
 func (s *Service) Factors(ctx context.Context, user string) (Factors, error) {
 	return loadFactors(ctx, s.Store, user)
+}
+
+// RememberLang records the language the user reads the pages in, when it changed.
+func (s *Service) RememberLang(ctx context.Context, user, lang string) error {
+	f, err := loadFactors(ctx, s.Store, user)
+	if err != nil || f.Lang == lang {
+		return err
+	}
+	f.Lang = lang
+	return saveFactors(ctx, s.Store, user, f)
 }
 
 // SetChoices records the user's protection settings, keeping what is bound. The

@@ -335,10 +335,13 @@ func passed(c Challenge, method policy.Method, now time.Time) Passed {
 
 // amr returns the RFC 8176 method references of a passed method: "otp" for an
 // authenticator app, "sms" for a code sent by SMS, and "mfa" since the password came
-// first.
+// first; a recovery code is "recovery" (policy.RecoveryAMR).
 func amr(method policy.Method) []string {
-	if method == policy.SMS {
+	switch method {
+	case policy.SMS:
 		return []string{"sms", "mfa"}
+	case policy.Recovery:
+		return []string{policy.RecoveryAMR, "mfa"}
 	}
 	return []string{"otp", "mfa"}
 }

@@ -54,7 +54,8 @@ func (s *Service) answer(ctx context.Context, id, binding string, method policy.
 	if err != nil {
 		return Passed{}, err
 	}
-	if !slices.Contains(c.Methods, method) {
+	// A recovery code stands in for the methods on offer (prepare says where not).
+	if method != policy.Recovery && !slices.Contains(c.Methods, method) {
 		return Passed{}, ErrNotOffered
 	}
 	f, err := loadFactors(ctx, s.Store, c.User)

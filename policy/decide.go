@@ -42,6 +42,8 @@ type StepUp struct {
 	User     string
 	Session  string
 	AuthTime time.Time
+	// Recovery: the second factor was a recovery code.
+	Recovery bool
 }
 
 // Request is a sensitive request reduced to facts.
@@ -84,6 +86,18 @@ func (req Request) Proof(maxAge time.Duration) *StepUp {
 	return nil
 }
 
+// RealProof is Proof but for a proof from a recovery code: what lowering protection,
+// removing the last factor and making new recovery codes take, so that someone holding
+// a recovery code alone can set up a new device but not take protection apart.
+func (req Request) RealProof(maxAge time.Duration) *StepUp {
+	for _, p := range []*StepUp{req.StepUp, req.Login} {
+		if fresh(p, req.User, req.Session, maxAge, req.Now) && !p.Recovery {
+			return p
+		}
+	}
+	return nil
+}
+
 // Decide answers a request covered by rule for a user with profile p. Its proofs
 // must be live (the caller checked them with the store, and dropped those that are
 // not).
@@ -117,6 +131,30 @@ func DecideChange(req Request, bound []Method) Decision {
 		return Decision{Verdict: Allow, Reason: "recent second factor"}
 	}
 	return Decision{Verdict: Challenge, Methods: bound, Reason: "changing second factors needs a recent second factor"}
+}
+
+// DecideRemoval answers the removal of one of the caller's second factors: like
+// DecideChange, but the last one bound takes a proof that is not a recovery code.
+func DecideRemoval(req Request, bound []Method) Decision {
+	if len(bound) == 1 && req.User != "" && req.Session != "" && req.RealProof(ChangeFactorsMaxAge) == nil {
+		return Decision{Verdict: Challenge, Methods: bound, Reason: "removing the last second factor needs a recent second factor (not a recovery code)"}
+	}
+	return DecideChange(req, bound)
+}
+
+// DecideRecoveryCodes answers the making of a new set of recovery codes (which ends
+// the old set): it takes a second factor bound, and a live proof of one no older
+// than ChangeFactorsMaxAge that is not a recovery code.
+func DecideRecoveryCodes(req Request, bound []Method) Decision {
+	switch {
+	case req.User == "" || req.Session == "":
+		return Decision{Verdict: SignIn, Reason: "no gateway session"}
+	case len(bound) == 0:
+		return Decision{Verdict: Deny, Reason: DenyNothingBound}
+	case req.RealProof(ChangeFactorsMaxAge) != nil:
+		return Decision{Verdict: Allow, Reason: "recent second factor"}
+	}
+	return Decision{Verdict: Challenge, Methods: bound, Reason: "recovery codes need a recent second factor (not a recovery code)"}
 }
 
 // DecideLogin answers a console login that the console accepted, given the risk the
@@ -156,6 +194,7 @@ const (
 	DenySelf            = "change your own second factors on your settings page"
 	DenyRoot            = "nobody manages root's second factors from here"
 	DenyAdminByAdmin    = "only root manages an administrator's second factors"
+	DenyNothingBound    = "set up an authenticator app or a phone first"
 )
 
 // DecideChoice answers a user's change of one kind of protection to next. Turning
@@ -182,10 +221,10 @@ func DecideChoice(req Request, k Kind, p Profile, next Choice, enabled []Method)
 		return Decision{Verdict: Allow, Reason: "raises or keeps protection"}
 	case len(p.Bound) == 0:
 		return Decision{Verdict: Allow, Reason: "nothing bound to prove"}
-	case req.Proof(ChangeFactorsMaxAge) != nil:
+	case req.RealProof(ChangeFactorsMaxAge) != nil:
 		return Decision{Verdict: Allow, Reason: "recent second factor"}
 	}
-	return Decision{Verdict: Challenge, Methods: p.Bound, Reason: "lowering protection needs a recent second factor"}
+	return Decision{Verdict: Challenge, Methods: p.Bound, Reason: "lowering protection needs a recent second factor (not a recovery code)"}
 }
 
 // NeedsBinding returns the methods to bind first when login protection is on and
@@ -202,7 +241,21 @@ func NeedsBinding(p Profile) []Method {
 // second factor: an authenticator code or an SMS code.
 func SecondFactorAMR(amr []string) bool {
 	for _, a := range amr {
-		if a == "otp" || a == "sms" {
+		if a == "otp" || a == "sms" || a == RecoveryAMR {
+			return true
+		}
+	}
+	return false
+}
+
+// RecoveryAMR is the authentication method reference of a recovery code. RFC 8176
+// names none; a relying party reading amr sees it is neither "otp" nor "sms".
+const RecoveryAMR = "recovery"
+
+// RecoveryOnlyAMR reports whether amr shows a recovery code as the second factor.
+func RecoveryOnlyAMR(amr []string) bool {
+	for _, a := range amr {
+		if a == RecoveryAMR {
 			return true
 		}
 	}

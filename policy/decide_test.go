@@ -327,3 +327,51 @@ func TestDecideAdmin(t *testing.T) {
 		t.Errorf("an admin turning operation protection off: %v", d.Verdict)
 	}
 }
+
+// A recovery code sets up a new device, but does not take protection apart.
+func TestRecoveryProofLimits(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	real := &StepUp{ID: "t", User: "alice", Session: "s1", AuthTime: now.Add(-time.Minute)}
+	recovery := &StepUp{ID: "r", User: "alice", Session: "s1", AuthTime: now.Add(-time.Minute), Recovery: true}
+	withReal := Request{User: "alice", Session: "s1", StepUp: real, Now: now}
+	withRecovery := Request{User: "alice", Session: "s1", StepUp: recovery, Now: now}
+	loginRecovery := Request{User: "alice", Session: "s1", Login: recovery, Now: now}
+
+	if withRecovery.Proof(5*time.Minute) == nil || withRecovery.RealProof(5*time.Minute) != nil || withReal.RealProof(5*time.Minute) != real {
+		t.Fatal("Proof counts a recovery code; RealProof does not")
+	}
+	if loginRecovery.RealProof(5*time.Minute) != nil {
+		t.Fatal("a login passed with a recovery code is no real proof")
+	}
+	for _, tc := range []struct {
+		name string
+		d    Decision
+		want Verdict
+	}{
+		{"bind a new factor with a recovery code", DecideChange(withRecovery, []Method{TOTP}), Allow},
+		{"remove a second factor with a recovery code", DecideRemoval(withRecovery, []Method{TOTP, SMS}), Allow},
+		{"remove the last factor with a recovery code", DecideRemoval(withRecovery, []Method{TOTP}), Challenge},
+		{"remove the last factor with a real one", DecideRemoval(withReal, []Method{TOTP}), Allow},
+		{"new codes with a recovery code", DecideRecoveryCodes(withRecovery, []Method{TOTP}), Challenge},
+		{"new codes with a recovery login", DecideRecoveryCodes(loginRecovery, []Method{TOTP}), Challenge},
+		{"new codes with a real one", DecideRecoveryCodes(withReal, []Method{TOTP}), Allow},
+		{"new codes with nothing bound", DecideRecoveryCodes(withReal, nil), Deny},
+		{"new codes signed out", DecideRecoveryCodes(Request{Now: now}, []Method{TOTP}), SignIn},
+		{"turn protection off with a recovery code", DecideChoice(withRecovery, Operation,
+			Profile{User: "alice", Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{TOTP}},
+			Choice{On: false}, []Method{TOTP}), Challenge},
+		{"turn protection off with a real one", DecideChoice(withReal, Operation,
+			Profile{User: "alice", Protection: Protection{Operation: true, OperationMethods: []Method{TOTP}}, Bound: []Method{TOTP}},
+			Choice{On: false}, []Method{TOTP}), Allow},
+	} {
+		if tc.d.Verdict != tc.want {
+			t.Errorf("%s: %v (%s), want %v", tc.name, tc.d.Verdict, tc.d.Reason, tc.want)
+		}
+	}
+	if !SecondFactorAMR([]string{"recovery", "mfa"}) || !RecoveryOnlyAMR([]string{"recovery", "mfa"}) || RecoveryOnlyAMR([]string{"otp", "mfa"}) {
+		t.Error("amr: a recovery code is a second factor, and is told apart")
+	}
+	if _, err := ParseMethod("recovery"); err == nil {
+		t.Error("recovery must not be configurable as a method")
+	}
+}

@@ -11,6 +11,11 @@ const (
 	TOTP Method = "totp"
 	// SMS is a code sent to the user's bound phone number.
 	SMS Method = "sms"
+	// Recovery is one of the user's single-use recovery codes, for a lost device. It
+	// passes a challenge in place of the methods on offer, but a proof from it does not
+	// lower protection, remove the last factor or make new codes (see RealProof). It is
+	// never configured: ParseMethod refuses it.
+	Recovery Method = "recovery"
 )
 
 // Purpose is what a challenge is for.
