@@ -130,12 +130,12 @@ func (s *Service) dropRecoveryMarks(ctx context.Context, user string, rc *Recove
 
 // VerifyRecovery answers challenge id with one of the user's recovery codes. It is
 // offered on every challenge but one that binds a factor (policy.PurposeBind: the user
-// has just passed a factor). The errors are VerifyTOTP's, with ErrNotBound when the
+// has just passed a factor) or one marked NoRecovery. The errors are VerifyTOTP's, with ErrNotBound when the
 // user has no unused recovery code; a code used already is a wrong code (Reused).
 func (s *Service) VerifyRecovery(ctx context.Context, id, binding, code, clientIP string) (Passed, error) {
 	var set *RecoveryCodes
 	p, err := s.answer(ctx, id, binding, policy.Recovery, clientIP, func(c Challenge, f Factors, now time.Time) (codeCheck, error) {
-		if c.Purpose == policy.PurposeBind {
+		if c.Purpose == policy.PurposeBind || c.NoRecovery {
 			return nil, ErrNotOffered
 		}
 		if f.Recovery.Left() == 0 {
@@ -237,4 +237,43 @@ func randomToken(r io.Reader, n int) (string, error) {
 		return "", fmt.Errorf("challenge: reading random bytes: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// recoveryShownName is the store name of a new set's codes, sealed, waiting to be
+// shown once.
+const recoveryShownName = "recovery-shown:"
+
+// recoveryShownLife is how long new codes wait for their page.
+const recoveryShownLife = 5 * time.Minute
+
+// HoldForShowing keeps new codes, sealed, for the one page that shows them, and
+// returns the id that page takes them by. (The pages answer forms with a redirect, so
+// the codes cross it this way, never in a URL or a cookie.)
+func (s *Service) HoldForShowing(ctx context.Context, user string, codes []string) (string, error) {
+	id, err := randomToken(s.Rand, 12)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.Sealer.Seal([]byte(strings.Join(codes, "\n")), recoveryShownName+user+":"+id)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Store.Put(ctx, store.UserKey(user, recoveryShownName+id), sealed, recoveryShownLife); err != nil {
+		return "", fmt.Errorf("challenge: holding new recovery codes: %w", err)
+	}
+	return id, nil
+}
+
+// TakeShown returns the codes held by HoldForShowing, once; store.ErrNotFound when
+// they were shown already or waited too long.
+func (s *Service) TakeShown(ctx context.Context, user, id string) ([]string, error) {
+	sealed, err := s.Store.Take(ctx, store.UserKey(user, recoveryShownName+id))
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.Sealer.Open(sealed, recoveryShownName+user+":"+id)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: opening new recovery codes: %w", err)
+	}
+	return strings.Split(string(b), "\n"), nil
 }

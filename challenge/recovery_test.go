@@ -150,3 +150,31 @@ func TestNormalizeRecovery(t *testing.T) {
 		}
 	}
 }
+
+func TestRecoveryCodesShownOnce(t *testing.T) {
+	e := newEnv(t, Limits{})
+	e.bind("alice")
+	codes, err := e.svc.CreateRecoveryCodes(e.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := e.svc.HoldForShowing(e.ctx, "alice", codes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.TakeShown(e.ctx, "bob", id); err == nil {
+		t.Fatal("another user took alice's codes")
+	}
+	got, err := e.svc.TakeShown(e.ctx, "alice", id)
+	if err != nil || !slices.Equal(got, codes) {
+		t.Fatalf("shown: %v %v", got, err)
+	}
+	if _, err := e.svc.TakeShown(e.ctx, "alice", id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("shown twice: %v", err)
+	}
+	// A challenge for what only a real factor may do refuses recovery codes.
+	c, _ := e.svc.Begin(e.ctx, Challenge{User: "alice", Binding: binding("alice"), Purpose: policy.PurposeOperation, Methods: []policy.Method{policy.TOTP}, NoRecovery: true})
+	if _, err := e.svc.VerifyRecovery(e.ctx, c.ID, c.Binding, codes[0], testIP); !errors.Is(err, ErrNotOffered) {
+		t.Fatalf("a recovery code on a NoRecovery challenge: %v", err)
+	}
+}

@@ -209,6 +209,10 @@ type Challenge struct {
 	// challenge, and any one of them passes it.
 	Methods []policy.Method `json:"methods"`
 
+	// NoRecovery refuses recovery codes: the challenge is for what only a real factor
+	// may do (lower protection, remove the last factor, make new recovery codes).
+	NoRecovery bool `json:"no_recovery,omitempty"`
+
 	// Created and Expires are set by Begin.
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
