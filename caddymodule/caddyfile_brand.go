@@ -3,7 +3,7 @@ package caddymodule
 import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-stepup/stepup/web"
+	"github.com/caddy-stepup/stepup/brand"
 )
 
 // parseBrand reads
@@ -25,7 +25,7 @@ func (h *Handler) parseBrand(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.Errf("expected `brand {` and a block of name, logo, accent, support and stylesheet, got %q", d.Val())
 	}
-	b := &web.Brand{}
+	b := &brand.Brand{}
 	h.Brand = b
 	seen := map[string]bool{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {

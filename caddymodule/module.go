@@ -14,13 +14,13 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-stepup/stepup/brand"
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/store"
 	"github.com/caddy-stepup/stepup/token"
-	"github.com/caddy-stepup/stepup/web"
 )
 
 func init() {
@@ -70,7 +70,7 @@ type Handler struct {
 	// accent colour, support link and stylesheet. The pages' Content-Security-Policy
 	// admits exactly the logo's and the stylesheet's origins. Default: the gateway's
 	// own plain look, named by Issuer.
-	Brand *web.Brand `json:"brand,omitempty"`
+	Brand *brand.Brand `json:"brand,omitempty"`
 
 	// Login describes the console's login route.
 	Login *LoginConfig `json:"login,omitempty"`

@@ -99,7 +99,7 @@ func TestBrowserMandateCannotBeLowered(t *testing.T) {
 		Description string `json:"error_description"`
 	}
 	if err := json.Unmarshal([]byte(res.Body), &body); err != nil || res.Status != 403 || body.Error != "mandated" ||
-		!strings.Contains(body.Description, "required for you") {
+		!strings.Contains(body.Description, "cannot be turned off") {
 		p.fail("the API turning a mandate off: %d %s", res.Status, res.Body)
 	}
 	if got := p.fetch("GET", "/.stepup/api/settings", ""); !strings.Contains(got.Body, `"login":{"on":true`) {

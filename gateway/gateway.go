@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stepup/stepup/brand"
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
@@ -31,7 +32,7 @@ type Options struct {
 	// the rule's name: what a reader of that language sees on the challenge page.
 	RuleTexts map[string]map[*locale.Lang]RuleText
 	// Brand is the console's look, for the pages.
-	Brand web.Brand
+	Brand brand.Brand
 	// Login is the console's login route; nil when the gateway watches none.
 	Login *LoginOptions
 	// Logout is the console's logout path, or "".

@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/caddy-stepup/stepup/brand"
 	"github.com/caddy-stepup/stepup/locale"
 )
 
@@ -75,7 +76,7 @@ func field(id, name, errorField string, focus bool) Field {
 // A Renderer writes the gateway's pages in the look the operator gave.
 type Renderer struct {
 	// Brand is the console's look: its name, logo, colour, support link and stylesheet.
-	Brand Brand
+	Brand brand.Brand
 }
 
 // Render writes the page name in language lang with data and status. The page is

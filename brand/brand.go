@@ -1,4 +1,8 @@
-package web
+// Package brand is the look of the console the gateway stands in front of: its name,
+// logo, accent colour, support link and stylesheet, checked once at load, with the
+// colours the pages use and the Content-Security-Policy that admits exactly its
+// origins. The pages (package web) wear it; the configuration (caddymodule) reads it.
+package brand
 
 import (
 	"errors"
