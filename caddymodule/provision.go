@@ -99,7 +99,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Limits: challenge.Limits{ChallengeTTL: time.Duration(h.ChallengeLifetime)},
 	}
 	if h.sms != nil { // never a typed nil in the interface
-		svc.SMS = h.sms
+		svc.SMS = countSends(h.sms) // its sends counted for metrics
 	}
 	h.challenges, err = challenge.New(svc)
 	if err != nil {
@@ -149,7 +149,7 @@ func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 		Prefix: h.Prefix, Issuer: h.Issuer, Lang: h.lang(), RuleTexts: h.ruleTexts(), Logout: h.Logout, Rules: h.rules, Settings: h.settings,
 		TokenHeader:    h.TokenHeader,
 		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form,
-		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: metricsEvents{}, ClientIP: clientIP, SetUser: setUser,
+		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: newMetricsEvents(h.sms), ClientIP: clientIP, SetUser: setUser,
 	}
 	if h.Identity.Source == "header" {
 		o.IdentityHeader = h.Identity.Header

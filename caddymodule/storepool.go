@@ -77,7 +77,7 @@ func (h *Handler) openStore() error {
 	if err != nil {
 		return fmt.Errorf("stepup: store %s: %v", cfg.Backend, err)
 	}
-	h.store = val.(pooledStore).Store
+	h.store = timeStore(val.(pooledStore).Store) // timed for metrics; the pool keeps the store itself
 	h.storeKey = key
 	return nil
 }

@@ -46,9 +46,10 @@ const auditKeep = 50
 // reset, unlock and lockout, and every administrator action. Each event is a line of
 // its own logger and one of the user's recent events in the store.
 type Audit struct {
-	log   *zap.Logger
-	store eventStore
-	now   func() time.Time
+	log    *zap.Logger
+	store  eventStore
+	now    func() time.Time
+	events Events // counts lockouts; nil counts nothing
 }
 
 // Record writes ev (its time set now) to the log and to the target's recent events.
@@ -70,6 +71,9 @@ func (a *Audit) Record(ctx context.Context, ev Event) {
 func (a *Audit) lockout(ctx context.Context, user string, err error, ip string) {
 	var locked *challenge.LockedError
 	if errors.As(err, &locked) && locked.Started {
+		if a.events != nil {
+			a.events.Lockout()
+		}
 		a.Record(ctx, Event{Actor: "gateway", Target: user, Action: "lockout", Result: "ok", ClientIP: ip,
 			Detail: "too many wrong codes; locked until " + locked.Until.UTC().Format(time.RFC3339)})
 	}

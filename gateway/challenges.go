@@ -140,23 +140,23 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 	}
 	var passed challenge.Passed
 	ip := cp.clientIP(r)
-	field := "code"
+	field, method := "code", policy.TOTP
 	switch {
 	case r.PostForm.Has("code1"):
 		field = "code1"
 		passed, err = cp.challenges.ConfirmTOTPBinding(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code1")), typedCode(r.PostFormValue("code2")), ip)
 	case r.PostForm.Has("phone_code"):
-		field = "phone-code"
+		field, method = "phone-code", policy.SMS
 		passed, err = cp.challenges.ConfirmPhoneBinding(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("phone_code")), ip)
 	case r.PostFormValue("method") == string(policy.SMS):
-		field = "sms-code"
+		field, method = "sms-code", policy.SMS
 		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code")), ip)
 	default:
 		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code")), ip)
 	}
 	if err != nil {
 		e := failed(err)
-		cp.logFailure(r, ch.User, id, err)
+		cp.logFailure(r, method, ch.User, id, err)
 		cp.audit.lockout(r.Context(), ch.User, err, ip)
 		switch e.Code {
 		case CodeInvalidCode, CodeLocked, CodeRateLimited, CodeNotBound, CodeChallengeEnded:
@@ -287,6 +287,9 @@ func (cp *challengePages) cancel(w http.ResponseWriter, r *http.Request) error {
 // logSendFailure tells the operator why no code went out (a limit, a bad number, or
 // the provider's own answer).
 func (cp *challengePages) logSendFailure(r *http.Request, ch challenge.Challenge, err error) {
+	if errors.Is(err, challenge.ErrSendLimited) || errors.Is(err, challenge.ErrIPLimited) {
+		cp.events.SMSLimited()
+	}
 	cp.log.Warn("sms code not sent", zap.String("user", ch.User), zap.String("challenge", ch.ID),
 		zap.String("reason", err.Error()), zap.String("client_ip", cp.clientIP(r)))
 }
@@ -296,16 +299,17 @@ func (cp *challengePages) logSendFailure(r *http.Request, ch challenge.Challenge
 func (cp *challengePages) failure(r *http.Request, ch challenge.Challenge, id string, err error) error {
 	e := failed(err)
 	if e.Code == CodeForbidden {
-		cp.logFailure(r, ch.User, id, err)
+		cp.logFailure(r, "", ch.User, id, err)
 	}
 	return e
 }
 
-// logFailure records a failed answer for the operator. (A challenge that ended on its
-// last wrong code has dropped what waited on it already.)
-func (cp *challengePages) logFailure(r *http.Request, user, id string, err error) {
+// logFailure records a failed answer with method ("" when not known) for the
+// operator. (A challenge that ended on its last wrong code has dropped what waited on
+// it already.)
+func (cp *challengePages) logFailure(r *http.Request, method policy.Method, user, id string, err error) {
 	if e := challengeFailure(err); e != nil {
-		cp.events.Verification(string(e.Code))
+		cp.events.Verification(string(method), string(e.Code))
 	}
 	cp.log.Warn("second factor failed", zap.String("user", user), zap.String("challenge", id),
 		zap.String("reason", err.Error()), zap.String("client_ip", cp.clientIP(r)))
@@ -315,7 +319,7 @@ func (cp *challengePages) logFailure(r *http.Request, user, id string, err error
 // step-up token cookie, then the held form is replayed or the user goes back where
 // they were.
 func (cp *challengePages) passed(w http.ResponseWriter, r *http.Request, next Next, p challenge.Passed) error {
-	cp.events.Verification("passed")
+	cp.events.Verification(string(p.Method), "passed")
 	if p.Challenge.Purpose == policy.PurposeLogin {
 		return cp.releaseLogin(w, r, p)
 	}
@@ -414,11 +418,15 @@ func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) erro
 		return invalidRequest(say("error.unknownMethod"), nil)
 	}
 	if err != nil {
-		cp.logFailure(r, ch.User, id, err)
+		method := body.Method
+		if method == "" {
+			method = policy.TOTP
+		}
+		cp.logFailure(r, method, ch.User, id, err)
 		cp.audit.lockout(r.Context(), ch.User, err, cp.clientIP(r))
 		return failed(err)
 	}
-	cp.events.Verification("passed")
+	cp.events.Verification(string(passed.Method), "passed")
 	if passed.Challenge.Purpose == policy.PurposeLogin {
 		return cp.releaseLogin(w, r, passed)
 	}
@@ -472,7 +480,7 @@ func (cp *challengePages) apiChallenge(r *http.Request, id string) (challenge.Ch
 	ch, err := cp.find(r, id)
 	if err != nil {
 		if e := challengeFailure(err); e != nil {
-			cp.logFailure(r, ch.User, id, err)
+			cp.logFailure(r, "", ch.User, id, err)
 		}
 		return ch, failed(err)
 	}

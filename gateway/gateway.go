@@ -164,7 +164,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 			return nil, err
 		}
 	}
-	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now}
+	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now, events: o.Events}
 	f := forms{key: o.FormKey}
 
 	g := &Gateway{respond: respond, options: o, console: sess.console}
@@ -213,11 +213,21 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 // caller writes it with Respond, or hands it to Caddy's handle_errors), or the
 // console's own error from next.
 func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, next Next) error {
+	// The gateway's own time is reported, less the console's (next's).
+	start := time.Now()
 	rt := g.router.route(r)
 	if g.console != nil && rt.kind != ownPages && rt.kind != refusedRoute {
 		// The login's answer is attached where it is released, not followed here.
 		w = g.console.check(w, r, rt.kind != loginRoute)
 	}
+	if rt.kind == toConsole {
+		// Nothing follows the console: the gateway's time ends where it begins.
+		g.options.Events.Served(RouteUnprotected, time.Since(start))
+		return ToConsole(w, r, next)
+	}
+	timer := startTimer(next, g.options.Events, start)
+	defer timer.stop(rt.kind)
+	next = timer
 	switch rt.kind {
 	case ownPages:
 		return g.pages.serve(w, r, next)

@@ -203,11 +203,19 @@ func (e *recordedEvents) count(k string) int {
 	return e.counts[k]
 }
 
-func (e *recordedEvents) Decision(v string)       { e.add("decision:" + v) }
-func (e *recordedEvents) Verification(v string)   { e.add("verification:" + v) }
-func (e *recordedEvents) Login(v string)          { e.add("login:" + v) }
-func (e *recordedEvents) StoreError()             { e.add("store_error") }
-func (e *recordedEvents) ConsoleSession(v string) { e.add("console:" + v) }
+func (e *recordedEvents) Served(k RouteKind, _ time.Duration) { e.add("served:" + k.String()) }
+func (e *recordedEvents) Decision(v string)                   { e.add("decision:" + v) }
+func (e *recordedEvents) Login(v string)                      { e.add("login:" + v) }
+func (e *recordedEvents) StoreError()                         { e.add("store_error") }
+func (e *recordedEvents) ConsoleSession(v string)             { e.add("console:" + v) }
+func (e *recordedEvents) Lockout()                            { e.add("lockout") }
+func (e *recordedEvents) SMSLimited()                         { e.add("sms:limited") }
+
+// Verification counts the result alone and by method ("verification:sms:passed").
+func (e *recordedEvents) Verification(m, v string) {
+	e.add("verification:" + v)
+	e.add("verification:" + m + ":" + v)
+}
 func (e *recordedEvents) LoginRisk(v string, signals []string) {
 	e.add("risk:" + v)
 	for _, s := range signals {

@@ -545,7 +545,7 @@ func (sp *settingsPages) unbindTOTP(w http.ResponseWriter, r *http.Request) erro
 		if e.Code == CodeUnavailable || e.Code == CodeInternal {
 			return e
 		}
-		sp.events.Verification(string(e.Code))
+		sp.events.Verification(string(policy.TOTP), string(e.Code))
 		sp.audit.lockout(r.Context(), c.User, err, sp.clientIP(r))
 		sp.log.Warn("second factor failed", zap.String("user", c.User), zap.String("challenge", "unbind"),
 			zap.String("reason", err.Error()), zap.String("client_ip", sp.clientIP(r)))

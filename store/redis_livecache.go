@@ -43,6 +43,16 @@ type liveCache struct {
 	// a stale "live" behind.
 	gen     atomic.Uint64
 	healthy atomic.Bool
+	// hits and misses count the questions answered here and those passed on to Redis,
+	// for metrics (Redis.LiveCacheStats).
+	hits, misses atomic.Uint64
+}
+
+// LiveCacheStats reports how many Live questions the local cache has answered (hits)
+// and how many it passed on to Redis (misses, including every one asked while the
+// cache was off) since the store was made.
+func (r *Redis) LiveCacheStats() (hits, misses uint64) {
+	return r.live.hits.Load(), r.live.misses.Load()
 }
 
 // question returns the cache key for ids, or false when the call has another shape.
@@ -58,12 +68,18 @@ func question(ids []string) (liveKey, bool) {
 
 func (c *liveCache) hit(user string, q liveKey, now time.Time) bool {
 	if !c.healthy.Load() {
+		c.misses.Add(1)
 		return false
 	}
 	c.mu.RLock()
 	until, ok := c.users[user][q]
 	c.mu.RUnlock()
-	return ok && now.Before(until)
+	if ok && now.Before(until) {
+		c.hits.Add(1)
+		return true
+	}
+	c.misses.Add(1)
+	return false
 }
 
 // put caches a live answer for at most liveCacheTTL, and never past left, the time
