@@ -570,7 +570,7 @@ func checkDashboard(t *testing.T, sc scrape) {
 			found = queried[n+"_bucket"] || queried[n+"_count"] || queried[n+"_sum"]
 		}
 		if !found && !slices.Contains(offDashboard, n) {
-			t.Errorf("%s is exported but on no panel of the dashboard", n)
+			t.Errorf("%s is exported but on no panel of the dashboard: add a panel to %s/stepup.json, or list it in offDashboard", n, dashboardDir)
 		}
 	}
 }
