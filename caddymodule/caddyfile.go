@@ -66,6 +66,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        timeout <duration>
 //	    }
 //	    sms log [<outbox file>]       # development: codes go to the log and a file
+//	    notify webhook <url> {        # security notices to the user, signed; repeatable
+//	        secret <secret>
+//	        timeout <duration>
+//	        attempts <n>
+//	        backoff <duration>
+//	    }
+//	    notify sms {                  # ...by SMS to the bound phone, via the sms provider
+//	        limit <n> [<window>]
+//	    }
+//	    notify limit <n> [<window>]   # notices per user, all notifiers together
 //	    root <user...>
 //	    admins <user...>
 //	    token_lifetime <duration>
@@ -142,6 +152,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = h.parseMethods(d)
 		case "sms":
 			err = h.parseSMS(d)
+		case "notify":
+			err = h.parseNotify(d)
 		case "root":
 			err = users(d, &h.Root)
 		case "admins":
@@ -163,7 +175,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "brand":
 			err = h.parseBrand(d)
 		default:
-			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, lang, prefix, login, logout, identity, protect, default, require, methods, sms, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session, anomaly or brand)", d.Val())
+			err = d.Errf("unknown stepup subdirective %q (expected store, signing_key, signing_key_file, encryption_key, issuer, lang, prefix, login, logout, identity, protect, default, require, methods, sms, notify, root, admins, token_lifetime, session_lifetime, challenge_lifetime, max_held_request, token_header, bind_console_session, anomaly or brand)", d.Val())
 		}
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"github.com/caddy-stepup/stepup/brand"
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/gateway"
+	"github.com/caddy-stepup/stepup/notify"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/store"
@@ -105,6 +106,12 @@ type Handler struct {
 	// namespace, "webhook", "twilio" or "log" (development). Needed for the sms method.
 	SMSRaw json.RawMessage `json:"sms,omitempty" caddy:"namespace=stepup.sms inline_key=provider"`
 
+	// Notify sends users security notices (a second factor bound or removed, an
+	// administrator's reset or unlock, a lockout, a recovery code used, protection
+	// turned off) through notifiers: a signed webhook, an SMS to the bound phone.
+	// Off by default.
+	Notify *NotifyConfig `json:"notify,omitempty"`
+
 	// Root and Admins name the console's root and administrator users.
 	Root   []string `json:"root,omitempty"`
 	Admins []string `json:"admins,omitempty"`
@@ -148,6 +155,7 @@ type Handler struct {
 	rules      policy.Rules
 	settings   policy.Settings
 	gateway    *gateway.Gateway
+	notices    *notify.Queue // nil without notifiers
 	logger     *zap.Logger
 }
 

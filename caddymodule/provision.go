@@ -124,6 +124,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.checkAccountSafety(); err != nil {
 		return err
 	}
+	if err := h.provisionNotify(ctx); err != nil {
+		return err
+	}
 	opts, err := h.gatewayOptions(keys)
 	if err != nil {
 		return err
@@ -151,6 +154,7 @@ func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form,
 		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: newMetricsEvents(h.sms), ClientIP: clientIP, SetUser: setUser,
 	}
+	o.Notify = h.noticeHook()
 	if h.Identity.Source == "header" {
 		o.IdentityHeader = h.Identity.Header
 	}
@@ -486,6 +490,9 @@ func (h *Handler) Validate() error {
 			return fmt.Errorf("stepup: brand: %v", err)
 		}
 	}
+	if err := h.checkNotify(); err != nil {
+		return err
+	}
 	return h.checkAccountSafety()
 }
 
@@ -516,8 +523,10 @@ func (h *Handler) checkAccountSafety() error {
 	return nil
 }
 
-// Cleanup releases this config's hold on the shared store.
+// Cleanup sends the notices still queued and releases this config's hold on the
+// shared store.
 func (h *Handler) Cleanup() error {
+	h.closeNotify() // first: its last notices count in the store
 	if h.storeKey == "" {
 		return nil
 	}

@@ -49,7 +49,8 @@ type Audit struct {
 	log    *zap.Logger
 	store  eventStore
 	now    func() time.Time
-	events Events // counts lockouts; nil counts nothing
+	events Events       // counts lockouts; nil counts nothing
+	notify func(Notice) // security notices (notices.go); nil sends none
 }
 
 // Record writes ev (its time set now) to the log and to the target's recent events.
@@ -65,6 +66,7 @@ func (a *Audit) Record(ctx context.Context, ev Event) {
 	if err != nil {
 		a.log.Error("audit event not stored; it is in this log only", zap.String("target", ev.Target), zap.String("action", ev.Action), zap.Error(err))
 	}
+	a.notice(ev)
 }
 
 // lockout records a lockout that err says this attempt started.

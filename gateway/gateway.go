@@ -71,6 +71,9 @@ type Options struct {
 	AuditLogger *zap.Logger
 	// Events count what happens, for metrics (default: nothing).
 	Events Events
+	// Notify takes the security notices audited events call for (notices.go); it
+	// must not block (default: none).
+	Notify func(Notice)
 	// ClientIP is the client's address as the server trusts it (default: the peer).
 	ClientIP func(*http.Request) string
 	// SetUser publishes who passed, for access logs and later handlers (default: nothing).
@@ -164,7 +167,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 			return nil, err
 		}
 	}
-	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now, events: o.Events}
+	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now, events: o.Events, notify: o.Notify}
 	f := forms{key: o.FormKey}
 
 	g := &Gateway{respond: respond, options: o, console: sess.console}
