@@ -317,7 +317,7 @@ func TestAnnounceCaddyfile(t *testing.T) {
 		"democonsole {\n\tannounce https://\n}":                "announce: expected an http:// or https:// URL",
 		"democonsole {\n\ttitle\n}":                            "title: expected a console name",
 		"democonsole {\n\toutbox a b\n}":                       "outbox: expected one argument",
-		"democonsole {\n\tannounces http://localhost:8080\n}":  "expected title, outbox or announce",
+		"democonsole {\n\tannounces http://localhost:8080\n}":  "expected title, outbox, announce or notices",
 		"democonsole http://localhost:8080":                    "expected no argument",
 		"democonsole {\n\tannounce http://localhost:8080 x\n}": "expected one argument",
 	} {

@@ -73,6 +73,9 @@ type Console struct {
 	invs     *inventories
 	origins  *http.CrossOriginProtection
 	mux      http.Handler
+
+	noticeSecret []byte     // verifies the gateway's notices shown at /notices; nil for none (notices.go)
+	notices      *noticeBox // the notices received
 }
 
 // state is what a console remembers: sessions and each user's inventory.
@@ -81,10 +84,11 @@ type Console struct {
 type state struct {
 	sessions *sessionStore
 	invs     *inventories
+	notices  *noticeBox
 }
 
 func newState() *state {
-	return &state{sessions: newSessionStore(), invs: newInventories()}
+	return &state{sessions: newSessionStore(), invs: newInventories(), notices: &noticeBox{}}
 }
 
 // New returns a console with fresh state (seeded instances for every user,
@@ -103,6 +107,7 @@ func newConsole(title, outbox string, st *state) *Console {
 		users:    make(map[string]User, len(demoUsers)),
 		sessions: st.sessions,
 		invs:     st.invs,
+		notices:  st.notices,
 		origins:  http.NewCrossOriginProtection(),
 	}
 	for _, u := range demoUsers {
@@ -140,6 +145,10 @@ func (c *Console) routes() http.Handler {
 	public.HandleFunc("POST /logout", c.logout)
 	if c.outbox != "" {
 		public.HandleFunc("GET /outbox", c.outboxPage)
+	}
+	if c.noticeSecret != nil {
+		public.HandleFunc("POST "+NoticesPath, c.receiveNotice)
+		public.HandleFunc("GET /notices", c.noticesPage)
 	}
 	public.Handle("/", c.requireSession(private))
 	return public

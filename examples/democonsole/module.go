@@ -2,6 +2,7 @@ package democonsole
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -55,6 +56,14 @@ type Handler struct {
 	// Placeholders such as {env.*} are replaced. Default: no announcement.
 	Announce string `json:"announce,omitempty"`
 
+	// NoticeSecret is the secret of the gateway's webhook notifier
+	// (stepup.notify.webhook) that sends security notices to this console. When set,
+	// the console takes notices at POST /demo/notices, only when their signature
+	// verifies with it, and serves GET /notices, a page listing the latest, with no
+	// sign-in needed (development only), linked from the login page. Placeholders such
+	// as {env.*} are replaced.
+	NoticeSecret string `json:"notice_secret,omitempty"`
+
 	console   *Console
 	holding   bool       // whether this handler holds a reference in states
 	announcer *announcer // running while Announce waits for its URL
@@ -84,6 +93,10 @@ func (h *Handler) provision(ctx context.Context, logger *zap.Logger) error {
 			return err
 		}
 	}
+	secret := repl.ReplaceKnown(h.NoticeSecret, "")
+	if secret == "" && h.NoticeSecret != "" {
+		return fmt.Errorf("democonsole: notices: the secret %s is empty (is the variable set?)", h.NoticeSecret)
+	}
 	val, _, err := states.LoadOrNew(stateKey, func() (caddy.Destructor, error) {
 		return newState(), nil
 	})
@@ -93,6 +106,9 @@ func (h *Handler) provision(ctx context.Context, logger *zap.Logger) error {
 	h.holding = true
 	outbox := repl.ReplaceKnown(h.Outbox, "")
 	h.console = newConsole(h.Title, outbox, val.(*state))
+	if secret != "" {
+		h.console.withNotices([]byte(secret))
+	}
 	if announce != "" {
 		h.announcer = startAnnouncer(ctx, announce, logger, DemoUsers(), announceInterval)
 	}
@@ -126,12 +142,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.
 //	    title    <text>
 //	    outbox   <path>
 //	    announce <url>
+//	    notices  <secret>
 //	}
 //
 // The block is optional. outbox names the outbox file of the gateway's "log" SMS
 // provider, shown at /outbox (development only). announce is the URL to open (the
-// gateway's site): once it answers, the log says so, with the demo accounts. The
-// directive is ordered before reverse_proxy, so no "order" option is needed.
+// gateway's site): once it answers, the log says so, with the demo accounts. notices
+// is the secret of the gateway's webhook notifier that posts security notices to
+// /demo/notices; they are shown at /notices (development only). The directive is
+// ordered before reverse_proxy, so no "order" option is needed.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
 	if d.NextArg() {
@@ -164,8 +183,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			h.Announce = v
+		case "notices":
+			v, err := oneArg(d, option, "the secret of the gateway's webhook notifier, e.g. notices {env.STEPUP_NOTIFY_SECRET}")
+			if err != nil {
+				return err
+			}
+			h.NoticeSecret = v
 		default:
-			return d.Errf("unrecognized democonsole option %q (expected title, outbox or announce)", option)
+			return d.Errf("unrecognized democonsole option %q (expected title, outbox, announce or notices)", option)
 		}
 	}
 	return nil

@@ -15,7 +15,7 @@ var templateFS embed.FS
 
 // pageNames are the page templates; each is parsed together with
 // templates/layout.html and defines the "content" block.
-var pageNames = []string{"login", "dashboard", "instances", "confirm_delete", "billing", "not_found", "outbox"}
+var pageNames = []string{"login", "dashboard", "instances", "confirm_delete", "billing", "not_found", "outbox", "notices"}
 
 // pages holds one parsed template set per page, built once at start-up.
 var pages = parsePages()
@@ -44,6 +44,10 @@ type pageData struct {
 	OutboxLink bool                // link the SMS outbox (#nav-outbox)
 	Outbox     []sms.OutboxMessage // outbox messages, latest first
 
+	// login, outbox, notices (notices.go)
+	NoticesLink bool             // link the security notices (#nav-notices), set by render
+	Notices     []ReceivedNotice // notices received, latest first
+
 	// dashboard, instances, billing
 	Instances     []Instance
 	Instance      Instance
@@ -55,6 +59,7 @@ type pageData struct {
 // clean 500 instead of half a page.
 func (c *Console) render(w http.ResponseWriter, status int, name string, d pageData) {
 	d.Title = c.title
+	d.NoticesLink = c.noticeSecret != nil
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
