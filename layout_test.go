@@ -106,6 +106,11 @@ func TestCaddymoduleHoldsNoFlow(t *testing.T) {
 				if pkg, isIdent := sel.X.(*ast.Ident); isIdent && otherPackages[pkg.Name] {
 					return true
 				}
+				// A store decorator (timing each call for metrics) forwards to the store
+				// it wraps: s.Store.Live(...) is the store's call, not a flow's step.
+				if inner, ok := sel.X.(*ast.SelectorExpr); ok && inner.Sel.Name == "Store" {
+					return true
+				}
 				if slices.Contains(flowCalls, sel.Sel.Name) {
 					t.Errorf("%s: caddymodule calls %s, a step of a flow: it belongs in package gateway", fset.Position(call.Pos()), sel.Sel.Name)
 				}

@@ -25,7 +25,8 @@ func init() {
 		Long: `
 Manages users' second factors directly in the Redis store of the stepup handler that
 the config names: list and show users, turn their login or operation protection on or
-off (within the mandates), reset a lost authenticator or phone, unlock, and sign a user
+off (within the mandates), reset a lost authenticator or phone, revoke recovery codes,
+unlock, and sign a user
 out everywhere. Every change is written to the user's audit trail as done by "cli".
 
 This is the break-glass for when no administrator can act (root lost their device): it
@@ -111,12 +112,15 @@ func configureCLI(cmd *cobra.Command) {
 		}
 		return showAfter(c.Context(), a, args[0], fmt.Sprintf("%s protection of %s is %s.\n", k, args[0], on))
 	}))
-	sub("reset <user> totp|phone", "Resets a user's lost authenticator app or phone", run(cobra.ExactArgs(2), func(c *cobra.Command, a *gateway.Admin, args []string) (any, string, error) {
-		if args[1] != "totp" && args[1] != "phone" {
-			return nil, "", usageError("expected `reset <user> totp|phone`")
+	sub("reset <user> totp|phone|recovery", "Resets a user's lost authenticator app or phone, or revokes their recovery codes", run(cobra.ExactArgs(2), func(c *cobra.Command, a *gateway.Admin, args []string) (any, string, error) {
+		if args[1] != "totp" && args[1] != "phone" && args[1] != "recovery" {
+			return nil, "", usageError("expected `reset <user> totp|phone|recovery`")
 		}
 		if err := a.Reset(c.Context(), cliActor, args[0], args[1], ""); err != nil {
 			return nil, "", err
+		}
+		if args[1] == "recovery" {
+			return showAfter(c.Context(), a, args[0], fmt.Sprintf("The recovery codes of %s are revoked and their gateway sessions are ended.\n", args[0]))
 		}
 		return showAfter(c.Context(), a, args[0], fmt.Sprintf("The %s of %s is reset and their gateway sessions are ended; they sign in and bind again.\n", args[1], args[0]))
 	}))
@@ -249,6 +253,7 @@ func stateText(st gateway.UserState) string {
 		phone = st.Phone + ", " + boundText(st.PhoneBoundAt)
 	}
 	row("phone", phone)
+	row("recovery codes", fmt.Sprintf("%d left", st.RecoveryCodes))
 	if st.LockedUntil != nil {
 		row("locked until", st.LockedUntil.Format(time.RFC3339))
 	}

@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/internal/redistest"
 )
 
@@ -36,7 +39,8 @@ func TestCLI(t *testing.T) {
 	g := newGateway(t, block)
 	carol := g.client()
 	carol.login("carol")
-	carol.bindTOTP()
+	secret := carol.bindTOTP()
+	makeRecoveryCodes(t, carol, secret)
 
 	config := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(config, []byte("http://127.0.0.1:0 {\n"+block+"\n}\n"), 0o600); err != nil {
@@ -49,6 +53,12 @@ func TestCLI(t *testing.T) {
 	}
 	if out, err := cli(t, config, "show", "carol"); err != nil || !strings.Contains(out, "authenticator app") || !strings.Contains(out, "bound 20") {
 		t.Fatalf("show: %q %v", out, err)
+	}
+	if out, err := cli(t, config, "show", "carol"); err != nil || !strings.Contains(out, "10 left") {
+		t.Fatalf("show with recovery codes: %q %v", out, err)
+	}
+	if out, err := cli(t, config, "reset", "carol", "recovery", "--json"); err != nil || !strings.Contains(out, `"recovery_codes": 0`) {
+		t.Fatalf("revoking recovery codes: %q %v", out, err)
 	}
 	if out, err := cli(t, config, "reset", "carol", "totp"); err != nil || !strings.Contains(out, "reset") {
 		t.Fatalf("reset: %q %v", out, err)
@@ -84,7 +94,7 @@ func TestCLI(t *testing.T) {
 			actions = append(actions, ev.Action)
 		}
 	}
-	if strings.Join(actions, " ") != "signout.everywhere unlock protection.login.on reset.totp" {
+	if strings.Join(actions, " ") != "signout.everywhere unlock protection.login.on reset.totp recovery.revoked" {
 		t.Fatalf("the CLI's events: %v", actions)
 	}
 
@@ -105,5 +115,24 @@ func TestCLI(t *testing.T) {
 	}
 	if _, err := cli(t, filepath.Join(t.TempDir(), "missing"), "users"); err == nil {
 		t.Fatal("a missing config was accepted")
+	}
+}
+
+// makeRecoveryCodes makes a set of recovery codes as carol would, with a fresh code
+// from her app first.
+func makeRecoveryCodes(t *testing.T, c *client, secret []byte) {
+	t.Helper()
+	settings := c.page("GET", "/.stepup/", nil)
+	r := c.page("POST", "/.stepup/recovery", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
+	loc := r.Header.Get("Location")
+	page := c.page("GET", loc, nil)
+	next := challenge.TOTPCode(secret, time.Now().Add(30*time.Second))
+	if done := c.page("POST", loc, url.Values{"csrf": {match(t, csrfRE, page.Body)}, "method": {"totp"}, "code": {next}}); done.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the check before recovery codes: %d %s", done.StatusCode, done.Body)
+	}
+	settings = c.page("GET", "/.stepup/", nil)
+	r = c.page("POST", "/.stepup/recovery", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
+	if shown := c.page("GET", r.Header.Get("Location"), nil); !strings.Contains(shown.Body, `id="recovery-codes"`) {
+		t.Fatalf("recovery codes: %d %s", shown.StatusCode, shown.Body)
 	}
 }

@@ -210,3 +210,29 @@ func TestA11yMessagePages(t *testing.T) {
 		p.a11yAudit("message-unknown-challenge")
 	})
 }
+
+// TestA11yRecoveryPages: carol's recovery codes, shown once and then gone; a
+// challenge with "Lost your device?" open; her settings after using a code.
+func TestA11yRecoveryPages(t *testing.T) {
+	inEveryLanguage(t, func(p *page) {
+		p.signIn("carol")
+		p.bindFromSettings()
+		p.click("recovery-create")
+		codes := p.recoveryCodes()
+		if len(codes) != 10 {
+			p.fail("%d recovery codes shown", len(codes))
+		}
+		p.a11yAudit("recovery-codes")
+		p.reload()
+		p.a11yAudit("recovery-codes-gone")
+
+		p.freshSignIn("carol")
+		p.expectChallengePage(p.open("/instances/i-1001/delete"))
+		p.useRecoveryCode("0000-0000-0000")
+		p.a11yExpectError("a wrong recovery code")
+		p.a11yAudit("challenge-recovery-code")
+		p.useRecoveryCode(codes[0])
+		p.expectAt(p.open("/.stepup/"), 200, "/.stepup/")
+		p.a11yAudit("settings-after-recovery")
+	})
+}

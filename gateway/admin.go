@@ -16,6 +16,7 @@ type adminFactors interface {
 	SetChoices(ctx context.Context, user string, c policy.Choices) error
 	ResetTOTP(ctx context.Context, user string) error
 	ResetPhone(ctx context.Context, user string) error
+	RevokeRecoveryCodes(ctx context.Context, user string) error
 	Unlock(ctx context.Context, user string) error
 	LockedUntil(ctx context.Context, user string) (time.Time, error)
 }
@@ -57,9 +58,11 @@ type UserState struct {
 	Phone        string          `json:"phone,omitempty"` // masked
 	PhoneBoundAt *time.Time      `json:"phone_bound_at,omitempty"`
 	LockedUntil  *time.Time      `json:"locked_until,omitempty"`
-	ChangedBy    string          `json:"changed_by,omitempty"`
-	ChangedAt    *time.Time      `json:"changed_at,omitempty"`
-	Events       []Event         `json:"events"`
+	// RecoveryCodes is how many unused recovery codes the user has.
+	RecoveryCodes int        `json:"recovery_codes"`
+	ChangedBy     string     `json:"changed_by,omitempty"`
+	ChangedAt     *time.Time `json:"changed_at,omitempty"`
+	Events        []Event    `json:"events"`
 }
 
 // Users lists up to limit users whose names start with prefix, after after.
@@ -89,6 +92,7 @@ func (a *Admin) User(ctx context.Context, user string) (UserState, error) {
 	if f.Phone != nil {
 		st.Phone, st.PhoneBoundAt = f.Phone.Masked, utc(f.Phone.BoundAt)
 	}
+	st.RecoveryCodes = f.Recovery.Left()
 	if !f.Choices.ChangedAt.IsZero() {
 		st.ChangedAt = utc(f.Choices.ChangedAt)
 	}
@@ -156,6 +160,8 @@ func (a *Admin) Reset(ctx context.Context, actor, target, factor, ip string) err
 	case factor == "phone" || factor == string(policy.SMS):
 		factor = "phone"
 		err = a.factors.ResetPhone(ctx, target)
+	case factor == string(policy.Recovery):
+		err = a.factors.RevokeRecoveryCodes(ctx, target)
 	default:
 		return invalidRequest(say("error.resetWhat"), nil)
 	}
@@ -165,7 +171,11 @@ func (a *Admin) Reset(ctx context.Context, actor, target, factor, ip string) err
 	if err != nil {
 		return err
 	}
-	a.audit.Record(ctx, Event{Actor: actor, Target: target, Action: "reset." + factor, Result: "ok", ClientIP: ip})
+	action := "reset." + factor
+	if factor == string(policy.Recovery) {
+		action = "recovery.revoked"
+	}
+	a.audit.Record(ctx, Event{Actor: actor, Target: target, Action: action, Result: "ok", ClientIP: ip})
 	return nil
 }
 

@@ -59,6 +59,8 @@ func (cp *challengePages) show(w http.ResponseWriter, r *http.Request, id string
 		return err
 	}
 	data["TOTP"] = offers(policy.TOTP) && f.TOTP != nil
+	// A lost device: one of the recovery codes instead.
+	data["Recovery"] = f.Recovery.Left() > 0 && !ch.NoRecovery
 	if offers(policy.SMS) && f.Phone != nil && cp.sms {
 		data["SMS"], data["Phone"] = true, f.Phone.Masked
 		sent, ok, err := cp.challenges.CodeSent(r.Context(), id)
@@ -111,6 +113,7 @@ var builtInRules = map[string]string{
 	"setting up an authenticator app":     "rule.setUpTOTP",
 	"changing your phone":                 "rule.changePhone",
 	"removing your phone":                 "rule.removePhone",
+	ruleRecoveryCodes:                     "rule.recoveryCodes",
 }
 
 func ruleName(l *locale.Lang, rule string) string {
@@ -157,7 +160,8 @@ func prefixed(prefix, name string) string {
 // (its number, then the code sent to it).
 func (cp *challengePages) showBinding(w http.ResponseWriter, r *http.Request, l *locale.Lang, ch challenge.Challenge, f challenge.Factors, data map[string]any) error {
 	offers := func(m policy.Method) bool { return slices.Contains(ch.Methods, m) }
-	totpBind := offers(policy.TOTP) && f.TOTP == nil
+	// A bind challenge (after a fresh factor) may replace a bound app.
+	totpBind := offers(policy.TOTP) && (f.TOTP == nil || ch.Purpose == policy.PurposeBind)
 	phoneBind := offers(policy.SMS) && cp.sms
 	if !totpBind && !phoneBind {
 		cp.log.Error("challenge offers no method that can be passed or set up", zap.String("user", ch.User), zap.Any("methods", ch.Methods))

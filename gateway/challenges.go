@@ -25,6 +25,7 @@ type challengeAnswers interface {
 	Factors(ctx context.Context, user string) (challenge.Factors, error)
 	VerifyTOTP(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
 	VerifySMS(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
+	VerifyRecovery(ctx context.Context, id, binding, code, clientIP string) (challenge.Passed, error)
 	SendSMSCode(ctx context.Context, id, binding, clientIP string, lang *locale.Lang) (challenge.SentCode, error)
 	StartTOTPBinding(ctx context.Context, id, binding string) (challenge.Enrollment, error)
 	ConfirmTOTPBinding(ctx context.Context, id, binding, code1, code2, clientIP string) (challenge.Passed, error)
@@ -151,11 +152,14 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 	case r.PostFormValue("method") == string(policy.SMS):
 		field, method = "sms-code", policy.SMS
 		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code")), ip)
+	case r.PostFormValue("method") == string(policy.Recovery):
+		field, method = "recovery-code", policy.Recovery
+		passed, err = cp.challenges.VerifyRecovery(r.Context(), id, ch.Binding, r.PostFormValue("code"), ip)
 	default:
 		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, typedCode(r.PostFormValue("code")), ip)
 	}
 	if err != nil {
-		e := failed(err)
+		e := recoveryWording(failed(err), err, method)
 		cp.logFailure(r, method, ch.User, id, err)
 		cp.audit.lockout(r.Context(), ch.User, err, ip)
 		switch e.Code {
@@ -175,6 +179,7 @@ func (cp *challengePages) submit(w http.ResponseWriter, r *http.Request, next Ne
 	case r.PostForm.Has("phone_code"):
 		cp.audit.Record(r.Context(), Event{Actor: ch.User, Target: ch.User, Action: "phone.bound", Result: "ok", ClientIP: ip})
 	}
+	cp.recoveryUsed(r, passed)
 	return cp.passed(w, r, next, passed)
 }
 
@@ -414,6 +419,8 @@ func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) erro
 		passed, err = cp.challenges.VerifyTOTP(r.Context(), id, ch.Binding, body.Code, cp.clientIP(r))
 	case policy.SMS:
 		passed, err = cp.challenges.VerifySMS(r.Context(), id, ch.Binding, body.Code, cp.clientIP(r))
+	case policy.Recovery:
+		passed, err = cp.challenges.VerifyRecovery(r.Context(), id, ch.Binding, body.Code, cp.clientIP(r))
 	default:
 		return invalidRequest(say("error.unknownMethod"), nil)
 	}
@@ -424,9 +431,10 @@ func (cp *challengePages) apiVerify(w http.ResponseWriter, r *http.Request) erro
 		}
 		cp.logFailure(r, method, ch.User, id, err)
 		cp.audit.lockout(r.Context(), ch.User, err, cp.clientIP(r))
-		return failed(err)
+		return recoveryWording(failed(err), err, method)
 	}
 	cp.events.Verification(string(passed.Method), "passed")
+	cp.recoveryUsed(r, passed)
 	if passed.Challenge.Purpose == policy.PurposeLogin {
 		return cp.releaseLogin(w, r, passed)
 	}

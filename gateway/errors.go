@@ -251,6 +251,8 @@ func denial(reason string) words {
 		return say("deny.root")
 	case reason == policy.DenyAdminByAdmin:
 		return say("deny.adminByAdmin")
+	case reason == policy.DenyNothingBound:
+		return say("deny.nothingBound")
 	}
 	return say("deny.other")
 }

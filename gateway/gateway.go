@@ -203,7 +203,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
 		sessions: sess, audit: audit, flashes: fl, sms: o.SMS, tokenHeader: o.TokenHeader,
 		lock: lockRule{after: l.LockAfter, lasts: l.LockFor, perCheck: l.MaxAttempts}, descriptions: descriptions, ruleTexts: o.RuleTexts, env: e}
-	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, tokens: tokens,
+	sp := &settingsPages{id: id, respond: respond, forms: f, cookies: ck, factors: challenges, recovery: challenges, tokens: tokens,
 		profiles: prof, settings: o.Settings, audit: audit, flashes: fl, sms: o.SMS, prefix: o.Prefix, logoutPath: o.Logout, env: e}
 	ap := &adminPages{id: id, respond: respond, forms: f, admin: g.admin, factors: challenges, challenges: challenges,
 		settings: o.Settings, prefix: o.Prefix, env: e}

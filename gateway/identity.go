@@ -48,10 +48,12 @@ func (c caller) binding() string {
 func (c caller) request(now func() time.Time, stepUp *token.Claims) policy.Request {
 	req := policy.Request{User: c.User, Session: c.sessionID(), Now: now()}
 	if stepUp != nil {
-		req.StepUp = &policy.StepUp{ID: stepUp.ID, User: stepUp.User, Session: stepUp.Session, AuthTime: stepUp.AuthTime}
+		req.StepUp = &policy.StepUp{ID: stepUp.ID, User: stepUp.User, Session: stepUp.Session, AuthTime: stepUp.AuthTime,
+			Recovery: policy.RecoveryOnlyAMR(stepUp.AMR)}
 	}
 	if !c.headerMode && policy.SecondFactorAMR(c.session.AMR) {
-		req.Login = &policy.StepUp{User: c.User, Session: c.session.ID, AuthTime: c.session.AuthTime}
+		req.Login = &policy.StepUp{User: c.User, Session: c.session.ID, AuthTime: c.session.AuthTime,
+			Recovery: policy.RecoveryOnlyAMR(c.session.AMR)}
 	}
 	return req
 }

@@ -34,6 +34,8 @@ func newPages(prefix string, rs *Responder, cp *challengePages, sp *settingsPage
 	handle("GET "+prefix+"/setup/{factor}", sp.continueSetUp)
 	handle("POST "+prefix+"/phone/remove", sp.removePhone)
 	handle("POST "+prefix+"/signout-all", sp.signOutEverywhere)
+	handle("POST "+prefix+"/recovery", sp.createRecoveryCodes)
+	handle("GET "+prefix+"/recovery/{id}", sp.showRecoveryCodes)
 	handle("POST "+prefix+"/protection", sp.protection)
 	handle("GET "+prefix+"/admin/{$}", ap.list)
 	handle("GET "+prefix+"/admin/users/{user}", ap.show)

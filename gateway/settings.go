@@ -39,6 +39,7 @@ type settingsPages struct {
 	forms      forms
 	cookies    cookies
 	factors    factorSettings
+	recovery   recoveryCodes
 	tokens     userTokens
 	profiles   profiles
 	settings   policy.Settings
@@ -85,6 +86,8 @@ var savedNotices = map[string]string{
 	"phone":         "settings.saved.phone",
 	"totp-removed":  "settings.saved.totpRemoved",
 	"phone-removed": "settings.saved.phoneRemoved",
+	// After the check that making recovery codes asks for: the button works now.
+	"recovery-ready": "settings.saved.recoveryReady",
 }
 
 // show renders the settings page.
@@ -171,6 +174,12 @@ func (sp *settingsPages) render(w http.ResponseWriter, r *http.Request, fl flash
 		data["Phone"] = f.Phone.Masked
 		data["PhoneBoundAt"] = dateTime(l, "", f.Phone.BoundAt)
 	}
+	req, err := sp.request(r, c)
+	if err != nil {
+		return err
+	}
+	sp.recoveryView(r, f, req, data)
+	sp.rememberLang(r, c.User, f)
 	return sp.respond.Page(w, r, http.StatusOK, "settings.html", data)
 }
 
@@ -242,7 +251,9 @@ func (sp *settingsPages) choose(w http.ResponseWriter, r *http.Request, c caller
 			sp.audit.Record(r.Context(), Event{Actor: c.User, Target: c.User, Action: "protection." + string(k) + "." + onOff(next.On), Result: "refused", ClientIP: sp.clientIP(r), Detail: d.Reason})
 			return choiceOutcome{denied: denial(d.Reason), mandated: !next.On && p.Protection.Mandated(k), profile: p}, nil
 		case policy.Challenge:
-			ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, "changes to your two-factor settings", d.Methods)
+			// Lowering protection takes a real factor, not a recovery code.
+			ch, err := sp.beginChallengeWith(w, r, c, challenge.Challenge{Purpose: policy.PurposeOperation,
+				Rule: "changes to your two-factor settings", Methods: d.Methods, Return: sp.prefix + "/", NoRecovery: true})
 			if err != nil {
 				return choiceOutcome{}, err
 			}
@@ -283,13 +294,18 @@ func (sp *settingsPages) beginChallenge(w http.ResponseWriter, r *http.Request, 
 
 // beginChallengeTo starts a challenge of c's that goes on to ret once passed.
 func (sp *settingsPages) beginChallengeTo(w http.ResponseWriter, r *http.Request, c caller, purpose policy.Purpose, rule string, methods []policy.Method, ret string) (challenge.Challenge, error) {
+	return sp.beginChallengeWith(w, r, c, challenge.Challenge{Purpose: purpose, Rule: rule, Methods: methods, Return: ret})
+}
+
+// beginChallengeWith starts challenge ch for c, bound to this browser, coming back to
+// the settings page on Cancel.
+func (sp *settingsPages) beginChallengeWith(w http.ResponseWriter, r *http.Request, c caller, ch challenge.Challenge) (challenge.Challenge, error) {
 	binding, err := sp.id.challengeBinding(w, r, c)
 	if err != nil {
 		return challenge.Challenge{}, failed(err)
 	}
-	ch, err := sp.factors.Begin(r.Context(), challenge.Challenge{
-		User: c.User, Binding: binding, Purpose: purpose, Rule: rule, Return: ret, Back: sp.prefix + "/", Methods: methods,
-	})
+	ch.User, ch.Binding, ch.Back = c.User, binding, sp.prefix+"/"
+	ch, err = sp.factors.Begin(r.Context(), ch)
 	if err != nil {
 		return ch, failed(err)
 	}
@@ -453,9 +469,7 @@ func (sp *settingsPages) setUp(w http.ResponseWriter, r *http.Request, c caller,
 	case !ok:
 		return errNotFound
 	case s.method == policy.SMS && !sp.sms:
-		return sp.back(w, r, flash{Error: "Text messages are not available here."})
-	case s.method == policy.TOTP && f.TOTP != nil:
-		return sp.back(w, r, flash{Error: "An authenticator app is already set up. To use another, remove this one first."})
+		return sp.back(w, r, flash{Error: sp.respond.langOf(r).Text("error.smsUnavailable")})
 	}
 	req, err := sp.request(r, c)
 	if err != nil {
@@ -486,11 +500,13 @@ func (sp *settingsPages) stepUpFirst(w http.ResponseWriter, r *http.Request, c c
 	if err != nil {
 		return "", err
 	}
-	d := policy.DecideChange(req, f.Bound())
+	d := policy.DecideRemoval(req, f.Bound())
 	if d.Verdict == policy.Allow {
 		return "", nil
 	}
-	ch, err := sp.beginChallenge(w, r, c, policy.PurposeOperation, what, d.Methods)
+	// The last factor goes only after a real one, not a recovery code.
+	ch, err := sp.beginChallengeWith(w, r, c, challenge.Challenge{Purpose: policy.PurposeOperation, Rule: what, Methods: d.Methods,
+		Return: sp.prefix + "/", NoRecovery: len(f.Bound()) == 1})
 	if err != nil {
 		return "", err
 	}
@@ -515,7 +531,7 @@ func (sp *settingsPages) removePhone(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if f.Phone == nil {
-		return sp.back(w, r, flash{Error: "No phone is set up."})
+		return sp.back(w, r, flash{Error: sp.respond.langOf(r).Text("settings.phone.none")})
 	}
 	if to, err := sp.stepUpFirst(w, r, c, f, "removing your phone"); to != "" || err != nil {
 		return sp.redirect(w, r, to, err)

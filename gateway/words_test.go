@@ -61,7 +61,7 @@ func TestEveryMessageNamedExists(t *testing.T) {
 	}
 	for _, a := range []string{"totp.bound", "totp.unbound", "phone.bound", "phone.removed", "reset.totp", "reset.phone", "unlock",
 		"lockout", "signout.everywhere", "protection.login.on", "protection.login.off", "protection.operation.on", "protection.operation.off",
-		"result.ok", "result.refused"} {
+		"result.ok", "result.refused", "recovery.created", "recovery.used", "recovery.revoked"} {
 		family = append(family, "event."+a)
 	}
 	for _, id := range family {
