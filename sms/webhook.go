@@ -36,7 +36,10 @@ func init() {
 //
 //   - code is the code alone, six digits;
 //   - purpose is what it is for: "login" (a sign-in to the console), "operation" (a
-//     protected action) or "bind" (a phone number being added; the message goes to it);
+//     protected action), "bind" (a phone number being added; the message goes to it),
+//     or "notice" (a security notice from `notify sms`: no code, and code and
+//     expires_in_seconds are empty; a relay to a mainland provider needs a registered
+//     template for it too);
 //   - lang is the language of message, a BCP 47 tag: "en" or "zh-Hans";
 //   - expires_in_seconds is how long the code is valid, in whole seconds (300 by
 //     default; less when its challenge ends sooner). The gateway's own texts say it in
