@@ -71,7 +71,7 @@ var metrics = struct {
 	}),
 	smsSends: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "stepup", Name: "sms_sends_total",
-		Help: "SMS codes asked for, by provider and result: sent, failed (the provider refused or did not answer), limited (a send limit refused it).",
+		Help: "SMS messages (codes, and security notices with notify sms), by provider and result: sent, failed (the provider refused or did not answer), limited (a code's send limit refused it).",
 	}, []string{"provider", "result"}),
 	logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "stepup", Name: "logins_total",
