@@ -105,9 +105,7 @@ func (t *Tokens) sign(c Claims) (string, error) {
 	}
 	tok := jwt.NewWithClaims(t.method, wc)
 	tok.Header["typ"] = string(c.Kind)
-	if t.kid != "" {
-		tok.Header["kid"] = t.kid
-	}
+	tok.Header["kid"] = t.kid
 	raw, err := tok.SignedString(t.signKey)
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)

@@ -8,8 +8,9 @@ import (
 )
 
 // JWKS returns the JSON Web Key Set (RFC 7517, RFC 8037) that verifies this
-// configuration's EdDSA tokens, for serving at a well-known URL. It returns nil with
-// an HMAC key: that key is secret and is never published.
+// configuration's EdDSA tokens, for serving at a well-known URL: the current key
+// first, then the previous ones, each with its kid. It returns nil with HMAC keys:
+// they are secret and never published.
 func (t *Tokens) JWKS() []byte {
 	if t.jwks == nil {
 		return nil
@@ -27,17 +28,20 @@ type jwk struct {
 	Use string `json:"use"`
 }
 
-func jwksJSON(pub ed25519.PublicKey, kid string) ([]byte, error) {
+func jwksJSON(pubs []ed25519.PublicKey, kids []string) ([]byte, error) {
 	set := struct {
 		Keys []jwk `json:"keys"`
-	}{[]jwk{{
-		Kty: "OKP",
-		Crv: "Ed25519",
-		X:   base64.RawURLEncoding.EncodeToString(pub),
-		Kid: kid,
-		Alg: "EdDSA",
-		Use: "sig",
-	}}}
+	}{make([]jwk, len(pubs))}
+	for i, pub := range pubs {
+		set.Keys[i] = jwk{
+			Kty: "OKP",
+			Crv: "Ed25519",
+			X:   base64.RawURLEncoding.EncodeToString(pub),
+			Kid: kids[i],
+			Alg: "EdDSA",
+			Use: "sig",
+		}
+	}
 	return json.Marshal(set)
 }
 

@@ -11,12 +11,14 @@ import (
 // Reasons a token is refused before or while its key is chosen. They reach the
 // log through ErrInvalid's text, never the client.
 var (
-	errKind   = errors.New("wrong typ for this use")
-	errHeader = errors.New("unexpected header")
+	errKind       = errors.New("wrong typ for this use")
+	errHeader     = errors.New("unexpected header")
+	errUnknownKey = errors.New("unknown key id")
 )
 
 // Parse verifies raw as a token of kind and returns its claims. It accepts only a
-// token this configuration could have issued: the pinned algorithm and key, the typ
+// token this configuration could have issued: the pinned algorithm, a configured key
+// (the one its kid names), the typ
 // of kind, this issuer and audience, not expired (exp is exclusive), iat not in the
 // future beyond a small clock allowance, and the sub, sid, jti and auth_time claims
 // present. Parse does not consult the store: ask Live whether the token was revoked.
@@ -90,8 +92,14 @@ func (t *Tokens) verify(kind Kind, raw string) (Claims, error) {
 }
 
 // keyFor returns the key function for tokens of kind. It runs before the signature
-// is checked, so it trusts nothing in the header: the algorithm and key are pinned
-// and kid is compared, never used to find a key (RFC 8725 §3.10).
+// is checked, so it trusts nothing in the header: the algorithm is pinned, and the kid
+// only selects among the configured keys (RFC 8725 §3.10); a kid naming no configured
+// key is refused, never fetched or guessed.
+//
+// A token without a kid was issued before tokens named their key (HS256 only: EdDSA
+// tokens always carried one). It is tried against every configured HMAC key, current
+// first, so it verifies while the key that signed it is configured; such tokens are
+// all expired one session lifetime after the upgrade, since none is issued any more.
 func (t *Tokens) keyFor(kind Kind) jwt.Keyfunc {
 	return func(tok *jwt.Token) (any, error) {
 		// WithValidMethods pinned the algorithm already; this keeps the key safe
@@ -102,19 +110,31 @@ func (t *Tokens) keyFor(kind Kind) jwt.Keyfunc {
 		if typ, _ := tok.Header["typ"].(string); typ != string(kind) {
 			return nil, errKind
 		}
-		// Our tokens carry alg, typ and, with EdDSA, kid; anything else (crit, jku,
-		// x5u, a foreign kid) means another issuer or a forgery attempt.
+		// Our tokens carry alg, typ and kid; anything else (crit, jku, x5u) means
+		// another issuer or a forgery attempt.
+		rawKid, named := tok.Header["kid"]
 		want := 2
-		if t.kid != "" {
+		if named {
 			want = 3
-			if kid, _ := tok.Header["kid"].(string); kid != t.kid {
-				return nil, errHeader
-			}
 		}
 		if len(tok.Header) != want {
 			return nil, errHeader
 		}
-		return t.verifyKey, nil
+		if !named {
+			if len(t.unnamed.Keys) == 0 {
+				return nil, errHeader
+			}
+			return t.unnamed, nil
+		}
+		kid, ok := rawKid.(string)
+		if !ok {
+			return nil, errHeader
+		}
+		key, ok := t.verifyKeys[kid]
+		if !ok {
+			return nil, errUnknownKey
+		}
+		return key, nil
 	}
 }
 
@@ -152,6 +172,9 @@ func reason(err error) string {
 		return "wrong kind"
 	case errors.Is(err, errHeader):
 		return "unexpected header"
+	case errors.Is(err, errUnknownKey):
+		// The kid is not quoted: it is the sender's text.
+		return "unknown key id (signed with a key that is not configured, or forged)"
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return "malformed"
 	case errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenSignatureInvalid):

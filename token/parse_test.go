@@ -75,7 +75,7 @@ func TestAlgNone(t *testing.T) {
 func TestKeyConfusion(t *testing.T) {
 	startClock(t)
 	tk, _ := newTokens(t, "EdDSA")
-	pub := []byte(tk.verifyKey.(ed25519.PublicKey))
+	pub := []byte(tk.verifyKeys[tk.kid].(ed25519.PublicKey))
 	x := []byte(base64.RawURLEncoding.EncodeToString(pub)) // as published in the JWKS
 	for _, secret := range [][]byte{pub, x, tk.JWKS()} {
 		raw := forge(t, tk, jwt.SigningMethodHS256, secret, StepUp, wireMap(tk, StepUp), nil)
@@ -136,10 +136,10 @@ func TestHeaderParameters(t *testing.T) {
 	for _, alg := range algs {
 		tk, _ := newTokens(t, alg)
 		for name, edit := range map[string]func(map[string]any){
-			"foreign kid": func(h map[string]any) { h["kid"] = "another-key" },
-			"jku":         func(h map[string]any) { h["jku"] = "https://attacker.example/jwks.json" },
-			"crit":        func(h map[string]any) { h["crit"] = []string{"exp"} },
-			"cty":         func(h map[string]any) { h["cty"] = "JWT" },
+			"kid not text": func(h map[string]any) { h["kid"] = 7 },
+			"jku":          func(h map[string]any) { h["jku"] = "https://attacker.example/jwks.json" },
+			"crit":         func(h map[string]any) { h["crit"] = []string{"exp"} },
+			"cty":          func(h map[string]any) { h["cty"] = "JWT" },
 		} {
 			raw := forge(t, tk, tk.method, tk.signKey, StepUp, wireMap(tk, StepUp), edit)
 			if _, err := tk.Parse(StepUp, raw); err == nil {
@@ -148,6 +148,9 @@ func TestHeaderParameters(t *testing.T) {
 				mustRefuse(t, tk, StepUp, raw, "unexpected header")
 			}
 		}
+		// A kid naming no configured key is refused, whatever the signature.
+		raw := forge(t, tk, tk.method, tk.signKey, StepUp, wireMap(tk, StepUp), func(h map[string]any) { h["kid"] = "another-key" })
+		mustRefuse(t, tk, StepUp, raw, "unknown key id")
 	}
 	// An EdDSA token must name our key.
 	ed, _ := newTokens(t, "EdDSA")

@@ -5,7 +5,9 @@
 // in Config; a token naming any other algorithm is refused before its signature is
 // looked at (RFC 8725 §3.1). The kind of a token is its "typ" header, so a session
 // cookie can never stand in for a step-up token or the other way round (RFC 8725
-// §3.11). Issue records every token as a live grant in the store before handing it
+// §3.11). Every token names its key in the "kid" header (the key's keyring ID with
+// HS256, its RFC 7638 thumbprint with EdDSA), so keys rotate without signing anyone
+// out: the current key signs, the previous ones still verify. Issue records every token as a live grant in the store before handing it
 // out; Parse is pure and checks only what the token itself proves, and the caller
 // asks the store whether the token is still live (Tokens.Live), so a revocation takes
 // effect at once on every instance.
@@ -17,10 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-stepup/stepup/keyring"
 	"github.com/caddy-stepup/stepup/store"
 )
 
@@ -82,6 +86,11 @@ type Claims struct {
 
 // Config configures Tokens. Set exactly one of HMACKey and Ed25519Key; the key
 // decides the algorithm, and only that algorithm is ever accepted.
+//
+// Keys rotate without signing anyone out: the new key signs, and the keys before it
+// (PreviousHMACKeys or PreviousEd25519Keys, of the same algorithm) still verify the
+// tokens they signed. Every token names its key in the "kid" header; Parse picks the
+// key by it and refuses a kid it does not know.
 type Config struct {
 	// Issuer is the iss claim, required. It is also the audience when Audience is empty.
 	Issuer string
@@ -98,6 +107,17 @@ type Config struct {
 	// key that JWKS publishes. LoadEd25519Key reads one from a PEM file.
 	Ed25519Key ed25519.PrivateKey
 
+	// PreviousHMACKeys are HMAC keys that signed before HMACKey, newest first. They
+	// only verify: keep each until the tokens it signed have expired (SessionLifetime
+	// after HMACKey took its place), then drop it. Each passes CheckHMACKey and
+	// differs from every other key.
+	PreviousHMACKeys [][]byte
+
+	// PreviousEd25519Keys are the public halves of Ed25519 keys that signed before
+	// Ed25519Key, newest first. They only verify, and JWKS lists them after the
+	// current key, so other parties verify their tokens too until they are dropped.
+	PreviousEd25519Keys []ed25519.PublicKey
+
 	// ACR is the acr claim put in StepUp tokens (for example "stepup:otp"); empty
 	// leaves it out.
 	ACR string
@@ -111,11 +131,16 @@ type Config struct {
 
 // Tokens issues, verifies and revokes gateway tokens. It is safe for concurrent use.
 type Tokens struct {
-	method    jwt.SigningMethod
-	signKey   any // []byte or ed25519.PrivateKey
-	verifyKey any // []byte or ed25519.PublicKey
-	kid       string
-	jwks      []byte
+	method  jwt.SigningMethod
+	signKey any // []byte or ed25519.PrivateKey
+	kid     string
+	// verifyKeys are every key by its kid: []byte or ed25519.PublicKey.
+	verifyKeys map[string]any
+	// unnamed are the HMAC keys that verify a token without a kid, issued before
+	// tokens named their key; empty with EdDSA, whose tokens always did.
+	unnamed jwt.VerificationKeySet
+	kids    []string // current first
+	jwks    []byte
 
 	issuer, audience, acr     string
 	lifetime, sessionLifetime time.Duration
@@ -156,28 +181,8 @@ func New(cfg Config, st store.Store) (*Tokens, error) {
 		return nil, errors.New("token: lifetimes must be at least one second")
 	}
 
-	switch {
-	case cfg.HMACKey != nil && cfg.Ed25519Key != nil:
-		return nil, errors.New("token: set either an HMAC key or an Ed25519 key, not both")
-	case cfg.HMACKey != nil:
-		if err := CheckHMACKey(cfg.HMACKey); err != nil {
-			return nil, err
-		}
-		key := append([]byte(nil), cfg.HMACKey...) // the caller may reuse its slice
-		t.method, t.signKey, t.verifyKey = jwt.SigningMethodHS256, key, key
-	case cfg.Ed25519Key != nil:
-		priv, err := checkEd25519Key(cfg.Ed25519Key)
-		if err != nil {
-			return nil, err
-		}
-		pub := priv.Public().(ed25519.PublicKey)
-		t.method, t.signKey, t.verifyKey = jwt.SigningMethodEdDSA, priv, pub
-		t.kid = thumbprint(pub)
-		if t.jwks, err = jwksJSON(pub, t.kid); err != nil {
-			return nil, fmt.Errorf("token: public key set: %w", err)
-		}
-	default:
-		return nil, errors.New("token: a signing key is required (an HMAC key or an Ed25519 key)")
+	if err := t.setKeys(cfg); err != nil {
+		return nil, err
 	}
 
 	t.parser = jwt.NewParser(
@@ -194,6 +199,74 @@ func New(cfg Config, st store.Store) (*Tokens, error) {
 	)
 	return t, nil
 }
+
+// setKeys checks cfg's keys and sets the signing key and the verifying keys by kid.
+func (t *Tokens) setKeys(cfg Config) error {
+	t.verifyKeys = map[string]any{}
+	add := func(kid string, key any) error {
+		if _, dup := t.verifyKeys[kid]; dup {
+			return fmt.Errorf("token: signing key %d is the same as an earlier one", len(t.kids)+1)
+		}
+		t.verifyKeys[kid] = key
+		t.kids = append(t.kids, kid)
+		return nil
+	}
+	switch {
+	case cfg.HMACKey != nil && cfg.Ed25519Key != nil:
+		return errors.New("token: set either an HMAC key or an Ed25519 key, not both")
+	case cfg.HMACKey != nil:
+		if len(cfg.PreviousEd25519Keys) > 0 {
+			return errors.New("token: previous keys must be of the current key's algorithm: previous Ed25519 keys with an HMAC key")
+		}
+		t.method = jwt.SigningMethodHS256
+		for i, k := range append([][]byte{cfg.HMACKey}, cfg.PreviousHMACKeys...) {
+			if err := CheckHMACKey(k); err != nil {
+				if i > 0 {
+					return fmt.Errorf("token: previous signing key %d: %s", i, strings.TrimPrefix(err.Error(), "token: "))
+				}
+				return err
+			}
+			key := append([]byte(nil), k...) // the caller may reuse its slice
+			if err := add(keyring.IDOf(key).String(), key); err != nil {
+				return err
+			}
+			t.unnamed.Keys = append(t.unnamed.Keys, key)
+		}
+		t.signKey, t.kid = t.verifyKeys[t.kids[0]], t.kids[0]
+	case cfg.Ed25519Key != nil:
+		if len(cfg.PreviousHMACKeys) > 0 {
+			return errors.New("token: previous keys must be of the current key's algorithm: previous HMAC keys with an Ed25519 key")
+		}
+		priv, err := checkEd25519Key(cfg.Ed25519Key)
+		if err != nil {
+			return err
+		}
+		t.method, t.signKey = jwt.SigningMethodEdDSA, priv
+		pubs := []ed25519.PublicKey{priv.Public().(ed25519.PublicKey)}
+		for _, p := range cfg.PreviousEd25519Keys {
+			if len(p) != ed25519.PublicKeySize {
+				return fmt.Errorf("token: previous Ed25519 key is %d bytes, want %d", len(p), ed25519.PublicKeySize)
+			}
+			pubs = append(pubs, append(ed25519.PublicKey(nil), p...))
+		}
+		for _, pub := range pubs {
+			if err := add(thumbprint(pub), pub); err != nil {
+				return err
+			}
+		}
+		t.kid = t.kids[0]
+		if t.jwks, err = jwksJSON(pubs, t.kids); err != nil {
+			return fmt.Errorf("token: public key set: %w", err)
+		}
+	default:
+		return errors.New("token: a signing key is required (an HMAC key or an Ed25519 key)")
+	}
+	return nil
+}
+
+// KeyIDs are the kids of the signing keys, the current (signing) one first: for the
+// operator's log.
+func (t *Tokens) KeyIDs() []string { return append([]string(nil), t.kids...) }
 
 // lifetimeOf returns how long tokens of kind k live, or false for an unknown kind.
 func (t *Tokens) lifetimeOf(k Kind) (time.Duration, bool) {
