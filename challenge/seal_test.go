@@ -22,7 +22,7 @@ func TestSealRoundTrip(t *testing.T) {
 	if bytes.Equal(a, b) {
 		t.Error("two seals of the same value are equal: nonce not random")
 	}
-	if a[0] != sealVersion || len(a) != 1+12+len(plain)+16 {
+	if a[0] != sealVersion || len(a) != 1+8+12+len(plain)+16 {
 		t.Errorf("sealed layout: version %d, length %d", a[0], len(a))
 	}
 	if bytes.Contains(a, plain) {
@@ -56,7 +56,7 @@ func TestOpenRefuses(t *testing.T) {
 			t.Errorf("byte %d altered: %v", i, err)
 		}
 	}
-	for _, n := range []int{0, 1, 12, 28, len(sealed) - 1} {
+	for _, n := range []int{0, 1, 9, 12, 28, 36, len(sealed) - 1} {
 		if _, err := s.Open(sealed[:n], "totp:alice"); !errors.Is(err, ErrUnsealable) {
 			t.Errorf("truncated to %d: %v", n, err)
 		}

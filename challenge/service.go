@@ -127,6 +127,13 @@ type Service struct {
 	// Rand is the source of challenge ids, TOTP secrets and SMS codes. Default
 	// crypto/rand.
 	Rand io.Reader
+
+	// Resealed, when set, hears of each user whose factors were found sealed with a
+	// previous encryption key (or in the first format) when used, and sealed again
+	// with the current key: err is nil when the record was written back, else why
+	// not (the user's request went on regardless). For the operator's log; it must
+	// not block.
+	Resealed func(user string, err error)
 }
 
 // New returns a Service from s with defaults filled in. Store and Sealer are required.

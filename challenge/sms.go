@@ -2,7 +2,6 @@ package challenge
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -10,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,6 +169,9 @@ func (s *Service) SendSMSCode(ctx context.Context, id, binding, clientIP string,
 	if err != nil {
 		return SentCode{}, fmt.Errorf("challenge: opening the bound phone number: %w", err)
 	}
+	if !s.Sealer.Current(f.Phone.SealedNumber) {
+		s.resealUser(ctx, c.User)
+	}
 	if err := s.checkSendLimits(ctx, c, string(number), ip, now); err != nil {
 		return SentCode{}, err
 	}
@@ -189,6 +192,9 @@ func (s *Service) VerifySMS(ctx context.Context, id, binding, code, clientIP str
 		number, err := s.Sealer.Open(f.Phone.SealedNumber, phoneBoundTo(c.User))
 		if err != nil {
 			return nil, fmt.Errorf("challenge: opening the bound phone number: %w", err)
+		}
+		if !s.Sealer.Current(f.Phone.SealedNumber) {
+			s.resealUser(ctx, c.User)
 		}
 		return func() (bool, bool, error) { return s.checkSMSCode(ctx, c.ID, string(number), code, now) }, nil
 	})
@@ -211,8 +217,9 @@ func (s *Service) checkSMSCode(ctx context.Context, id, number, code string, now
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return false, false, fmt.Errorf("challenge: SMS code record is damaged: %w", err)
 	}
-	// The MAC is computed and compared whatever the input, in constant time.
-	match := subtle.ConstantTimeCompare(s.smsCodeMAC(id, number, code), rec.MAC) == 1
+	// The MAC is computed and compared whatever the input, in constant time, under
+	// every encryption key: a code sent just before a key rotation still works.
+	match := s.Sealer.VerifyMAC(rec.MAC, smsCodeData(id, number, code), smsCodePurpose)
 	// The store's TTL removes the record too; Expires keeps the lifetime exact and on
 	// the Service's clock.
 	if !match || !sixDigits(code) || !now.Before(rec.Expires) {
@@ -290,7 +297,47 @@ func (s *Service) checkSendLimits(ctx context.Context, c Challenge, number, ipSc
 	if err := s.countSend(ctx, store.UserKey(c.User, smsSendsName), l.SendsPerUserHour, time.Hour, now, SendLimitUser); err != nil {
 		return err
 	}
-	return s.countSend(ctx, store.Key{Scope: s.numberScope(number), Name: smsSendsName}, l.SendsPerNumberDay, 24*time.Hour, now, SendLimitNumber)
+	scopes := s.numberScopes(number)
+	earlier, until, err := s.earlierSends(ctx, scopes[1:], now)
+	if err != nil {
+		return err
+	}
+	err = s.countSend(ctx, store.Key{Scope: scopes[0], Name: smsSendsName}, l.SendsPerNumberDay-int(earlier), 24*time.Hour, now, SendLimitNumber)
+	var limited *SendLimitedError
+	if errors.As(err, &limited) && limited.RetryAt.Before(until) {
+		limited.RetryAt = until // never tell the user to come back too early
+	}
+	return err
+}
+
+// earlierSends adds up the sends counted in scopes, the number's scopes under previous
+// encryption keys, and says when the last of their windows ends. A key rotation thus
+// does not give a number a fresh day of sends.
+func (s *Service) earlierSends(ctx context.Context, scopes []string, now time.Time) (int64, time.Time, error) {
+	var total int64
+	var last time.Time
+	for _, scope := range scopes {
+		b, err := s.Store.Get(ctx, store.Key{Scope: scope, Name: smsSendsName})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("challenge: reading SMS sends: %w", err)
+		}
+		n, err := strconv.ParseInt(string(b), 10, 64)
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("challenge: SMS send count %q is not a number", b)
+		}
+		until, err := s.readUntil(ctx, store.Key{Scope: scope, Name: smsSendsName + "-until"})
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+		total += n
+		if until.After(last) {
+			last = until
+		}
+	}
+	return total, last, nil
 }
 
 // claimResend starts the wait before another code may be sent for c, or refuses the
@@ -370,16 +417,28 @@ func (s *Service) countSend(ctx context.Context, key store.Key, limit int, windo
 }
 
 // smsCodeMAC is the MAC of a code sent for challenge id to number: the only form in
-// which a code is stored. Ids and E.164 numbers hold no NUL, so the input is
-// unambiguous.
+// which a code is stored.
 func (s *Service) smsCodeMAC(id, number, code string) []byte {
-	return s.Sealer.MAC([]byte(id+"\x00"+number+"\x00"+code), smsCodePurpose)
+	return s.Sealer.MAC(smsCodeData(id, number, code), smsCodePurpose)
 }
 
-// numberScope is the store scope of a phone number's send count: named by a MAC of
-// the number, so store keys never show phone numbers.
-func (s *Service) numberScope(number string) string {
-	return "phone:" + base64.RawURLEncoding.EncodeToString(s.Sealer.MAC([]byte(number), smsNumberPurpose))
+// smsCodeData is what an SMS code's MAC covers. Ids and E.164 numbers hold no NUL, so
+// it is unambiguous.
+func smsCodeData(id, number, code string) []byte {
+	return []byte(id + "\x00" + number + "\x00" + code)
+}
+
+// numberScopes are the store scopes of a phone number's send count, one per encryption
+// key, the current key's first: named by a MAC of the number, so store keys never show
+// phone numbers. The current key's scope counts new sends; the others hold the counts
+// from before a key rotation, which still count against the number's limit.
+func (s *Service) numberScopes(number string) []string {
+	macs := s.Sealer.MACs([]byte(number), smsNumberPurpose)
+	out := make([]string, len(macs))
+	for i, m := range macs {
+		out[i] = "phone:" + base64.RawURLEncoding.EncodeToString(m)
+	}
+	return out
 }
 
 // newSMSCode returns a uniformly random 6-digit code read from r.

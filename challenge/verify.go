@@ -27,6 +27,9 @@ func (s *Service) VerifyTOTP(ctx context.Context, id, binding, code, clientIP st
 		if err != nil {
 			return nil, fmt.Errorf("challenge: opening the bound TOTP secret: %w", err)
 		}
+		if !s.Sealer.Current(f.TOTP.SealedSecret) {
+			s.resealUser(ctx, c.User)
+		}
 		return func() (bool, bool, error) { return s.checkTOTP(ctx, c.User, secret, code, now) }, nil
 	})
 }
