@@ -2,19 +2,15 @@ package gateway
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"hash"
-	"io"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stepup/stepup/keyring"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 	"github.com/caddy-stepup/stepup/token"
@@ -31,6 +27,10 @@ type ConsoleSessionOptions struct {
 	Remember time.Duration
 	// Key keys the fingerprints of console cookies: at least 32 random bytes.
 	Key []byte
+	// PreviousKeys are the keys before Key, newest first: console cookies released
+	// under them are still found (and their fingerprints re-made with Key at their
+	// next request), so a key rotation ends no console session.
+	PreviousKeys [][]byte
 }
 
 // maxConsolePairs bounds the console cookies one request may carry; more are all
@@ -65,7 +65,7 @@ type consoleSessions struct {
 	owners  records
 	id      *identifier
 	cookies cookies
-	macs    *sync.Pool // HMACs keyed for fingerprints, reused: this runs on every request
+	keys    *keyring.Ring // the fingerprints' keys: the current one names new releases
 	env
 }
 
@@ -78,23 +78,22 @@ func newConsoleSessions(o ConsoleSessionOptions, tokens attachments, owners reco
 	case o.Remember <= 0:
 		return nil, errors.New("gateway: console sessions must be remembered for a positive time")
 	}
+	keys, err := keyring.New(append([][]byte{o.Key}, o.PreviousKeys...)...)
+	if err != nil {
+		return nil, errors.New("gateway: console session keys: " + err.Error())
+	}
 	return &consoleSessions{opts: o, cookie: newCookieMatcher(o.Cookie), tokens: tokens, owners: owners, id: id, cookies: ck,
-		macs: &sync.Pool{}, env: e}, nil
+		keys: keys, env: e}, nil
 }
 
 // fingerprint names a console cookie value in the store without revealing it: a dump
-// of the store holds no console session.
+// of the store holds no console session. It is made with the current key.
 func (cs *consoleSessions) fingerprint(value string) string {
-	m, _ := cs.macs.Get().(hash.Hash)
-	if m == nil {
-		m = hmac.New(sha256.New, cs.opts.Key)
-	}
-	m.Reset()
-	io.WriteString(m, value)
-	var sum [sha256.Size]byte
-	fp := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:16])
-	cs.macs.Put(m)
-	return fp
+	return fingerprintWith(cs.keys.Current(), value)
+}
+
+func fingerprintWith(k *keyring.Key, value string) string {
+	return base64.RawURLEncoding.EncodeToString(k.MAC([]byte(value))[:16])
 }
 
 func ownerKey(fp string) store.Key { return store.Key{Scope: "console:" + fp, Name: "owner"} }
@@ -116,16 +115,21 @@ func (cs *consoleSessions) attach(ctx context.Context, s token.Claims, hdr http.
 		}
 		remember = min(remember, 400*24*time.Hour) // browsers keep no cookie longer
 		for _, reading := range cookieReadings(c.Value) {
-			fp := cs.fingerprint(reading)
-			if err := cs.tokens.Attach(ctx, s, fp, time.Time{}); err != nil {
-				return err
-			}
-			if err := cs.owners.Put(ctx, ownerKey(fp), []byte(s.User), remember); err != nil {
+			if err := cs.attachFingerprint(ctx, s, cs.fingerprint(reading), remember); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// attachFingerprint ties the console cookie named fp to the gateway session s, and
+// remembers its owner for remember.
+func (cs *consoleSessions) attachFingerprint(ctx context.Context, s token.Claims, fp string, remember time.Duration) error {
+	if err := cs.tokens.Attach(ctx, s, fp, time.Time{}); err != nil {
+		return err
+	}
+	return cs.owners.Put(ctx, ownerKey(fp), []byte(s.User), remember)
 }
 
 // check removes from r the console cookies that must not reach the console, and
@@ -195,6 +199,9 @@ func (j *judge) pair(p cookiePair) (ok bool, owner, why string, err error) {
 		for _, reading := range readings {
 			fp := j.cs.fingerprint(reading)
 			verdict, who, err := j.reading(fp)
+			if err == nil && verdict == unreleased {
+				verdict, who, err = j.previousKeys(reading, fp)
+			}
 			if err != nil {
 				return false, "", "", err
 			}
@@ -241,6 +248,31 @@ func (j *judge) adopt(value string) error {
 	j.cs.events.ConsoleSession("attached")
 	j.cs.log.Info("a console session cookie the gateway never released is attached to the caller's gateway session", zap.String("user", c.User))
 	return nil
+}
+
+// previousKeys judges a console cookie reading the current key does not know by its
+// fingerprints under the previous keys: one released before a key rotation is found
+// there. Found released to the caller, it is attached again under the current key's
+// fingerprint fp, so its next request takes the fast path and it stays known once the
+// previous keys are dropped.
+func (j *judge) previousKeys(reading, fp string) (readingVerdict, string, error) {
+	for _, k := range j.cs.keys.Previous() {
+		verdict, who, err := j.reading(fingerprintWith(k, reading))
+		if err != nil || verdict == unreleased {
+			if err != nil {
+				return 0, "", err
+			}
+			continue
+		}
+		if verdict == released {
+			if err := j.cs.attachFingerprint(j.ctx, j.caller.session, fp, j.cs.opts.Remember); err != nil {
+				return 0, "", err
+			}
+			j.cs.log.Debug("a console session cookie released under a previous key is attached under the current one", zap.String("user", j.caller.User))
+		}
+		return verdict, who, nil
+	}
+	return unreleased, "", nil
 }
 
 // callerLive asks once whether the caller's gateway session is live.

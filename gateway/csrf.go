@@ -1,37 +1,43 @@
 package gateway
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"strings"
+
+	"github.com/caddy-stepup/stepup/keyring"
 )
 
 // forms guards the gateway's own state-changing forms and API calls against
 // cross-site requests.
 type forms struct {
-	key []byte // the HMAC key of form tokens
+	keys *keyring.Ring // the HMAC keys of form tokens: the current one makes them
 }
 
 // token is the form token for a (binding, purpose) pair: an HMAC, so it needs no
 // store and cannot be made without the key, and it is bound to the gateway session
 // (or login nonce) the form is shown to.
 func (f forms) token(binding, purpose string) string {
-	m := hmac.New(sha256.New, f.key)
-	m.Write([]byte(binding))
-	m.Write([]byte{0})
-	m.Write([]byte(purpose))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(f.keys.Sign(formMessage(binding, purpose)))
 }
 
-// check accepts a posted form only from this site with the right token.
+// check accepts a posted form only from this site with the right token, made by the
+// current key or a previous one (a form shown before a key rotation still submits).
 func (f forms) check(r *http.Request, binding, purpose string) error {
-	got := r.PostFormValue("csrf")
-	if !fromThisSite(r) || got == "" || !hmac.Equal([]byte(got), []byte(f.token(binding, purpose))) {
+	got, err := base64.RawURLEncoding.Strict().DecodeString(r.PostFormValue("csrf"))
+	if !fromThisSite(r) || err != nil || len(got) != sha256.Size {
+		return errCrossSite
+	}
+	if _, ok := f.keys.Verify(got, formMessage(binding, purpose)); !ok {
 		return errCrossSite
 	}
 	return nil
+}
+
+// formMessage is what a form token's HMAC covers. Bindings hold no NUL.
+func formMessage(binding, purpose string) []byte {
+	return []byte(binding + "\x00" + purpose)
 }
 
 // checkAPI accepts a state-changing API call only as JSON (which a cross-site form

@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/caddy-stepup/stepup/keyring"
 )
 
 // The gateway's own forms answer with a redirect (post/redirect/get), so Back and
@@ -34,14 +34,25 @@ type flash struct {
 
 // flashes sets and reads flashes.
 type flashes struct {
-	key     []byte
+	keys    *keyring.Ring // the form keys: the current one signs
 	cookies cookies
 }
 
+// flashMACSize is the length of a flash's MAC, in bytes.
+const flashMACSize = 16
+
 func (f flashes) mac(payload string) string {
-	m := hmac.New(sha256.New, f.key)
-	m.Write([]byte("flash\x00" + payload))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	return base64.RawURLEncoding.EncodeToString(f.keys.Sign([]byte("flash\x00" + payload))[:flashMACSize])
+}
+
+// valid reports whether sig is payload's MAC under any of the form keys.
+func (f flashes) valid(payload, sig string) bool {
+	mac, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || len(mac) != flashMACSize {
+		return false
+	}
+	_, ok := f.keys.Verify(mac, []byte("flash\x00"+payload))
+	return ok
 }
 
 // set makes fl the flash of the next page, and redirects there.
@@ -63,7 +74,7 @@ func (f flashes) take(w http.ResponseWriter, r *http.Request, page string) flash
 	}
 	http.SetCookie(w, f.cookies.pagesOnly(r, flashCookie, "", -1))
 	payload, sig, ok := strings.Cut(v, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(f.mac(payload))) {
+	if !ok || !f.valid(payload, sig) {
 		return flash{}
 	}
 	b, err := base64.RawURLEncoding.DecodeString(payload)

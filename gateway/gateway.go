@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddy-stepup/stepup/brand"
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/keyring"
 	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
@@ -60,6 +61,9 @@ type Options struct {
 	SMS bool
 	// FormKey keys the HMAC of form tokens: 32 random bytes.
 	FormKey []byte
+	// PreviousFormKeys are the form keys before FormKey, newest first: forms shown
+	// (and flashes set) before a key rotation still verify.
+	PreviousFormKeys [][]byte
 
 	// Now is the clock (default time.Now) and Rand the randomness (default
 	// crypto/rand).
@@ -115,6 +119,10 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	if len(o.FormKey) < 32 {
 		return nil, errors.New("gateway: the form key must be at least 32 bytes")
 	}
+	formKeys, err := keyring.New(append([][]byte{o.FormKey}, o.PreviousFormKeys...)...)
+	if err != nil {
+		return nil, errors.New("gateway: form keys: " + err.Error())
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -150,7 +158,6 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	id := &identifier{header: o.IdentityHeader, tokens: tokens, cookies: ck, rand: o.Rand, log: o.Logger}
 	prof := profiles{factors: challenges, settings: o.Settings}
 	sess := sessions{tokens: tokens, cookies: ck, setUser: o.SetUser, now: o.Now, index: st}
-	var err error
 	if o.ConsoleSession != nil {
 		if o.Login == nil || o.IdentityHeader != "" {
 			return nil, errors.New("gateway: console sessions follow gateway sessions, which begin at the console's login")
@@ -168,7 +175,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 		}
 	}
 	audit := &Audit{log: o.AuditLogger, store: st, now: o.Now, events: o.Events, notify: o.Notify}
-	f := forms{key: o.FormKey}
+	f := forms{keys: formKeys}
 
 	g := &Gateway{respond: respond, options: o, console: sess.console}
 	g.admin = &Admin{factors: challenges, tokens: tokens, index: st, profiles: prof, settings: o.Settings, audit: audit, counter: st}
@@ -199,7 +206,7 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 		}
 	}
 	l := challenges.Limits
-	fl := flashes{key: o.FormKey, cookies: ck}
+	fl := flashes{keys: formKeys, cookies: ck}
 	cp := &challengePages{id: id, respond: respond, forms: f, cookies: ck, challenges: challenges, tokens: tokens,
 		sessions: sess, audit: audit, flashes: fl, sms: o.SMS, tokenHeader: o.TokenHeader,
 		lock: lockRule{after: l.LockAfter, lasts: l.LockFor, perCheck: l.MaxAttempts}, descriptions: descriptions, ruleTexts: o.RuleTexts, env: e}

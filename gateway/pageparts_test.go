@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-stepup/stepup/keyring"
 	"github.com/caddy-stepup/stepup/locale"
 )
 
@@ -53,7 +54,8 @@ func TestTypedCodeAndKeyGroups(t *testing.T) {
 
 // A flash is read once, only by its own page, and only when the gateway signed it.
 func TestFlash(t *testing.T) {
-	f := flashes{key: []byte("0123456789abcdef0123456789abcdef"), cookies: cookies{prefix: "/.stepup"}}
+	keys, _ := keyring.New([]byte("0123456789abcdef0123456789abcdef"))
+	f := flashes{keys: keys, cookies: cookies{prefix: "/.stepup"}}
 	w := httptest.NewRecorder()
 	f.redirect(w, httptest.NewRequest("POST", "http://localhost/.stepup/x", nil), "/.stepup/x", flash{For: "settings", Error: "That code is not right."})
 	set := w.Result().Cookies()[0]

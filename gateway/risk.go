@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-stepup/stepup/keyring"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/store"
 )
@@ -27,6 +28,9 @@ type RiskOptions struct {
 	NetworkMemory time.Duration
 	// Key signs device cookies: at least 32 random bytes.
 	Key []byte
+	// PreviousKeys are the keys before Key, newest first: device cookies they signed
+	// are still read, and re-signed with Key at their user's next login.
+	PreviousKeys [][]byte
 }
 
 // failureCounter counts a user's recent wrong codes.
@@ -56,7 +60,11 @@ func newRiskCheck(o RiskOptions, st records, failures failureCounter, ck cookies
 	case o.Failures < 1:
 		return nil, errors.New("gateway: recent failures must count at least one wrong code")
 	}
-	d := devices{key: o.Key, lifetime: o.DeviceLifetime, cookies: ck}
+	keys, err := keyring.New(append([][]byte{o.Key}, o.PreviousKeys...)...)
+	if err != nil {
+		return nil, errors.New("gateway: device cookie keys: " + err.Error())
+	}
+	d := devices{keys: keys, lifetime: o.DeviceLifetime, cookies: ck}
 	return &riskCheck{opts: o, devices: d, records: st, failures: failures, env: e}, nil
 }
 
@@ -126,7 +134,8 @@ func (rc *riskCheck) learn(r *http.Request, user string, secondFactor bool) (*ht
 	if secondFactor || now.Before(rc.opts.Rules.LogOnlyUntil) {
 		return rc.devices.trust(r, user, now), nil
 	}
-	return nil, nil
+	// Known under a previous key: known under the current one from now on.
+	return rc.devices.rekey(r, user, now), nil
 }
 
 // trust returns the device cookie that makes r's browser known for user, who just
