@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,9 +29,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	stepup {
 //	    store memory [<file>]
 //	    store redis <url> [<key_prefix>]
-//	    signing_key <secret>            # HS256, >= 32 random bytes; or:
-//	    signing_key_file <ed25519.pem>  # EdDSA
-//	    encryption_key <secret>
+//	    signing_key <secret> [<previous>...]            # HS256, >= 32 random bytes; or:
+//	    signing_key_file <ed25519.pem> [<previous>...]  # EdDSA
+//	    encryption_key <secret> [<previous>...]
 //	    issuer <label>
 //	    lang en|zh-Hans                 # the pages' language when the browser asks for neither
 //	    prefix <path>
@@ -106,7 +108,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 // Secrets should come from placeholders such as {env.STEPUP_SIGNING_KEY} or
 // {file./run/secrets/stepup}; they are checked here, at load, and kept as
-// placeholders in the JSON config.
+// placeholders in the JSON config. A key directive takes the current key first and,
+// during a key rotation, the keys it replaces after it, newest first: those only
+// verify and open what they made before.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -119,11 +123,11 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "store":
 			err = h.parseStore(d)
 		case "signing_key":
-			err = parseSecret(d, &h.SigningKey)
+			err = parseSecrets(d, &h.SigningKey, &h.PreviousSigningKeys, append([]string{h.EncryptionKey}, h.PreviousEncryptionKeys...))
 		case "signing_key_file":
-			err = oneArg(d, &h.SigningKeyFile)
+			err = parseKeyFiles(d, &h.SigningKeyFile, &h.PreviousSigningKeyFiles)
 		case "encryption_key":
-			err = parseSecret(d, &h.EncryptionKey)
+			err = parseSecrets(d, &h.EncryptionKey, &h.PreviousEncryptionKeys, append([]string{h.SigningKey}, h.PreviousSigningKeys...))
 		case "lang":
 			err = h.parseLang(d)
 		case "issuer":
@@ -231,19 +235,72 @@ func (h *Handler) parseStore(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// parseSecret reads a key and checks it now, so a short or password-like key fails at
-// load with the file and line. The JSON keeps what was written (the placeholder).
-func parseSecret(d *caddyfile.Dispenser, dst *string) error {
+// parseSecrets reads a key directive: the current key and the previous ones, newest
+// first. Each is checked now, so a short or password-like key, or one given twice,
+// fails at load with the file and line; so does a key also given to the other
+// directive (others: the signing keys for encryption_key, and the other way round).
+// The JSON keeps what was written (the placeholders).
+func parseSecrets(d *caddyfile.Dispenser, current *string, previous *[]string, others []string) error {
 	name := d.Val()
-	if err := oneArg(d, dst); err != nil {
-		return err
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("%s needs a value: at least 32 random bytes, e.g. from `openssl rand -base64 32`; during a rotation the new key first, then the keys it replaces", name)
 	}
-	val := expandSecret(*dst)
-	if val == "" {
-		return d.Errf("%s %s is empty: set it to at least 32 random bytes, e.g. from `openssl rand -base64 32`", name, *dst)
+	vals := make([]string, len(args))
+	for i, a := range args {
+		which := name
+		if i > 0 {
+			which = fmt.Sprintf("%s (previous key %d)", name, i)
+		}
+		vals[i] = expandSecret(a)
+		if vals[i] == "" {
+			return d.Errf("%s %s is empty: set it to at least 32 random bytes, e.g. from `openssl rand -base64 32`", which, a)
+		}
+		if err := token.CheckHMACKey([]byte(vals[i])); err != nil {
+			return d.Errf("%s: %v", which, err)
+		}
+		for j := range i {
+			if sameKey(vals[i], vals[j]) {
+				return d.Errf("%s: key %d is the same as key %d; a previous key must differ from the current one and from the others", name, i+1, j+1)
+			}
+		}
 	}
-	if err := token.CheckHMACKey([]byte(val)); err != nil {
-		return d.Errf("%s: %v", name, err)
+	for _, o := range others {
+		for _, v := range vals {
+			if sameKey(v, expandSecret(o)) {
+				return d.Errf("%s: a key is also a signing or encryption key of the other directive; give each use its own key", name)
+			}
+		}
+	}
+	*current, *previous = args[0], args[1:]
+	if len(*previous) == 0 {
+		*previous = nil
+	}
+	return nil
+}
+
+// sameKey compares two configured keys in constant time.
+func sameKey(a, b string) bool {
+	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// parseKeyFiles reads `signing_key_file <current.pem> [<previous.pem>...]`. The
+// files are read in Provision.
+func parseKeyFiles(d *caddyfile.Dispenser, current *string, previous *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Err("signing_key_file needs the path of an Ed25519 private key (PEM); during a rotation the new key's first, then those it replaces")
+	}
+	for i, a := range args {
+		for j := range i {
+			if a == args[j] {
+				return d.Errf("signing_key_file: file %d is the same as file %d", i+1, j+1)
+			}
+		}
+	}
+	*current, *previous = args[0], args[1:]
+	if len(*previous) == 0 {
+		*previous = nil
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/policy"
 )
@@ -26,8 +28,9 @@ func init() {
 Manages users' second factors directly in the Redis store of the stepup handler that
 the config names: list and show users, turn their login or operation protection on or
 off (within the mandates), reset a lost authenticator or phone, revoke recovery codes,
-unlock, and sign a user
-out everywhere. Every change is written to the user's audit trail as done by "cli".
+unlock, sign a user out everywhere, and reseal every stored secret with the current
+encryption key after a key rotation. Every change to a user is written to the user's
+audit trail as done by "cli".
 
 This is the break-glass for when no administrator can act (root lost their device): it
 needs the config's keys (from the same environment as Caddy) and the store, and works
@@ -130,12 +133,83 @@ func configureCLI(cmd *cobra.Command) {
 		}
 		return showAfter(c.Context(), a, args[0], fmt.Sprintf("%s is unlocked.\n", args[0]))
 	}))
+	sub("reseal", "Seals every stored secret again with the current encryption key (after a key rotation)", func(c *cobra.Command) {
+		c.Args = cobra.NoArgs
+		c.Long = `Seals every authenticator secret and phone number in the store again with the
+current encryption key (the first of encryption_key), on every master of a Redis
+Cluster. Run it after every instance has the new key first; it is safe while the
+gateway serves, and running it again does nothing more. When it reports nothing
+sealed with another key, the previous encryption keys can be removed.`
+		c.RunE = func(c *cobra.Command, _ []string) error {
+			admin, done, err := openAdmin(configFile, adapter)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := admin.Reseal(c.Context())
+			if err != nil {
+				return cliError(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else if _, err := fmt.Fprint(c.OutOrStdout(), resealText(rep)); err != nil {
+				return err
+			}
+			if n := rep.UnopenableCount(); n > 0 {
+				return fmt.Errorf("%d sealed values open with no configured encryption key (sealed with %s): add that key after the current one and run reseal again",
+					n, countsText(rep.Unopenable))
+			}
+			return nil
+		}
+	})
 	sub("signout <user>", "Ends every gateway session and step-up token of a user", run(cobra.ExactArgs(1), func(c *cobra.Command, a *gateway.Admin, args []string) (any, string, error) {
 		if err := a.SignOut(c.Context(), cliActor, args[0], ""); err != nil {
 			return nil, "", err
 		}
 		return showAfter(c.Context(), a, args[0], fmt.Sprintf("%s is signed out of every gateway session (the console's own sessions end with the console).\n", args[0]))
 	}))
+}
+
+// resealText is a reseal report for people.
+func resealText(rep challenge.ResealReport) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Looked at %d records with sealed values; the current encryption key is %s.\n", rep.Records, rep.KeyID)
+	if n := rep.ResealedCount(); n > 0 {
+		fmt.Fprintf(&b, "Resealed %d values with %s (they were sealed with %s).\n", n, rep.KeyID, countsText(rep.Resealed))
+	} else {
+		b.WriteString("Resealed nothing.\n")
+	}
+	fmt.Fprintf(&b, "%d values were sealed with %s already.\n", rep.Current, rep.KeyID)
+	if rep.Retried > 0 {
+		fmt.Fprintf(&b, "%d records changed while they were resealed and were read again.\n", rep.Retried)
+	}
+	if rep.Damaged > 0 {
+		fmt.Fprintf(&b, "%d records could not be read and were left as they are.\n", rep.Damaged)
+	}
+	if n := rep.UnopenableCount(); n > 0 {
+		fmt.Fprintf(&b, "%d values open with no configured key (sealed with %s).\n", n, countsText(rep.Unopenable))
+	} else {
+		fmt.Fprintf(&b, "Every sealed value is sealed with %s: once every instance has it first, the previous encryption keys can be removed.\n", rep.KeyID)
+	}
+	return b.String()
+}
+
+// countsText is "kid: n, kid: n", in key order.
+func countsText(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func showAfter(ctx context.Context, a *gateway.Admin, user, text string) (any, string, error) {

@@ -43,16 +43,39 @@ type Handler struct {
 	// SigningKey signs gateway sessions and step-up tokens with HS256: at least 32
 	// random bytes, e.g. {env.STEPUP_SIGNING_KEY} set from `openssl rand -base64 32`.
 	// Required unless SigningKeyFile is set or the store is memory without a file (the
-	// demo mode, which makes a random key on each start).
+	// demo mode, which makes a random key on each start). The keys of form tokens,
+	// device cookies and console-session fingerprints are derived from it.
 	SigningKey string `json:"signing_key,omitempty"`
+
+	// PreviousSigningKeys are the signing keys SigningKey replaced, newest first,
+	// during a key rotation: they no longer sign, but tokens, forms, device cookies
+	// and console sessions made with them (or their derived keys) still verify. Keep
+	// one at least session_lifetime after SigningKey took its place (longer to keep
+	// device cookies and console sessions: see the README), then remove it. Each is
+	// checked like SigningKey and must differ from every other key.
+	PreviousSigningKeys []string `json:"previous_signing_keys,omitempty"`
 
 	// SigningKeyFile is a PEM (PKCS#8) Ed25519 private key; tokens are then signed
 	// with EdDSA and the public key is served at {prefix}/jwks.json.
 	SigningKeyFile string `json:"signing_key_file,omitempty"`
 
-	// EncryptionKey encrypts authenticator secrets at rest (AES-256-GCM): at least 32
+	// PreviousSigningKeyFiles are the Ed25519 key files SigningKeyFile replaced,
+	// newest first, as PreviousSigningKeys are for SigningKey: their public keys stay
+	// in {prefix}/jwks.json and verify their tokens. Private keys, since the other
+	// keys are derived from them.
+	PreviousSigningKeyFiles []string `json:"previous_signing_key_files,omitempty"`
+
+	// EncryptionKey encrypts authenticator secrets and phone numbers at rest
+	// (AES-256-GCM) and keys the MACs of SMS codes and phone numbers: at least 32
 	// random bytes. Required with the same exception as SigningKey.
 	EncryptionKey string `json:"encryption_key,omitempty"`
+
+	// PreviousEncryptionKeys are the encryption keys EncryptionKey replaced, newest
+	// first: values sealed with them still open, and are sealed again with
+	// EncryptionKey when next used or by `caddy stepup reseal`. Keep one until the
+	// reseal command reports nothing sealed with it (and at least a day, for the SMS
+	// send counts it names), then remove it.
+	PreviousEncryptionKeys []string `json:"previous_encryption_keys,omitempty"`
 
 	// Issuer is the label authenticator apps show next to the account, and the
 	// tokens' issuer. Default "caddy-stepup".

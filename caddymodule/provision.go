@@ -1,9 +1,12 @@
 package caddymodule
 
 import (
+	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -69,12 +72,19 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("stepup: unknown store %q (expected memory or redis)", b)
 	}
 	demo := h.Store.Backend == "memory" && h.Store.File == ""
-	signing, err := h.signingConfig(demo)
+	signing, material, err := h.signingConfig(demo)
 	if err != nil {
 		return err
 	}
 	sealKey, err := secret("encryption_key", h.EncryptionKey, demo, &demoKeys.encryption)
 	if err != nil {
+		return err
+	}
+	previousSealKeys, err := previousSecrets("encryption_key", h.EncryptionKey, h.PreviousEncryptionKeys)
+	if err != nil {
+		return err
+	}
+	if err := distinctUses(material, append([][]byte{sealKey}, previousSealKeys...)); err != nil {
 		return err
 	}
 
@@ -88,15 +98,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.tokens, err = token.New(signing, h.store); err != nil {
 		return fmt.Errorf("stepup: %v", err)
 	}
-	sealer, err := challenge.NewSealer(sealKey)
+	sealer, err := challenge.NewSealer(sealKey, previousSealKeys...)
 	if err != nil {
 		return fmt.Errorf("stepup: encryption_key: %v", err)
 	}
+	h.logger.Info("keys", zap.Strings("signing_key_ids", h.tokens.KeyIDs()), zap.Strings("encryption_key_ids", sealer.KeyIDs()))
 	svc := challenge.Service{
-		Store:  h.store,
-		Sealer: sealer,
-		Issuer: h.Issuer,
-		Limits: challenge.Limits{ChallengeTTL: time.Duration(h.ChallengeLifetime)},
+		Store:    h.store,
+		Sealer:   sealer,
+		Issuer:   h.Issuer,
+		Limits:   challenge.Limits{ChallengeTTL: time.Duration(h.ChallengeLifetime)},
+		Resealed: h.logResealed,
 	}
 	if h.sms != nil { // never a typed nil in the interface
 		svc.SMS = countSends(h.sms) // its sends counted for metrics
@@ -108,18 +120,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.challenges.CheckSMSLength(); err != nil {
 		h.logger.Warn("issuer name makes SMS texts longer than one segment", zap.Error(err))
 	}
-	material := signing.HMACKey
-	if signing.Ed25519Key != nil {
-		material = signing.Ed25519Key.Seed()
-	}
-	var keys derivedKeys
-	for _, k := range []struct {
-		dst  *[]byte
-		info string
-	}{{&keys.form, "caddy-stepup csrf v1"}, {&keys.console, "caddy-stepup console session v1"}, {&keys.device, "caddy-stepup device v1"}} {
-		if *k.dst, err = hkdf.Key(sha256.New, material, nil, k.info, 32); err != nil {
-			return err
-		}
+	keys, err := deriveKeys(material)
+	if err != nil {
+		return err
 	}
 	if err := h.checkAccountSafety(); err != nil {
 		return err
@@ -142,16 +145,48 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// derivedKeys are the keys derived from the signing key, one per use, so every
-// instance with the same signing key has the same ones.
-type derivedKeys struct{ form, console, device []byte }
+// derivedKeys are the keys derived from the signing keys, one per use, so every
+// instance with the same signing keys has the same ones. Each holds one key per
+// signing key, the current one's first: during a rotation the previous keys' still
+// verify (form tokens, device cookies) and find (console-session fingerprints).
+type derivedKeys struct{ form, console, device [][]byte }
+
+// deriveKeys derives the keys of each use from material, the signing keys (HMAC keys,
+// or Ed25519 seeds), current first.
+func deriveKeys(material [][]byte) (derivedKeys, error) {
+	var keys derivedKeys
+	for _, k := range []struct {
+		dst  *[][]byte
+		info string
+	}{{&keys.form, "caddy-stepup csrf v1"}, {&keys.console, "caddy-stepup console session v1"}, {&keys.device, "caddy-stepup device v1"}} {
+		for _, m := range material {
+			d, err := hkdf.Key(sha256.New, m, nil, k.info, 32)
+			if err != nil {
+				return keys, err
+			}
+			*k.dst = append(*k.dst, d)
+		}
+	}
+	return keys, nil
+}
+
+// logResealed tells the operator's log about a user's factors found sealed with a
+// previous encryption key when used. Never the secret, only who.
+func (h *Handler) logResealed(user string, err error) {
+	if err != nil {
+		h.logger.Warn("factors sealed with a previous encryption key were not resealed with the current one; they still open, and `caddy stepup reseal` reseals them",
+			zap.String("user", user), zap.Error(err))
+		return
+	}
+	h.logger.Debug("factors resealed with the current encryption key", zap.String("user", user))
+}
 
 // gatewayOptions are the flows' settings from this config.
 func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 	o := gateway.Options{
 		Prefix: h.Prefix, Issuer: h.Issuer, Lang: h.lang(), RuleTexts: h.ruleTexts(), Logout: h.Logout, Rules: h.rules, Settings: h.settings,
 		TokenHeader:    h.TokenHeader,
-		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form,
+		MaxHeldRequest: h.MaxHeldRequest, SMS: h.sms != nil, FormKey: keys.form[0], PreviousFormKeys: keys.form[1:],
 		Now: now, Logger: h.logger, AuditLogger: h.logger.Named("audit"), Events: newMetricsEvents(h.sms), ClientIP: clientIP, SetUser: setUser,
 	}
 	o.Notify = h.noticeHook()
@@ -175,7 +210,8 @@ func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 		}
 	}
 	if c := h.BindConsoleSession; c != nil && h.Login != nil {
-		o.ConsoleSession = &gateway.ConsoleSessionOptions{Cookie: h.Login.SuccessCookie, Strict: c.Strict, Remember: time.Duration(c.Remember), Key: keys.console}
+		o.ConsoleSession = &gateway.ConsoleSessionOptions{Cookie: h.Login.SuccessCookie, Strict: c.Strict, Remember: time.Duration(c.Remember),
+			Key: keys.console[0], PreviousKeys: keys.console[1:]}
 	}
 	if a := h.Anomaly; a != nil {
 		rules, err := a.rules()
@@ -183,7 +219,7 @@ func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 			return o, fmt.Errorf("stepup: anomaly: %v", err)
 		}
 		o.Risk = &gateway.RiskOptions{Rules: rules, Failures: a.Failures, DeviceLifetime: time.Duration(a.RememberDevice),
-			NetworkMemory: time.Duration(a.RememberNetwork), Key: keys.device}
+			NetworkMemory: time.Duration(a.RememberNetwork), Key: keys.device[0], PreviousKeys: keys.device[1:]}
 	}
 	return o, nil
 }
@@ -385,26 +421,85 @@ var demoKeys struct {
 	once                sync.Once
 }
 
-func (h *Handler) signingConfig(demo bool) (token.Config, error) {
+// signingConfig reads the signing keys: the token configuration, and the material the
+// other keys are derived from (the HMAC keys, or the Ed25519 seeds), current first.
+func (h *Handler) signingConfig(demo bool) (token.Config, [][]byte, error) {
 	if h.SigningKeyFile != "" {
-		if h.SigningKey != "" {
-			return token.Config{}, fmt.Errorf("stepup: set signing_key or signing_key_file, not both")
+		if h.SigningKey != "" || len(h.PreviousSigningKeys) > 0 {
+			return token.Config{}, nil, fmt.Errorf("stepup: set signing_key or signing_key_file, not both")
 		}
-		pemBytes, err := os.ReadFile(caddy.NewReplacer().ReplaceKnown(h.SigningKeyFile, ""))
-		if err != nil {
-			return token.Config{}, fmt.Errorf("stepup: signing_key_file: %v", err)
+		var cfg token.Config
+		var material [][]byte
+		for i, file := range append([]string{h.SigningKeyFile}, h.PreviousSigningKeyFiles...) {
+			which := "signing_key_file"
+			if i > 0 {
+				which = fmt.Sprintf("signing_key_file (previous key %d)", i)
+			}
+			pemBytes, err := os.ReadFile(caddy.NewReplacer().ReplaceKnown(file, ""))
+			if err != nil {
+				return token.Config{}, nil, fmt.Errorf("stepup: %s: %v", which, err)
+			}
+			key, err := token.LoadEd25519Key(pemBytes)
+			if err != nil {
+				return token.Config{}, nil, fmt.Errorf("stepup: %s: %v", which, err)
+			}
+			if i == 0 {
+				cfg.Ed25519Key = key
+			} else {
+				cfg.PreviousEd25519Keys = append(cfg.PreviousEd25519Keys, key.Public().(ed25519.PublicKey))
+			}
+			material = append(material, key.Seed())
 		}
-		key, err := token.LoadEd25519Key(pemBytes)
-		if err != nil {
-			return token.Config{}, fmt.Errorf("stepup: signing_key_file: %v", err)
-		}
-		return token.Config{Ed25519Key: key}, nil
+		return cfg, material, nil
+	}
+	if len(h.PreviousSigningKeyFiles) > 0 {
+		return token.Config{}, nil, fmt.Errorf("stepup: previous_signing_key_files need a current signing_key_file")
 	}
 	key, err := secret("signing_key", h.SigningKey, demo, &demoKeys.signing)
 	if err != nil {
-		return token.Config{}, err
+		return token.Config{}, nil, err
 	}
-	return token.Config{HMACKey: key}, nil
+	previous, err := previousSecrets("signing_key", h.SigningKey, h.PreviousSigningKeys)
+	if err != nil {
+		return token.Config{}, nil, err
+	}
+	return token.Config{HMACKey: key, PreviousHMACKeys: previous}, append([][]byte{key}, previous...), nil
+}
+
+// previousSecrets expands and checks the previous keys of a key directive. They need
+// the current key to be configured (the demo mode's random key has no predecessors).
+func previousSecrets(name, current string, configured []string) ([][]byte, error) {
+	if len(configured) == 0 {
+		return nil, nil
+	}
+	if current == "" {
+		return nil, fmt.Errorf("stepup: previous %s keys need a current %s", name, name)
+	}
+	out := make([][]byte, 0, len(configured))
+	for i, c := range configured {
+		val := expandSecret(c)
+		if val == "" {
+			return nil, fmt.Errorf("stepup: %s: previous key %d %s is empty (is the variable set? remove a key that is no longer needed)", name, i+1, c)
+		}
+		if err := token.CheckHMACKey([]byte(val)); err != nil {
+			return nil, fmt.Errorf("stepup: %s: previous key %d: %v", name, i+1, err)
+		}
+		out = append(out, []byte(val))
+	}
+	return out, nil
+}
+
+// distinctUses refuses a key configured both to sign and to encrypt: each use has its
+// own key, so one leaking or rotating does not touch the other.
+func distinctUses(signing, encryption [][]byte) error {
+	for _, s := range signing {
+		for _, e := range encryption {
+			if subtle.ConstantTimeCompare(s, e) == 1 {
+				return errors.New("stepup: a signing key is also an encryption key; give each use its own key")
+			}
+		}
+	}
+	return nil
 }
 
 // secret expands placeholders in a configured key and checks it. In the demo mode an
