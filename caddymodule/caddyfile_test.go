@@ -85,6 +85,7 @@ func TestAdaptExampleCaddyfile(t *testing.T) {
 func TestCaddyfileErrors(t *testing.T) {
 	t.Setenv("STEPUP_SHORT_KEY", "tooshort")
 	const strong = "q3X9vK2mP8wL5nR7tY4uZ1aB6cD0eF3gH5jK7lM9nP2="
+	const other = "Vb7Nc2Xz9Lk4Jh6Gf1Ds8Pa3Qw5Er0Ty2Ui7Op4As9Zx="
 	tests := []struct {
 		name, block string
 		line        int
@@ -108,6 +109,15 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"short key from env", "stepup {\n\tsigning_key {env.STEPUP_SHORT_KEY}\n}", 3, "signing_key"},
 		{"unset env key", "stepup {\n\tencryption_key {env.STEPUP_NOT_SET_ANYWHERE}\n}", 3, "encryption_key {env.STEPUP_NOT_SET_ANYWHERE} is empty"},
 		{"password-like key", "stepup {\n\tsigning_key correcthorsebatterystaplecorrecthorse\n}", 3, "signing_key"},
+		{"previous key equal to the current", "stepup {\n\tsigning_key " + strong + " " + strong + "\n}", 3, "signing_key: key 2 is the same as key 1; a previous key must differ"},
+		{"previous key repeated", "stepup {\n\tencryption_key " + strong + " " + other + " " + other + "\n}", 3, "encryption_key: key 3 is the same as key 2"},
+		{"weak previous key", "stepup {\n\tsigning_key " + strong + " correcthorsebatterystaplecorrecthorse\n}", 3, "signing_key (previous key 1): token: signing key looks like words"},
+		{"short previous key from env", "stepup {\n\tencryption_key " + strong + " {env.STEPUP_SHORT_KEY}\n}", 3, "encryption_key (previous key 1): token: signing key is 8 bytes"},
+		{"unset previous key", "stepup {\n\tsigning_key " + strong + " {env.STEPUP_NOT_SET_ANYWHERE}\n}", 3, "signing_key (previous key 1) {env.STEPUP_NOT_SET_ANYWHERE} is empty"},
+		{"signing key without value", "stepup {\n\tsigning_key\n}", 3, "signing_key needs a value"},
+		{"encryption key that signs", "stepup {\n\tsigning_key " + other + " " + strong + "\n\tencryption_key " + strong + "\n}", 4, "encryption_key: a key is also a signing or encryption key of the other directive"},
+		{"signing key that encrypts", "stepup {\n\tencryption_key " + other + "\n\tsigning_key " + other + "\n}", 4, "signing_key: a key is also"},
+		{"key file twice", "stepup {\n\tsigning_key_file a.pem b.pem a.pem\n}", 3, "signing_key_file: file 3 is the same as file 1"},
 		{"redis store without keys", "stepup {\n\tstore redis redis://127.0.0.1:6379/0\n}", 4, "signing_key (or signing_key_file) is required with store redis"},
 		{"file store without encryption key", "stepup {\n\tstore memory /tmp/x.json\n\tsigning_key " + strong + "\n}", 5, "encryption_key is required with store memory"},
 		{"bad success status", "stepup {\n\tlogin /login {\n\t\tsuccess_status ok\n\t}\n}", 4, `expected an HTTP status code, got "ok"`},
