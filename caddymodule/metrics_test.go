@@ -781,6 +781,9 @@ func TestTimedStore(t *testing.T) {
 	_, err = st.Users(ctx, "", "", 10)
 	must(err)
 	must(st.Ping(ctx))
+	if ok, err := st.(store.Swapper).Swap(ctx, store.UserKey("alice", "a"), []byte("3"), []byte("4")); err != nil || !ok {
+		t.Fatalf("swap: %v %v", ok, err)
+	}
 	for op := range numStoreOps {
 		want := uint64(1)
 		if op == opGet {

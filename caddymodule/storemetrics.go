@@ -31,6 +31,7 @@ const (
 	opAddUser
 	opUsers
 	opPing
+	opSwap
 	numStoreOps
 )
 
@@ -39,6 +40,7 @@ var storeOps = [numStoreOps]string{
 	opGet: "get", opPut: "put", opPutNew: "put_new", opTake: "take", opDelete: "delete", opIncr: "incr",
 	opAdvance: "advance", opTrack: "track", opLive: "live", opRevoke: "revoke", opRevokeUser: "revoke_user",
 	opGrants: "grants", opAppend: "append", opRecent: "recent", opAddUser: "add_user", opUsers: "users", opPing: "ping",
+	opSwap: "swap",
 }
 
 // The store metrics' series, resolved once: a store call does no label lookup.
