@@ -40,7 +40,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"anomaly without login", `{"anomaly":{}}`, "add the console's login route"},
 		{"anomaly unknown signal", `{"login":{"path":"/login"},"anomaly":{"signals":{"new_browser":1}}}`, `unknown signal "new_browser"`},
 		{"anomaly bad date", `{"login":{"path":"/login"},"anomaly":{"log_only_until":"soon"}}`, "expected a date"},
-		{"previous key equal to the current", `{"signing_key":"` + testSigningKey + `","previous_signing_keys":["` + testSigningKey + `"],"encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/tmp/x"}}`, "signing key 2 is the same"},
+		{"previous key equal to the current", `{"signing_key":"` + testSigningKey + `","previous_signing_keys":["` + testSigningKey + `"],"encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/nonexistent/stepup.json"}}`, "signing key 2 is the same"},
 		{"weak previous key", `{"signing_key":"` + testSigningKey + `","encryption_key":"` + testEncryptionKey + `","previous_encryption_keys":["{env.STEPUP_TEST_SHORT}"],"store":{"backend":"memory","file":"/tmp/x"}}`, "encryption_key: previous key 1: token: signing key is 5 bytes"},
 		{"unset previous key", `{"signing_key":"` + testSigningKey + `","previous_signing_keys":["{env.STEPUP_TEST_UNSET}"],"encryption_key":"` + testEncryptionKey + `","store":{"backend":"memory","file":"/tmp/x"}}`, "previous key 1 {env.STEPUP_TEST_UNSET} is empty"},
 		{"previous keys without a current one", `{"previous_encryption_keys":["` + testEncryptionKey + `"]}`, "previous encryption_key keys need a current encryption_key"},
