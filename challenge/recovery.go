@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -15,10 +16,13 @@ import (
 )
 
 // Recovery codes let a user who lost their device pass a challenge: ten single-use
-// codes of 60 random bits each, shown once, kept only as salted SHA-256 hashes. A
-// code passes a challenge in place of the methods on offer and counts toward the same
-// attempt limits and lock as any code. Using one is single-use atomically: a mark per
-// code, written with PutNew, so of two requests with the same code one passes.
+// codes of 60 random bits each, shown once, kept only as salted SHA-256 hashes, and
+// those sealed with the encryption key bound to the user's record: a copy of the store
+// alone gives nothing to guess against offline, and a key rotation reseals them like
+// any secret (the hashes need no code to be sealed again). A code passes a challenge
+// in place of the methods on offer and counts toward the same attempt limits and lock
+// as any code. Using one is single-use atomically: a mark per code, written with
+// PutNew, so of two requests with the same code one passes.
 
 // RecoveryCodeCount is how many codes a set holds.
 const RecoveryCodeCount = 10
@@ -40,8 +44,13 @@ type RecoveryCodes struct {
 	// Created is when the set was made.
 	Created time.Time `json:"created"`
 
-	// Hashes are the codes' salted hashes: 16 bytes of salt, then SHA-256(salt || code).
-	Hashes [][]byte `json:"hashes"`
+	// Count is how many codes the set has.
+	Count int `json:"count"`
+
+	// SealedHashes are the codes' salted hashes (each 16 bytes of salt, then
+	// SHA-256(salt || code)), as JSON, sealed by the Service's Sealer for
+	// "recovery:"+user.
+	SealedHashes []byte `json:"sealed_hashes"`
 
 	// Used counts the codes used, and LastUsed is when the last was; for the pages
 	// (the marks in the store are what make a code single-use).
@@ -54,7 +63,7 @@ func (r *RecoveryCodes) Left() int {
 	if r == nil {
 		return 0
 	}
-	return max(len(r.Hashes)-r.Used, 0)
+	return max(r.Count-r.Used, 0)
 }
 
 // CreateRecoveryCodes makes a new set of recovery codes for user, replacing (and so
@@ -73,7 +82,8 @@ func (s *Service) CreateRecoveryCodes(ctx context.Context, user string) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	rc := &RecoveryCodes{Set: set, Created: s.Now().UTC()}
+	rc := &RecoveryCodes{Set: set, Created: s.Now().UTC(), Count: RecoveryCodeCount}
+	var hashes [][]byte
 	codes := make([]string, RecoveryCodeCount)
 	for i := range codes {
 		code, err := newRecoveryCode(s.Rand)
@@ -84,8 +94,15 @@ func (s *Service) CreateRecoveryCodes(ctx context.Context, user string) ([]strin
 		if _, err := io.ReadFull(s.Rand, salt); err != nil {
 			return nil, fmt.Errorf("challenge: reading random salt: %w", err)
 		}
-		rc.Hashes = append(rc.Hashes, append(salt, recoveryHash(salt, code)...))
+		hashes = append(hashes, append(salt, recoveryHash(salt, code)...))
 		codes[i] = code[:4] + "-" + code[4:8] + "-" + code[8:]
+	}
+	plain, err := json.Marshal(hashes)
+	if err != nil {
+		return nil, err
+	}
+	if rc.SealedHashes, err = s.Sealer.Seal(plain, recoveryBoundTo(user)); err != nil {
+		return nil, err
 	}
 	old := f.Recovery
 	f.Recovery = rc
@@ -121,8 +138,8 @@ func (s *Service) dropRecoveryMarks(ctx context.Context, user string, rc *Recove
 	if rc == nil {
 		return
 	}
-	keys := make([]store.Key, len(rc.Hashes))
-	for i := range rc.Hashes {
+	keys := make([]store.Key, rc.Count)
+	for i := range keys {
 		keys[i] = recoveryMark(user, rc.Set, i)
 	}
 	_ = s.Store.Delete(ctx, keys...)
@@ -142,8 +159,12 @@ func (s *Service) VerifyRecovery(ctx context.Context, id, binding, code, clientI
 			return nil, ErrNotBound
 		}
 		set = f.Recovery
+		hashes, err := s.recoveryHashes(ctx, c.User, f.Recovery)
+		if err != nil {
+			return nil, err
+		}
 		return func() (bool, bool, error) {
-			i, ok := matchRecovery(f.Recovery, code)
+			i, ok := matchRecovery(hashes, code)
 			if !ok {
 				return false, false, nil
 			}
@@ -169,13 +190,13 @@ func (s *Service) VerifyRecovery(ctx context.Context, id, binding, code, clientI
 
 // matchRecovery returns the index of the code in the set, comparing every hash in
 // constant time.
-func matchRecovery(rc *RecoveryCodes, typed string) (int, bool) {
+func matchRecovery(hashes [][]byte, typed string) (int, bool) {
 	code := normalizeRecovery(typed)
 	if len(code) != recoveryCodeLen {
 		return 0, false
 	}
 	found, index := 0, 0
-	for i, h := range rc.Hashes {
+	for i, h := range hashes {
 		if len(h) != 16+sha256.Size {
 			continue
 		}
@@ -205,6 +226,26 @@ func normalizeRecovery(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// recoveryBoundTo is the record a user's sealed recovery hashes are bound to.
+func recoveryBoundTo(user string) string { return "recovery:" + user }
+
+// recoveryHashes opens the set's hashes; a set sealed with a previous key is sealed
+// again with the current one (best effort, as a TOTP secret's).
+func (s *Service) recoveryHashes(ctx context.Context, user string, rc *RecoveryCodes) ([][]byte, error) {
+	plain, err := s.Sealer.Open(rc.SealedHashes, recoveryBoundTo(user))
+	if err != nil {
+		return nil, fmt.Errorf("challenge: opening the recovery codes: %w", err)
+	}
+	var hashes [][]byte
+	if err := json.Unmarshal(plain, &hashes); err != nil {
+		return nil, fmt.Errorf("challenge: the recovery codes record is damaged: %w", err)
+	}
+	if !s.Sealer.Current(rc.SealedHashes) {
+		s.resealUser(ctx, user)
+	}
+	return hashes, nil
 }
 
 func recoveryHash(salt []byte, code string) []byte {

@@ -178,3 +178,34 @@ func TestRecoveryCodesShownOnce(t *testing.T) {
 		t.Fatalf("a recovery code on a NoRecovery challenge: %v", err)
 	}
 }
+
+// The recovery hashes are sealed: a copy of the record alone holds nothing to guess
+// against, and an encryption key rotation reseals them without the codes.
+func TestRecoveryCodesAcrossKeyRotation(t *testing.T) {
+	e := newEnv(t, Limits{})
+	e.bind("alice")
+	codes, err := e.svc.CreateRecoveryCodes(e.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := e.svc.Factors(e.ctx, "alice")
+	if SealedWith(f.Recovery.SealedHashes) != e.svc.Sealer.KeyIDs()[0] {
+		t.Fatalf("the hashes are not sealed with the current key")
+	}
+	raw, _ := e.svc.Store.Get(e.ctx, store.UserKey("alice", factorsName))
+	if strings.Contains(string(raw), `"hashes"`) {
+		t.Fatalf("the record holds the hashes in clear: %s", raw)
+	}
+	during, _ := e.rotated(nextKey, testKey)
+	if _, err := during.VerifyRecovery(e.ctx, e.begin("alice").ID, binding("alice"), codes[0], testIP); err != nil {
+		t.Fatalf("a code with the new key first: %v", err)
+	}
+	f, _ = during.Factors(e.ctx, "alice")
+	if SealedWith(f.Recovery.SealedHashes) != during.Sealer.KeyIDs()[0] {
+		t.Fatal("the hashes were not resealed with the new key on use")
+	}
+	after, _ := e.rotated(nextKey)
+	if _, err := after.VerifyRecovery(e.ctx, e.begin("alice").ID, binding("alice"), codes[1], testIP); err != nil {
+		t.Fatalf("a code once the old key is gone: %v", err)
+	}
+}

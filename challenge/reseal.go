@@ -27,6 +27,7 @@ type sealedField struct {
 var sealedFields = []sealedField{
 	{"totp", "sealed_secret", totpBoundTo},
 	{"phone", "sealed_number", phoneBoundTo},
+	{"recovery", "sealed_hashes", recoveryBoundTo},
 }
 
 // resealTally counts the sealed values of one record.
