@@ -74,6 +74,9 @@ type Server struct {
 	dir     string
 	addr    string
 	cluster bool
+	args    []string // more redis-server arguments
+	// sentinel, for a sentinel, returns its config file for its address.
+	sentinel func(addr string) string
 
 	mu     sync.Mutex
 	proc   *os.Process // nil while stopped
@@ -90,6 +93,12 @@ func Start(t testing.TB) *Server {
 	return start(t, false)
 }
 
+// StartWith is Start with more redis-server arguments, e.g. "--maxmemory", "1mb".
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
+	return start(t, false, args...)
+}
+
 // StartCluster is Start for a Redis Cluster of one node that serves every hash slot.
 // Connect to it with a cluster client; it answers a command whose keys span slots
 // with CROSSSLOT, as a real cluster does.
@@ -98,23 +107,28 @@ func StartCluster(t testing.TB) *Server {
 	return start(t, true)
 }
 
-func start(t testing.TB, cluster bool) *Server {
+func start(t testing.TB, cluster bool, args ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		const msg = "redistest: redis-server not found; the test script installs it"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), cluster: cluster}
+	return startOn(t, freeAddr, cluster, args...)
+}
+
+// startOn starts a server on an address from pick, with more arguments.
+func startOn(t testing.TB, pick func() (string, error), cluster bool, args ...string) *Server {
+	t.Helper()
+	return launch(t, &Server{cluster: cluster, args: args}, pick)
+}
+
+// launch starts the server s describes on an address from pick.
+func launch(t testing.TB, s *Server, pick func() (string, error)) *Server {
+	t.Helper()
+	s.t, s.bin, s.dir = t, lookPath(t, "redis-server"), t.TempDir()
 	t.Cleanup(s.Stop)
 
 	// The port is free when we pick it but not reserved, so another process may take
 	// it before redis-server binds; try a few ports before giving up.
+	var err error
 	for attempt := 0; ; attempt++ {
-		s.addr, err = freeAddr()
+		s.addr, err = pick()
 		if err == nil {
 			err = s.start()
 		}
@@ -127,8 +141,29 @@ func start(t testing.TB, cluster bool) *Server {
 	}
 }
 
+// lookPath finds a Redis binary. Without it the test is skipped, or fails when
+// CI=true (the test script installs it there, so a missing binary is a broken
+// environment).
+func lookPath(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		msg := "redistest: " + name + " not found; the test script installs it"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
+
 // Addr returns the server's host:port. It stays the same across Stop and Restart.
 func (s *Server) Addr() string { return s.addr }
+
+func (s *Server) port() string {
+	_, port, _ := net.SplitHostPort(s.addr)
+	return port
+}
 
 // Stop kills the server and waits for it to exit, simulating an outage. The port stays
 // with the Server for Restart. Stopping a stopped server does nothing.
@@ -162,16 +197,29 @@ func (s *Server) start() error {
 		"--bind", host,
 		"--port", port,
 		"--dir", s.dir,
-		"--save", "",
-		"--appendonly", "no",
 		"--daemonize", "no",
 		"--logfile", logFile,
 	)
+	if s.sentinel == nil {
+		// A replica gets its data at once, rather than after Redis 7's 5 s of
+		// diskless-sync delay.
+		cmd.Args = append(cmd.Args, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0")
+	} else {
+		// A sentinel reads, and rewrites, a config file of its own.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			if err := os.WriteFile(conf, []byte(s.sentinel(s.addr)), 0o600); err != nil {
+				return err
+			}
+		}
+		cmd.Args = append([]string{s.bin, conf, "--sentinel"}, cmd.Args[1:]...)
+	}
 	if s.cluster {
 		cmd.Args = append(cmd.Args,
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(s.dir, "nodes-"+port+".conf"))
 	}
+	cmd.Args = append(cmd.Args, s.args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %v", err)
 	}
@@ -261,7 +309,8 @@ func freeAddr() (string, error) {
 }
 
 // do sends one command in the Redis protocol and returns a status, integer or bulk
-// reply as text, so the harness needs no Redis client of its own.
+// reply as text, and an array as its elements' text, one a line (nested arrays
+// flattened), so the harness needs no Redis client of its own.
 func do(addr string, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
@@ -277,7 +326,23 @@ func do(addr string, args ...string) (string, error) {
 	if _, err := io.WriteString(c, req.String()); err != nil {
 		return "", err
 	}
-	r := bufio.NewReader(c)
+	reply, err := readReply(bufio.NewReader(c))
+	if err != nil {
+		var re replyError
+		if errors.As(err, &re) {
+			return "", fmt.Errorf("%s %s: %s", args[0], args[1%len(args)], string(re))
+		}
+	}
+	return reply, err
+}
+
+// replyError is an error reply of the server.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+
+// readReply reads one reply of any type.
+func readReply(r *bufio.Reader) (string, error) {
 	head, err := r.ReadString('\n')
 	if err != nil {
 		return "", err
@@ -290,15 +355,32 @@ func do(addr string, args ...string) (string, error) {
 	case '+', ':':
 		return head[1:], nil
 	case '-':
-		return "", fmt.Errorf("%s %s: %s", args[0], args[1%len(args)], head[1:])
+		return "", replyError(head[1:])
 	case '$':
 		n, err := strconv.Atoi(head[1:])
-		if err != nil || n < 0 {
+		if err != nil {
 			return "", fmt.Errorf("bad bulk reply %q", head)
 		}
-		body := make([]byte, n)
+		if n < 0 {
+			return "", nil // a nil bulk string
+		}
+		body := make([]byte, n+2) // and its CRLF
 		_, err = io.ReadFull(r, body)
-		return string(body), err
+		return string(body[:n]), err
+	case '*':
+		n, err := strconv.Atoi(head[1:])
+		if err != nil {
+			return "", fmt.Errorf("bad array reply %q", head)
+		}
+		var out []string
+		for range max(n, 0) {
+			e, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			out = append(out, e)
+		}
+		return strings.Join(out, "\n"), nil
 	}
 	return "", fmt.Errorf("unexpected reply %q", head)
 }
