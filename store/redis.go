@@ -28,6 +28,7 @@ import (
 type Redis struct {
 	c      redis.UniversalClient
 	prefix string
+	ack    ack
 	closed atomic.Bool
 
 	live      liveCache
@@ -38,18 +39,35 @@ type Redis struct {
 var _ Store = (*Redis)(nil)
 
 // NewRedis returns a store that keeps its records in c under keys that start with
-// prefix (for example "stepup:"). Braces in prefix are percent-encoded so it cannot
-// capture the hash tag. NewRedis does not contact the server.
+// prefix (for example "stepup:"), whose security writes wait for a replica when
+// their master has one (AutoReplicas). Braces in prefix are percent-encoded so it
+// cannot capture the hash tag. NewRedis does not contact the server.
 //
 // The store does not own c: Close leaves it open, so one client can serve the stores
 // of successive configurations, and whoever created it closes it.
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	prefix = strings.NewReplacer("{", "%7B", "}", "%7D").Replace(prefix)
-	r := &Redis{c: c, prefix: prefix, watchDone: make(chan struct{})}
+	r, err := NewRedisWith(c, RedisOptions{Prefix: prefix, Replicas: AutoReplicas})
+	if err != nil {
+		// The automatic settings fit any client but one whose read timeout is shorter
+		// than the wait for replicas; such a store never waits.
+		r, _ = NewRedisWith(c, RedisOptions{Prefix: prefix})
+	}
+	return r
+}
+
+// NewRedisWith is NewRedis with options. It fails only on options the store could
+// not honour with c.
+func NewRedisWith(c redis.UniversalClient, o RedisOptions) (*Redis, error) {
+	if err := checkAck(c, o); err != nil {
+		return nil, err
+	}
+	prefix := strings.NewReplacer("{", "%7B", "}", "%7D").Replace(o.Prefix)
+	r := &Redis{c: c, prefix: prefix, watchDone: make(chan struct{}),
+		ack: ack{replicas: o.Replicas, timeout: cmpOr(o.WaitTimeout, DefaultWaitTimeout)}}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop = cancel
 	go r.watchRevocations(ctx)
-	return r
+	return r, nil
 }
 
 // key returns the Redis key of k.
@@ -116,7 +134,10 @@ func (r *Redis) Put(ctx context.Context, key Key, value []byte, ttl time.Duratio
 	if ttl < 0 { // go-redis would read -1 as KEEPTTL
 		return invalid("negative ttl")
 	}
-	if err := r.c.Set(ctx, r.key(key), value, roundTTL(ttl)).Err(); err != nil {
+	k := r.key(key)
+	var cmd *redis.StatusCmd
+	err := r.write(ctx, k, true, func(c redis.Cmdable) { cmd = c.Set(ctx, k, value, roundTTL(ttl)) })
+	if err = firstErr(err, cmd); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -131,11 +152,13 @@ func (r *Redis) PutNew(ctx context.Context, key Key, value []byte, ttl time.Dura
 	if ttl < 0 {
 		return false, invalid("negative ttl")
 	}
-	ok, err := r.c.SetNX(ctx, r.key(key), value, roundTTL(ttl)).Result()
-	if err != nil {
+	k := r.key(key)
+	var cmd *redis.BoolCmd
+	err := r.write(ctx, k, true, func(c redis.Cmdable) { cmd = c.SetNX(ctx, k, value, roundTTL(ttl)) })
+	if err = firstErr(err, cmd); err != nil {
 		return false, unavailable(err)
 	}
-	return ok, nil
+	return cmd.Val(), nil
 }
 
 // Take returns the record at key and deletes it (GETDEL), or ErrNotFound.
@@ -143,8 +166,12 @@ func (r *Redis) Take(ctx context.Context, key Key) ([]byte, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	v, err := r.c.GetDel(ctx, r.key(key)).Bytes()
-	return value(v, err)
+	k := r.key(key)
+	var cmd *redis.StringCmd
+	if err := r.write(ctx, k, true, func(c redis.Cmdable) { cmd = c.GetDel(ctx, k) }); err != nil {
+		return nil, unavailable(err)
+	}
+	return value(cmd.Bytes())
 }
 
 // Delete removes the records at keys. Keys of one scope go in one DEL; keys of several
@@ -165,21 +192,36 @@ func (r *Redis) Delete(ctx context.Context, keys ...Key) error {
 		}
 		byScope[k.Scope] = append(byScope[k.Scope], r.key(k))
 	}
-	var err error
-	if len(scopes) == 1 {
-		err = r.c.Del(ctx, byScope[scopes[0]]...).Err()
-	} else {
-		_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+	if len(scopes) > 1 && r.ack.replicas == 0 {
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, s := range scopes {
 				p.Del(ctx, byScope[s]...)
 			}
 			return nil
 		})
+		if err != nil {
+			return unavailable(err)
+		}
+		return nil
 	}
-	if err != nil {
-		return unavailable(err)
+	// A deletion that waits for replicas waits on each scope's master in turn.
+	for _, s := range scopes {
+		ks := byScope[s]
+		var cmd *redis.IntCmd
+		err := r.write(ctx, ks[0], true, func(c redis.Cmdable) { cmd = c.Del(ctx, ks...) })
+		if err = firstErr(err, cmd); err != nil {
+			return unavailable(err)
+		}
 	}
 	return nil
+}
+
+// firstErr returns err, or else the error of cmd, which ran.
+func firstErr(err error, cmd redis.Cmder) error {
+	if err != nil {
+		return err
+	}
+	return cmd.Err()
 }
 
 // incrScript starts the window only on the increment that creates the counter, so later
@@ -198,12 +240,21 @@ func (r *Redis) Incr(ctx context.Context, key Key, window time.Duration) (int64,
 	if window < 0 {
 		return 0, invalid("negative window")
 	}
+	k := r.key(key)
+	var incr *redis.IntCmd // without a window
+	var run *redis.Cmd     // with one
+	err := r.write(ctx, k, true, func(c redis.Cmdable) {
+		if window == 0 {
+			incr = c.Incr(ctx, k)
+		} else {
+			run = incrScript.Run(ctx, c, []string{k}, roundTTL(window).Milliseconds())
+		}
+	})
 	var n int64
-	var err error
-	if window == 0 {
-		n, err = r.c.Incr(ctx, r.key(key)).Result()
-	} else {
-		n, err = incrScript.Run(ctx, r.c, []string{r.key(key)}, roundTTL(window).Milliseconds()).Int64()
+	if err == nil && incr != nil {
+		n, err = incr.Result()
+	} else if err == nil {
+		n, err = run.Int64()
 	}
 	if err != nil {
 		return 0, unavailable(err)
@@ -237,7 +288,15 @@ func (r *Redis) Advance(ctx context.Context, key Key, n int64) (bool, error) {
 	}
 	// strconv's form is canonical (no "+", no leading zeros, no "-0"), which the
 	// script's string comparison relies on.
-	ok, err := advanceScript.Run(ctx, r.c, []string{r.key(key)}, strconv.FormatInt(n, 10)).Int64()
+	k := r.key(key)
+	var run *redis.Cmd
+	err := r.write(ctx, k, true, func(c redis.Cmdable) {
+		run = advanceScript.Run(ctx, c, []string{k}, strconv.FormatInt(n, 10))
+	})
+	var ok int64
+	if err == nil {
+		ok, err = run.Int64()
+	}
 	if err != nil {
 		return false, unavailable(err)
 	}
@@ -370,7 +429,11 @@ func (r *Redis) Revoke(ctx context.Context, user, id string) error {
 	}
 	keys := []string{r.grantsKey(user), r.grantKey(user, id)}
 	// The script publishes the user's name, so every instance drops what it cached.
-	err := revokeScript.Run(ctx, r.c, keys, r.grantPrefix(user), id, r.revokedChannel(), user).Err()
+	var run *redis.Cmd
+	err := r.write(ctx, keys[0], true, func(c redis.Cmdable) {
+		run = revokeScript.Run(ctx, c, keys, r.grantPrefix(user), id, r.revokedChannel(), user)
+	})
+	err = firstErr(err, run)
 	r.live.drop(user)
 	if err != nil {
 		return unavailable(err)
@@ -392,7 +455,12 @@ func (r *Redis) RevokeUser(ctx context.Context, user string) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	err := revokeUserScript.Run(ctx, r.c, []string{r.grantsKey(user)}, r.grantPrefix(user), r.revokedChannel(), user).Err()
+	k := r.grantsKey(user)
+	var run *redis.Cmd
+	err := r.write(ctx, k, true, func(c redis.Cmdable) {
+		run = revokeUserScript.Run(ctx, c, []string{k}, r.grantPrefix(user), r.revokedChannel(), user)
+	})
+	err = firstErr(err, run)
 	r.live.drop(user)
 	if err != nil {
 		return unavailable(err)

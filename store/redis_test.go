@@ -32,14 +32,26 @@ func redisClient(t testing.TB, addr string) redis.UniversalClient {
 func newRedis(t testing.TB, c redis.UniversalClient) *Redis {
 	t.Helper()
 	prefix := redistest.Prefix(t)
-	t.Cleanup(func() {
-		ctx := context.Background()
+	t.Cleanup(func() { deleteKeys(c, prefix) })
+	return NewRedis(c, prefix)
+}
+
+// deleteKeys removes the keys that start with prefix, from every master of a cluster.
+func deleteKeys(c redis.UniversalClient, prefix string) {
+	ctx := context.Background()
+	del := func(ctx context.Context, c *redis.Client) error {
 		iter := c.Scan(ctx, 0, prefix+"*", 100).Iterator()
 		for iter.Next(ctx) {
 			c.Unlink(ctx, iter.Val())
 		}
-	})
-	return NewRedis(c, prefix)
+		return nil
+	}
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		_ = c.ForEachMaster(ctx, del)
+	case *redis.Client:
+		_ = del(ctx, c)
+	}
 }
 
 func TestRedisConformance(t *testing.T) {
@@ -47,16 +59,27 @@ func TestRedisConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) Store { return newRedis(t, c) }, storetest.RealClock{})
 }
 
-// TestRedisClusterConformance runs the suite on a one-node Redis Cluster through a
-// cluster client: a command whose keys span hash slots fails there.
+// TestRedisClusterConformance runs the suite on a Redis Cluster of three masters and
+// three replicas (the test script's, shared) through a cluster client: a command whose
+// keys span hash slots fails there, and every security write waits for a replica.
 func TestRedisClusterConformance(t *testing.T) {
-	srv := redistest.StartCluster(t)
-	c, err := ParseRedisURL("redis+cluster://" + srv.Addr())
+	addrs := redistest.ClusterAddrs(t)
+	c, err := ParseRedisURL(redistest.ClusterURL(addrs))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	waits := func() (n int) {
+		for _, a := range addrs {
+			n += waitCalls(t, a)
+		}
+		return n
+	}
+	before := waits()
 	storetest.Run(t, func(t *testing.T) Store { return newRedis(t, c) }, storetest.RealClock{})
+	if waits() == before {
+		t.Error("no security write waited for a replica")
+	}
 }
 
 // TestRedisOutage stops Redis under a working store: every method must fail with
