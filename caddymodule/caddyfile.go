@@ -28,7 +28,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	stepup {
 //	    store memory [<file>]
-//	    store redis <url> [<key_prefix>]
+//	    store redis <url> [<key_prefix>] {  # redis://, rediss://, unix://, redis+sentinel://, redis+cluster://
+//	        prefix <key_prefix>
+//	        replicas auto|<n>           # replicas that acknowledge each security write
+//	        wait_timeout <duration>
+//	    }
+//	    store <module> ...              # a module of the stepup.stores namespace
 //	    signing_key <secret> [<previous>...]            # HS256, >= 32 random bytes; or:
 //	    signing_key_file <ed25519.pem> [<previous>...]  # EdDSA
 //	    encryption_key <secret> [<previous>...]
@@ -204,37 +209,6 @@ func (h *Handler) parseLang(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (h *Handler) parseStore(d *caddyfile.Dispenser) error {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.Err("store needs a backend: `store memory [<file>]` or `store redis <url> [<key_prefix>]`")
-	}
-	h.Store = &StoreConfig{Backend: args[0]}
-	switch args[0] {
-	case "memory":
-		if len(args) > 2 {
-			return d.Err("expected `store memory [<file>]`")
-		}
-		if len(args) == 2 {
-			h.Store.File = args[1]
-		}
-	case "redis":
-		if len(args) < 2 || len(args) > 3 {
-			return d.Err("expected `store redis <url> [<key_prefix>]`")
-		}
-		h.Store.URL = args[1]
-		if !strings.Contains(args[1], "{") && !strings.HasPrefix(args[1], "redis://") && !strings.HasPrefix(args[1], "rediss://") {
-			return d.Errf("store redis: expected a redis:// or rediss:// URL, got %q", args[1])
-		}
-		if len(args) == 3 {
-			h.Store.Prefix = args[2]
-		}
-	default:
-		return d.Errf("unknown store %q (expected memory or redis)", args[0])
-	}
-	return nil
-}
-
 // parseSecrets reads a key directive: the current key and the previous ones, newest
 // first. Each is checked now, so a short or password-like key, or one given twice,
 // fails at load with the file and line; so does a key also given to the other
@@ -308,14 +282,15 @@ func parseKeyFiles(d *caddyfile.Dispenser, current *string, previous *[]string) 
 // checkKeysPresent fails at load when keys are missing outside the demo mode (memory
 // store without a file), pointing at the stepup block.
 func (h *Handler) checkKeysPresent(d *caddyfile.Dispenser) error {
-	if h.Store == nil || (h.Store.Backend == "memory" && h.Store.File == "") {
-		return nil
+	st, err := readStore(h.StoreRaw)
+	if err != nil || st.demo {
+		return nil // a bad store was reported where it was written
 	}
 	if h.SigningKey == "" && h.SigningKeyFile == "" {
-		return d.Errf("signing_key (or signing_key_file) is required with store %s: at least 32 random bytes, e.g. signing_key {env.STEPUP_SIGNING_KEY}", h.Store.Backend)
+		return d.Errf("signing_key (or signing_key_file) is required with store %s: at least 32 random bytes, e.g. signing_key {env.STEPUP_SIGNING_KEY}", st.backend)
 	}
 	if h.EncryptionKey == "" {
-		return d.Errf("encryption_key is required with store %s: at least 32 random bytes, e.g. encryption_key {env.STEPUP_ENCRYPTION_KEY}", h.Store.Backend)
+		return d.Errf("encryption_key is required with store %s: at least 32 random bytes, e.g. encryption_key {env.STEPUP_ENCRYPTION_KEY}", st.backend)
 	}
 	return nil
 }

@@ -113,8 +113,7 @@ func TestBrandJSONErrors(t *testing.T) {
 		if err == nil {
 			err = h.Validate()
 		}
-		_ = h.Cleanup()
-		cancel()
+		cancel() // cleans the store module up
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error saying %q", tt.json, err, tt.want)
 		}

@@ -235,7 +235,9 @@ func openAdmin(configFile, adapter string) (*gateway.Admin, func(), error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, nil, fmt.Errorf("reading the stepup handler: %v", err)
 	}
-	if h.Store == nil || h.Store.Backend != "redis" {
+	if st, err := readStore(h.StoreRaw); err != nil {
+		return nil, nil, err
+	} else if st.backend == "memory" {
 		return nil, nil, errors.New("the config's stepup handler uses the memory store, whose state lives in the running Caddy process: the command line needs store redis")
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -243,7 +245,7 @@ func openAdmin(configFile, adapter string) (*gateway.Admin, func(), error) {
 		cancel()
 		return nil, nil, err
 	}
-	return h.gateway.Admin(), func() { _ = h.Cleanup(); cancel() }, nil
+	return h.gateway.Admin(), cancel, nil // cancel cleans the store module up
 }
 
 // stepupHandler finds the one stepup handler of a JSON config (several must agree on

@@ -11,21 +11,6 @@ import (
 	"github.com/caddy-stepup/stepup/policy"
 )
 
-// StoreConfig says where the gateway keeps its state.
-type StoreConfig struct {
-	// Backend is "memory" (the default: one instance, state in this process) or
-	// "redis" (state shared by every gateway instance).
-	Backend string `json:"backend,omitempty"`
-	// File, for the memory backend, keeps durable records (authenticator bindings)
-	// across restarts. Without it they are lost when Caddy stops.
-	File string `json:"file,omitempty"`
-	// URL of the Redis server for the redis backend, e.g. redis://127.0.0.1:6379/0
-	// (rediss:// for TLS). Placeholders such as {env.REDIS_URL} are expanded.
-	URL string `json:"url,omitempty"`
-	// Prefix of every Redis key. Default "stepup:".
-	Prefix string `json:"prefix,omitempty"`
-}
-
 // LoginConfig describes the console's own login route, which the gateway watches to
 // learn who signs in.
 //

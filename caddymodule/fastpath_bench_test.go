@@ -77,10 +77,7 @@ func provisionBench(b *testing.B, block string) *Handler {
 		b.Fatalf("parse: %v", err)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	b.Cleanup(func() {
-		cancel()
-		_ = h.Cleanup()
-	})
+	b.Cleanup(cancel) // cleans the store module up
 	if err := h.Provision(ctx); err != nil {
 		b.Fatalf("provision: %v", err)
 	}

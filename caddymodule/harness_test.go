@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,7 +64,12 @@ func newGateway(t *testing.T, block string) *stack {
 // instances in front of one console).
 func newGatewayFor(t *testing.T, block string, console http.Handler) *stack {
 	t.Helper()
-	h := provision(t, block)
+	return serve(t, provision(t, block), console)
+}
+
+// serve serves h in front of console on a loopback test server.
+func serve(t *testing.T, h *Handler, console http.Handler) *stack {
+	t.Helper()
 	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		console.ServeHTTP(w, r)
 		return nil
@@ -89,21 +95,36 @@ func provision(t *testing.T, block string) *Handler {
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
+	return provisioned(t, h)
+}
+
+// provisioned provisions a configured handler as Caddy would.
+func provisioned(t *testing.T, h *Handler) *Handler {
+	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	if err := h.Provision(ctx); err != nil {
 		cancel()
 		t.Fatalf("provision: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		_ = h.Cleanup()
-	})
+	t.Cleanup(cancel) // cleans the store module up
+	unloads.Store(h, cancel)
 	if err := h.Validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	// The operator's log, shown only when a test fails.
 	h.logger = zaptest.NewLogger(t)
 	return h
+}
+
+// unloads holds the function that unloads each provisioned handler's config.
+var unloads sync.Map
+
+// unload cleans h's config up, as Caddy does when it unloads a config: the modules it
+// loaded (its store) let go of what they hold.
+func unload(h *Handler) {
+	if f, ok := unloads.Load(h); ok {
+		f.(context.CancelFunc)()
+	}
 }
 
 // client is a browser-like or API client with its own cookie jar, never following

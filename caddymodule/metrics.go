@@ -11,6 +11,7 @@ import (
 	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/stores"
 )
 
 // The gateway's metrics, all named caddy_stepup_*. No label carries a user, an
@@ -283,22 +284,16 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect pings every store in use (outside the pool's lock: a ping may wait up to
 // pingTimeout), and adds up the live caches' counts.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
-	var inUse []pooledStore
-	stores.Range(func(_, v any) bool {
-		if p, ok := v.(pooledStore); ok {
-			inUse = append(inUse, p)
-		}
-		return true
-	})
+	inUse := stores.InUse()
 	var hits, misses uint64
 	up := 1.0
-	for _, p := range inUse {
+	for _, st := range inUse {
 		ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
-		if err := p.Store.Ping(ctx); err != nil {
+		if err := st.Ping(ctx); err != nil {
 			up = 0
 		}
 		cancel()
-		if lc, ok := p.Store.(liveCacheStats); ok {
+		if lc, ok := st.(liveCacheStats); ok {
 			h, m := lc.LiveCacheStats()
 			hits, misses = hits+h, misses+m
 		}

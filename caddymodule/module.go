@@ -21,6 +21,7 @@ import (
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/sms"
 	"github.com/caddy-stepup/stepup/store"
+	_ "github.com/caddy-stepup/stepup/stores" // the store modules
 	"github.com/caddy-stepup/stepup/token"
 )
 
@@ -37,8 +38,12 @@ func init() {
 // A passed challenge yields a short-lived signed step-up token, tracked in the store
 // so it can be revoked at once on every instance.
 type Handler struct {
-	// Store keeps challenges, bindings, counters and live tokens. Default: memory.
-	Store *StoreConfig `json:"store,omitempty"`
+	// StoreRaw keeps challenges, bindings, counters and live tokens: a module in the
+	// stepup.stores namespace, named by "backend": "memory" (the default: one
+	// instance, state in this process, durable records in an optional "file") or
+	// "redis" (state shared by every instance: {"backend": "redis", "url":
+	// "redis+cluster://...", "prefix": "stepup:"}; see package stores).
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=stepup.stores inline_key=backend"`
 
 	// SigningKey signs gateway sessions and step-up tokens with HS256: at least 32
 	// random bytes, e.g. {env.STEPUP_SIGNING_KEY} set from `openssl rand -base64 32`.
@@ -172,7 +177,6 @@ type Handler struct {
 
 	sms        sms.Provider
 	store      store.Store
-	storeKey   string
 	tokens     *token.Tokens
 	challenges *challenge.Service
 	rules      policy.Rules

@@ -52,26 +52,20 @@ func TestReloadsLeakNothing(t *testing.T) {
 		return n
 	}
 	before := settle()
-	old := provisionUnmanaged(t, block)
+	old, cancelOld := provisionUnmanaged(t, block)
 	for i := 0; i < 5; i++ {
-		next := provisionUnmanaged(t, block) // the new config comes up first...
+		next, cancelNext := provisionUnmanaged(t, block) // the new config comes up first...
 		if next.store != old.store {
 			t.Fatal("a reload made a second Redis store")
 		}
-		if err := old.Cleanup(); err != nil { // ...then the old one is cleaned up
-			t.Fatal(err)
-		}
-		if err := old.Cleanup(); err != nil { // and a second Cleanup changes nothing
-			t.Fatal(err)
-		}
-		old = next
+		cancelOld() // ...then the old one is cleaned up
+		cancelOld() // and a second cleanup changes nothing
+		old, cancelOld = next, cancelNext
 	}
 	if live, err := old.store.Live(t.Context(), "nobody", "x"); err != nil || live {
 		t.Fatalf("the store died with an earlier config: %v %v", live, err)
 	}
-	if err := old.Cleanup(); err != nil {
-		t.Fatal(err)
-	}
+	cancelOld()
 	if after := settle(); after > before {
 		t.Fatalf("goroutines: %d before, %d after the last config went away", before, after)
 	}
@@ -80,8 +74,9 @@ func TestReloadsLeakNothing(t *testing.T) {
 	}
 }
 
-// provisionUnmanaged is provision without the automatic Cleanup.
-func provisionUnmanaged(t *testing.T, block string) *Handler {
+// provisionUnmanaged is provision without the automatic cleanup: the returned func
+// cleans the config up, as Caddy does when it unloads one.
+func provisionUnmanaged(t *testing.T, block string) (*Handler, context.CancelFunc) {
 	t.Helper()
 	h := new(Handler)
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
@@ -92,5 +87,5 @@ func provisionUnmanaged(t *testing.T, block string) *Handler {
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return h, cancel
 }

@@ -68,10 +68,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	if b := h.Store.Backend; b != "memory" && b != "redis" {
-		return fmt.Errorf("stepup: unknown store %q (expected memory or redis)", b)
+	demo, err := h.loadStore(ctx)
+	if err != nil {
+		return err
 	}
-	demo := h.Store.Backend == "memory" && h.Store.File == ""
 	signing, material, err := h.signingConfig(demo)
 	if err != nil {
 		return err
@@ -88,9 +88,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	if err := h.openStore(); err != nil {
-		return err
-	}
 	signing.Issuer = h.Issuer
 	signing.Audience = h.Issuer
 	signing.Lifetime = time.Duration(h.TokenLifetime)
@@ -225,15 +222,6 @@ func (h *Handler) gatewayOptions(keys derivedKeys) (gateway.Options, error) {
 }
 
 func (h *Handler) setDefaults() {
-	if h.Store == nil {
-		h.Store = &StoreConfig{}
-	}
-	if h.Store.Backend == "" {
-		h.Store.Backend = "memory"
-	}
-	if h.Store.Prefix == "" {
-		h.Store.Prefix = "stepup:"
-	}
 	if h.Issuer == "" {
 		h.Issuer = defaultIssuer
 	}
@@ -548,15 +536,6 @@ func (h *Handler) Validate() error {
 	if _, ok := locale.Parse(h.Lang); !ok {
 		return fmt.Errorf("stepup: lang: the gateway speaks %s; got %q", langCodes(), h.Lang)
 	}
-	switch h.Store.Backend {
-	case "memory":
-	case "redis":
-		if h.Store.URL == "" {
-			return fmt.Errorf("stepup: store redis needs a URL, e.g. redis://127.0.0.1:6379/0")
-		}
-	default:
-		return fmt.Errorf("stepup: unknown store %q (expected memory or redis)", h.Store.Backend)
-	}
 	switch h.Identity.Source {
 	case "session":
 		if h.Login == nil && len(h.rules) > 0 {
@@ -618,18 +597,11 @@ func (h *Handler) checkAccountSafety() error {
 	return nil
 }
 
-// Cleanup sends the notices still queued and releases this config's hold on the
-// shared store.
+// Cleanup sends the notices still queued. Caddy cleans the store module up with the
+// config.
 func (h *Handler) Cleanup() error {
-	h.closeNotify() // first: its last notices count in the store
-	if h.storeKey == "" {
-		return nil
-	}
-	// Once only: a second Delete would take another config's reference.
-	key := h.storeKey
-	h.storeKey = ""
-	_, err := stores.Delete(key)
-	return err
+	h.closeNotify()
+	return nil
 }
 
 // ruleTexts are the protect rules' names and descriptions in other languages, by the

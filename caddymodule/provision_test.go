@@ -33,7 +33,14 @@ func TestProvisionErrors(t *testing.T) {
 		{"unknown method", `{"methods":["email"]}`, `unknown second-factor method`},
 		{"enforce is replaced", `{"enforce":{"operation":["all"]}}`, "write `require operation all`"},
 		{"default method not enabled", `{"defaults":{"login":{"on":true,"methods":["sms"]}}}`, "sms is not among the enabled methods"},
-		{"unknown store", `{"store":{"backend":"etcd"}}`, `unknown store "etcd"`},
+		{"unknown store", `{"store":{"backend":"etcd"}}`, `unknown store "etcd" (expected counting, memory or redis`},
+		{"memory with redis fields", `{"store":{"backend":"memory","prefix":"x:"}}`, `store memory takes only "file", not "prefix"`},
+		{"no backend with redis fields", `{"store":{"url":"redis://127.0.0.1:1"}}`, `store memory takes only "file", not "url": remove it, or set "backend": "redis"`},
+		{"redis without url", `{"store":{"backend":"redis"}}`, "store redis needs a URL"},
+		{"redis bad url", `{"store":{"backend":"redis","url":"redis+sentinel://h:26379"}}`, "needs master_name"},
+		{"redis negative replicas", `{"store":{"backend":"redis","url":"redis://127.0.0.1:1","replicas":-1}}`, "replicas must be 0 or more"},
+		{"redis wait past read timeout", `{"store":{"backend":"redis","url":"redis://127.0.0.1:1?read_timeout=100ms","wait_timeout":"1s"}}`, "must be shorter than the client's read_timeout"},
+		{"redis unknown field", `{"store":{"backend":"redis","url":"redis://127.0.0.1:1","file":"x"}}`, `unknown field "file"`},
 		{"bind_console_session without success_cookie", `{"login":{"path":"/login"},"bind_console_session":{}}`, "needs the login route's success_cookie"},
 		{"bind_console_session in header mode", `{"identity":{"source":"header","header":"X-User"},"login":{"path":"/login","success_cookie":"s"},"bind_console_session":{}}`, "identity header does not have"},
 		{"bind_console_session remember too short", `{"login":{"path":"/login","success_cookie":"s"},"bind_console_session":{"remember":"1h"}}`, "must be at least session_lifetime"},
@@ -60,7 +67,6 @@ func TestProvisionErrors(t *testing.T) {
 			if err == nil {
 				err = h.Validate()
 			}
-			_ = h.Cleanup()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error saying %q", err, tt.want)
 			}
@@ -73,7 +79,6 @@ func TestValidateIdentityNeedsLogin(t *testing.T) {
 	_ = json.Unmarshal([]byte(`{"protect":[{"paths":["/a"]}]}`), &h)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
-	defer h.Cleanup()
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +98,7 @@ func TestReloadKeepsTheMemoryStore(t *testing.T) {
 	if reloaded.store != g.h.store {
 		t.Fatal("a reload made a new memory store")
 	}
-	_ = g.h.Cleanup() // the old config goes away
+	unload(g.h) // the old config goes away
 	f, err := reloaded.challenges.Factors(t.Context(), "alice")
 	if err != nil || f.TOTP == nil {
 		t.Fatalf("binding lost across the reload: %+v %v", f, err)

@@ -109,3 +109,12 @@ func ParseRedisURL(raw string) (client redis.UniversalClient, err error) {
 func parseErr(err error) error {
 	return fmt.Errorf("stepup/store: invalid redis URL: %v", err)
 }
+
+// CheckRedisURL reports whether ParseRedisURL accepts raw, without contacting Redis.
+func CheckRedisURL(raw string) error {
+	c, err := ParseRedisURL(raw)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
