@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +160,15 @@ func lookPath(t testing.TB, name string) string {
 
 // Addr returns the server's host:port. It stays the same across Stop and Restart.
 func (s *Server) Addr() string { return s.addr }
+
+// Socket returns the server's Unix socket, from its --unixsocket argument.
+func (s *Server) Socket() string {
+	if i := slices.Index(s.args, "--unixsocket"); i >= 0 && i+1 < len(s.args) {
+		return s.args[i+1]
+	}
+	s.t.Fatal("redistest: the server has no --unixsocket")
+	return ""
+}
 
 func (s *Server) port() string {
 	_, port, _ := net.SplitHostPort(s.addr)
