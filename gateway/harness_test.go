@@ -90,8 +90,13 @@ func withKeys(k testKeys) func(*setup) { return func(s *setup) { s.keys = k } }
 
 // withRedis keeps state in a real Redis, with a client of this gateway's own.
 func withRedis(t *testing.T, addr, prefix string) func(*setup) {
+	return withRedisURL(t, "redis://"+addr+"/0", prefix)
+}
+
+// withRedisURL is withRedis for any URL the store understands (a Cluster's).
+func withRedisURL(t *testing.T, url, prefix string) func(*setup) {
 	return func(s *setup) {
-		c, err := store.ParseRedisURL("redis://" + addr + "/0")
+		c, err := store.ParseRedisURL(url)
 		if err != nil {
 			t.Fatal(err)
 		}
