@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -33,13 +34,18 @@ const (
 
 // segmentResult is one measured run of one scenario.
 type segmentResult struct {
-	Requests  int64 // completed in the measured phase, failed ones included
-	Errors    int64 // failed requests, warm-up included
-	ErrKinds  map[string]int64
-	Elapsed   time.Duration
-	RPS       float64 // successful requests per second
-	P50, P99  time.Duration
-	Truncated bool // some latencies were not recorded (sample buffer full)
+	Requests int64 // completed in the measured phase, failed ones included
+	Errors   int64 // failed requests, warm-up included
+	// Retries counts idempotent requests sent again on a new connection because the
+	// server closed theirs before answering (RFC 9110 §9.2.2 allows it);
+	// Redials, connections the server reset while they were being made, with nothing
+	// sent, and made again.
+	Retries, Redials int64
+	ErrKinds         map[string]int64
+	Elapsed          time.Duration
+	RPS              float64 // successful requests per second
+	P50, P99         time.Duration
+	Truncated        bool // some latencies were not recorded (sample buffer full)
 	// CPU is the CPU time this process (load generator, Caddy, upstream) used in the
 	// measured phase, ChildCPU that of the private redis-server, if the scenario uses it.
 	CPU, ChildCPU time.Duration
@@ -57,6 +63,7 @@ type worker struct {
 	cl      client
 	samples []time.Duration // preallocated; len reset every phase
 	n, errs int64
+	retries int64
 	kinds   map[string]int64
 	full    bool
 }
@@ -77,9 +84,10 @@ func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d t
 	req := buildRequest(sc)
 	for _, w := range g.workers {
 		w.cl.close()
-		w.cl = client{addr: sc.addr, req: req}
+		w.cl = client{addr: sc.addr, req: req, idempotent: sc.method == "" || sc.method == "GET"}
 		w.kinds = map[string]int64{}
 		w.errs = 0
+		w.retries = 0
 	}
 	if warmup > 0 {
 		g.phase(ctx, warmup, false)
@@ -102,6 +110,8 @@ func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d t
 		w.cl.close()
 		res.Requests += w.n
 		res.Errors += w.errs
+		res.Retries += w.cl.retries
+		res.Redials += w.cl.redials
 		res.Truncated = res.Truncated || w.full
 		for k, v := range w.kinds {
 			res.ErrKinds[k] += v
@@ -195,7 +205,14 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 func buildRequest(sc scenario) []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: stepup-bench/1\r\nAccept: application/json\r\n", sc.path, sc.addr)
+	method := sc.method
+	if method == "" {
+		method = "GET"
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: stepup-bench/1\r\nAccept: application/json\r\n", method, sc.path, sc.addr)
+	if method != "GET" {
+		fmt.Fprintf(&b, "Content-Length: 0\r\nOrigin: http://%s\r\n", sc.addr)
+	}
 	if sc.cookie != "" {
 		fmt.Fprintf(&b, "Cookie: %s\r\n", sc.cookie)
 	}
@@ -210,9 +227,18 @@ type client struct {
 	c    net.Conn
 	br   *bufio.Reader
 	dl   time.Time // deadline set on c
+	// idempotent requests are sent again, once, on a new connection when the server
+	// closed theirs before any byte of an answer (RFC 9110 §9.2.2).
+	idempotent bool
+	retries    int64
+	redials    int64
 }
 
-var errDial = errors.New("dial")
+var (
+	errDial = errors.New("dial")
+	// errNoAnswer: the connection failed before any byte of a response came back.
+	errNoAnswer = errors.New("connection closed before any response")
+)
 
 func (cl *client) close() {
 	if cl.c != nil {
@@ -222,10 +248,31 @@ func (cl *client) close() {
 }
 
 func (cl *client) do(deadline time.Time) (int, error) {
+	status, err := cl.once(deadline)
+	for again := 0; err != nil && again < maxAgain; again++ {
+		switch {
+		case errors.Is(err, errDial) && errors.Is(err, syscall.ECONNRESET):
+			// Reset while being made (a listener closing with the connection in its
+			// queue): nothing was sent, so any request may be sent again.
+			cl.redials++
+		case cl.idempotent && errors.Is(err, errNoAnswer):
+			cl.retries++
+		default:
+			return status, err
+		}
+		status, err = cl.once(deadline)
+	}
+	return status, err
+}
+
+// maxAgain bounds how often one request is sent again.
+const maxAgain = 2
+
+func (cl *client) once(deadline time.Time) (int, error) {
 	if cl.c == nil {
 		c, err := net.DialTimeout("tcp", cl.addr, dialTimeout)
 		if err != nil {
-			return 0, fmt.Errorf("%w: %v", errDial, err)
+			return 0, fmt.Errorf("%w: %w", errDial, err)
 		}
 		cl.c, cl.dl = c, time.Time{}
 		if cl.br == nil {
@@ -243,7 +290,7 @@ func (cl *client) do(deadline time.Time) (int, error) {
 	}
 	if _, err := cl.c.Write(cl.req); err != nil {
 		cl.close()
-		return 0, err
+		return 0, fmt.Errorf("%w: %v", errNoAnswer, err)
 	}
 	status, closeConn, err := readResponse(cl.br)
 	if err != nil || closeConn {
@@ -257,6 +304,9 @@ func (cl *client) do(deadline time.Time) (int, error) {
 func readResponse(br *bufio.Reader) (status int, closeConn bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
+		if len(line) == 0 {
+			err = fmt.Errorf("%w: %v", errNoAnswer, err)
+		}
 		return 0, true, err
 	}
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {

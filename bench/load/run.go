@@ -72,6 +72,7 @@ func (o *Options) wants(s string) bool {
 // scenario is one load target: a server, a path and the cookies to send.
 type scenario struct {
 	name   string
+	method string // "" for GET
 	addr   string // 127.0.0.1:port
 	path   string
 	cookie string // Cookie header value, "" for none
