@@ -5,7 +5,8 @@
 //
 // Two implementations satisfy Store: Memory (in-process, the embedded default, with an
 // optional file for durable records) and Redis (go-redis UniversalClient: single node,
-// Sentinel or Cluster). Both pass the same conformance suite in storetest.
+// Sentinel or Cluster). Both pass the same conformance suite in storetest. Package
+// stores makes them Caddy modules.
 package store
 
 import (
@@ -49,6 +50,13 @@ type Grant struct {
 // other than ErrNotFound means the store could not answer and wraps ErrUnavailable;
 // so does a call the store refuses as a caller's bug (a negative ttl), since failing
 // closed is right for that too.
+//
+// Security writes (Put, PutNew, Take, Delete, Incr, Advance, Revoke, RevokeUser) hold
+// what a failover must not lose: bindings, single-use marks, counters, lockouts, replay
+// steps, revocations. A store that keeps copies reports such a write done only once it
+// is as safe as the store promises (the Redis store: acknowledged by its replicas),
+// and fails it otherwise. Track, Append and AddUser may be lost with a failed node: a
+// lost grant signs its user out, a lost event or index entry is cosmetic.
 type Store interface {
 	// Get returns the record at key, or ErrNotFound.
 	Get(ctx context.Context, key Key) ([]byte, error)
