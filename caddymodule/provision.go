@@ -68,10 +68,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	demo, err := h.loadStore(ctx)
+	choice, err := readStore(h.StoreRaw)
 	if err != nil {
 		return err
 	}
+	demo := choice.demo
 	signing, material, err := h.signingConfig(demo)
 	if err != nil {
 		return err
@@ -85,6 +86,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if err := distinctUses(material, append([][]byte{sealKey}, previousSealKeys...)); err != nil {
+		return err
+	}
+	if err := h.loadStore(ctx, choice); err != nil {
 		return err
 	}
 

@@ -80,21 +80,19 @@ func knownStores() string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
-// loadStore loads the store module and reports whether this is the demo mode.
-func (h *Handler) loadStore(ctx caddy.Context) (demo bool, err error) {
-	choice, err := readStore(h.StoreRaw)
-	if err != nil {
-		return false, err
-	}
+// loadStore loads the store module readStore read: Caddy provisions it, which opens
+// the store (or takes the one an earlier config opened), and cleans it up with the
+// config.
+func (h *Handler) loadStore(ctx caddy.Context, choice storeChoice) error {
 	h.StoreRaw = choice.raw
 	mod, err := ctx.LoadModule(h, "StoreRaw")
 	if err != nil {
-		return false, fmt.Errorf("stepup: loading the store: %v", err)
+		return fmt.Errorf("stepup: loading the store: %v", err)
 	}
 	m, ok := mod.(stores.Module)
 	if !ok {
-		return false, fmt.Errorf("stepup: store %s is not a store module (it has no Store method)", choice.backend)
+		return fmt.Errorf("stepup: store %s is not a store module (it has no Store method)", choice.backend)
 	}
 	h.store = timeStore(m.Store()) // timed for metrics; the module keeps the store itself
-	return choice.demo, nil
+	return nil
 }

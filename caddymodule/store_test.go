@@ -64,13 +64,14 @@ func (p *thirdParty) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func TestThirdPartyStore(t *testing.T) {
 	block := strings.Replace(redisBlock("x", "y"), "store redis redis://x/0 y", "store counting", 1)
 	g := newGateway(t, block)
-	if _, ok := g.h.store.(*countingStore); !ok {
-		t.Fatalf("the gateway's store is a %T", g.h.store)
+	st, ok := g.h.store.(timedStore).Store.(*countingStore)
+	if !ok {
+		t.Fatalf("the gateway's store is a %T", g.h.store.(timedStore).Store)
 	}
 	c := g.client()
 	c.login("alice")
 	c.bindTOTP()
-	if g.h.store.(*countingStore).calls == 0 {
+	if st.calls == 0 {
 		t.Fatal("the gateway did not use the third-party store")
 	}
 
