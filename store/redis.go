@@ -46,13 +46,12 @@ var _ Store = (*Redis)(nil)
 // The store does not own c: Close leaves it open, so one client can serve the stores
 // of successive configurations, and whoever created it closes it.
 func NewRedis(c redis.UniversalClient, prefix string) *Redis {
-	r, err := NewRedisWith(c, RedisOptions{Prefix: prefix, Replicas: AutoReplicas})
-	if err != nil {
-		// The automatic settings fit any client but one whose read timeout is shorter
-		// than the wait for replicas; such a store never waits.
-		r, _ = NewRedisWith(c, RedisOptions{Prefix: prefix})
+	wait := DefaultWaitTimeout
+	if read := readTimeout(c); read > 0 && wait >= read {
+		wait = read / 2 // the wait must end before the exchange times out
 	}
-	return r
+	r, _ := NewRedisWith(c, RedisOptions{Prefix: prefix, Replicas: AutoReplicas, WaitTimeout: wait})
+	return r // these options fit any client
 }
 
 // NewRedisWith is NewRedis with options. It fails only on options the store could

@@ -76,17 +76,21 @@ func checkAck(c redis.UniversalClient, o RedisOptions) error {
 	if o.WaitTimeout < 0 {
 		return fmt.Errorf("stepup/store: negative wait timeout %v", o.WaitTimeout)
 	}
-	var read time.Duration
-	switch c := c.(type) {
-	case *redis.Client:
-		read = c.Options().ReadTimeout
-	case *redis.ClusterClient:
-		read = c.Options().ReadTimeout
-	}
-	if wait := cmpOr(o.WaitTimeout, DefaultWaitTimeout); read > 0 && wait >= read {
+	if wait, read := cmpOr(o.WaitTimeout, DefaultWaitTimeout), readTimeout(c); read > 0 && wait >= read {
 		return fmt.Errorf("stepup/store: the wait for replicas (%v) must be shorter than the client's read_timeout (%v)", wait, read)
 	}
 	return nil
+}
+
+// readTimeout is how long c waits for an answer; 0 or less for ever.
+func readTimeout(c redis.UniversalClient) time.Duration {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ReadTimeout
+	case *redis.ClusterClient:
+		return c.Options().ReadTimeout
+	}
+	return 0
 }
 
 func cmpOr(d, def time.Duration) time.Duration {
