@@ -113,7 +113,8 @@ func TestBrandJSONErrors(t *testing.T) {
 		if err == nil {
 			err = h.Validate()
 		}
-		cancel() // cleans the store module up
+		_ = h.Cleanup()
+		cancel()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: got %v, want an error saying %q", tt.json, err, tt.want)
 		}

@@ -245,7 +245,7 @@ func openAdmin(configFile, adapter string) (*gateway.Admin, func(), error) {
 		cancel()
 		return nil, nil, err
 	}
-	return h.gateway.Admin(), cancel, nil // cancel cleans the store module up
+	return h.gateway.Admin(), func() { _ = h.Cleanup(); cancel() }, nil
 }
 
 // stepupHandler finds the one stepup handler of a JSON config (several must agree on

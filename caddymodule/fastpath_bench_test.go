@@ -77,7 +77,10 @@ func provisionBench(b *testing.B, block string) *Handler {
 		b.Fatalf("parse: %v", err)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	b.Cleanup(cancel) // cleans the store module up
+	b.Cleanup(func() {
+		cancel()
+		_ = h.Cleanup()
+	})
 	if err := h.Provision(ctx); err != nil {
 		b.Fatalf("provision: %v", err)
 	}

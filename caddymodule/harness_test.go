@@ -106,7 +106,7 @@ func provisioned(t *testing.T, h *Handler) *Handler {
 		cancel()
 		t.Fatalf("provision: %v", err)
 	}
-	t.Cleanup(cancel) // cleans the store module up
+	t.Cleanup(func() { unload(h) })
 	unloads.Store(h, cancel)
 	if err := h.Validate(); err != nil {
 		t.Fatalf("validate: %v", err)
@@ -116,12 +116,14 @@ func provisioned(t *testing.T, h *Handler) *Handler {
 	return h
 }
 
-// unloads holds the function that unloads each provisioned handler's config.
+// unloads holds the cancel func of each provisioned handler's config context.
 var unloads sync.Map
 
-// unload cleans h's config up, as Caddy does when it unloads a config: the modules it
-// loaded (its store) let go of what they hold.
+// unload cleans h's config up, as Caddy does when it unloads a config: the handler
+// and the modules it loaded (its store) let go of what they hold. Doing it again
+// changes nothing.
 func unload(h *Handler) {
+	_ = h.Cleanup()
 	if f, ok := unloads.Load(h); ok {
 		f.(context.CancelFunc)()
 	}

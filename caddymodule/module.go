@@ -175,15 +175,16 @@ type Handler struct {
 	// on and a method bound, even without login protection. Off by default.
 	Anomaly *AnomalyConfig `json:"anomaly,omitempty"`
 
-	sms        sms.Provider
-	store      store.Store
-	tokens     *token.Tokens
-	challenges *challenge.Service
-	rules      policy.Rules
-	settings   policy.Settings
-	gateway    *gateway.Gateway
-	notices    *notify.Queue // nil without notifiers
-	logger     *zap.Logger
+	sms          sms.Provider
+	store        store.Store
+	releaseStore func() error // lets go of the handler's own hold on the store
+	tokens       *token.Tokens
+	challenges   *challenge.Service
+	rules        policy.Rules
+	settings     policy.Settings
+	gateway      *gateway.Gateway
+	notices      *notify.Queue // nil without notifiers
+	logger       *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.

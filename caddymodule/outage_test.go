@@ -52,20 +52,20 @@ func TestReloadsLeakNothing(t *testing.T) {
 		return n
 	}
 	before := settle()
-	old, cancelOld := provisionUnmanaged(t, block)
+	old := provisionUnmanaged(t, block)
 	for i := 0; i < 5; i++ {
-		next, cancelNext := provisionUnmanaged(t, block) // the new config comes up first...
+		next := provisionUnmanaged(t, block) // the new config comes up first...
 		if next.store != old.store {
 			t.Fatal("a reload made a second Redis store")
 		}
-		cancelOld() // ...then the old one is cleaned up
-		cancelOld() // and a second cleanup changes nothing
-		old, cancelOld = next, cancelNext
+		unload(old) // ...then the old one is cleaned up
+		unload(old) // and a second cleanup changes nothing
+		old = next
 	}
 	if live, err := old.store.Live(t.Context(), "nobody", "x"); err != nil || live {
 		t.Fatalf("the store died with an earlier config: %v %v", live, err)
 	}
-	cancelOld()
+	unload(old)
 	if after := settle(); after > before {
 		t.Fatalf("goroutines: %d before, %d after the last config went away", before, after)
 	}
@@ -74,9 +74,9 @@ func TestReloadsLeakNothing(t *testing.T) {
 	}
 }
 
-// provisionUnmanaged is provision without the automatic cleanup: the returned func
-// cleans the config up, as Caddy does when it unloads one.
-func provisionUnmanaged(t *testing.T, block string) (*Handler, context.CancelFunc) {
+// provisionUnmanaged is provision without the automatic cleanup (unload cleans the
+// config up).
+func provisionUnmanaged(t *testing.T, block string) *Handler {
 	t.Helper()
 	h := new(Handler)
 	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(block)); err != nil {
@@ -84,8 +84,9 @@ func provisionUnmanaged(t *testing.T, block string) (*Handler, context.CancelFun
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
+	unloads.Store(h, cancel)
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return h, cancel
+	return h
 }

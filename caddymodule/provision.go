@@ -601,11 +601,17 @@ func (h *Handler) checkAccountSafety() error {
 	return nil
 }
 
-// Cleanup sends the notices still queued. Caddy cleans the store module up with the
-// config.
+// Cleanup sends the notices still queued and lets go of the handler's hold on the
+// store. The handler holds the store apart from its module, which Caddy cleans up in
+// no set order beside it, so the queue's last notices still count in it.
 func (h *Handler) Cleanup() error {
-	h.closeNotify()
-	return nil
+	h.closeNotify() // first: its last notices count in the store
+	if h.releaseStore == nil {
+		return nil
+	}
+	release := h.releaseStore
+	h.releaseStore = nil // once only: a second release would take another config's hold
+	return release()
 }
 
 // ruleTexts are the protect rules' names and descriptions in other languages, by the

@@ -67,6 +67,7 @@ func TestProvisionErrors(t *testing.T) {
 			if err == nil {
 				err = h.Validate()
 			}
+			_ = h.Cleanup()
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error saying %q", err, tt.want)
 			}
@@ -79,6 +80,7 @@ func TestValidateIdentityNeedsLogin(t *testing.T) {
 	_ = json.Unmarshal([]byte(`{"protect":[{"paths":["/a"]}]}`), &h)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
+	defer h.Cleanup()
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func knownStores() string {
 
 // loadStore loads the store module readStore read: Caddy provisions it, which opens
 // the store (or takes the one an earlier config opened), and cleans it up with the
-// config.
+// config; the handler holds the store too, until its own Cleanup.
 func (h *Handler) loadStore(ctx caddy.Context, choice storeChoice) error {
 	h.StoreRaw = choice.raw
 	mod, err := ctx.LoadModule(h, "StoreRaw")
@@ -92,6 +92,11 @@ func (h *Handler) loadStore(ctx caddy.Context, choice storeChoice) error {
 	m, ok := mod.(stores.Module)
 	if !ok {
 		return fmt.Errorf("stepup: store %s is not a store module (it has no Store method)", choice.backend)
+	}
+	// A hold of the handler's own, let go in Cleanup: Caddy may clean the module up
+	// first, and the handler still writes to the store as it stops.
+	if release, ok := stores.Retain(m.Store()); ok {
+		h.releaseStore = release
 	}
 	h.store = timeStore(m.Store()) // timed for metrics; the module keeps the store itself
 	return nil

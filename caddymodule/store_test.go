@@ -81,6 +81,7 @@ func TestThirdPartyStore(t *testing.T) {
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
+	defer h.Cleanup()
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package stores
 
 import (
+	"reflect"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -54,4 +55,36 @@ func InUse() []store.Store {
 		return true
 	})
 	return out
+}
+
+// Retain takes one more hold on st, a store made through Shared that a config holds,
+// so that it stays open until release is called too, whichever hold goes last. The
+// stepup handler holds its store this way: Caddy cleans a config's modules up in no
+// set order, and the handler still writes to the store as it stops. Retain reports
+// false for a store that Shared did not make, or that nothing holds.
+func Retain(st store.Store) (release func() error, ok bool) {
+	if st == nil || !reflect.TypeOf(st).Comparable() {
+		return nil, false
+	}
+	var key any
+	pool.Range(func(k, v any) bool {
+		if p, isPooled := v.(pooled); isPooled && p.Store == st {
+			key = k
+			return false
+		}
+		return true
+	})
+	if key == nil {
+		return nil, false
+	}
+	if _, loaded := pool.LoadOrStore(key, pooled{st}); !loaded {
+		// Let go of meanwhile: undo the entry just made (the store is closed already).
+		_, _ = pool.Delete(key)
+		return nil, false
+	}
+	var once sync.Once
+	return func() (err error) {
+		once.Do(func() { _, err = pool.Delete(key) })
+		return err
+	}, true
 }

@@ -80,3 +80,30 @@ func TestRedisDefaults(t *testing.T) {
 		t.Fatal("no store")
 	}
 }
+
+// TestRetainOutlivesTheModule: the handler's hold keeps the store open after the
+// module lets go first, and the last hold closes it.
+func TestRetainOutlivesTheModule(t *testing.T) {
+	st, releaseModule, err := Shared("test:hold", func() (store.Store, error) { return store.NewMemory("") })
+	mustOK(t, err)
+	releaseHandler, ok := Retain(st)
+	if !ok {
+		t.Fatal("Retain did not find a store Shared made")
+	}
+	ctx := context.Background()
+	mustOK(t, releaseModule())
+	mustOK(t, st.Put(ctx, store.UserKey("a", "b"), []byte("v"), 0))
+	mustOK(t, releaseHandler())
+	mustOK(t, releaseHandler())
+	if err := st.Put(ctx, store.UserKey("a", "b"), []byte("v"), 0); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("the last hold left the store open: %v", err)
+	}
+	if _, ok := Retain(st); ok {
+		t.Fatal("Retain took a closed store")
+	}
+	other, _ := store.NewMemory("")
+	defer other.Close()
+	if _, ok := Retain(other); ok {
+		t.Fatal("Retain took a store Shared did not make")
+	}
+}
