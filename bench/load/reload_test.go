@@ -195,13 +195,15 @@ func TestReloadsUnderLoad(t *testing.T) {
 			t.Errorf("a POST failed otherwise than by its connection closing unanswered: %s", kind)
 		}
 	}
-	// A leak grows with the reloads; a pool that served a little more load at once
-	// keeps a few more idle connections and goroutines.
+	// A leak grows with the reloads. One client's pool may keep up to its size of
+	// idle connections (go-redis: 10 per CPU), plus the revocation subscriber's,
+	// after serving more load at once than the warm-up did; a second client would not
+	// fit beside them for long, and fifty would not.
 	if goroutinesAfter > goroutinesBefore+8 {
 		t.Errorf("goroutines: %d before %d reloads, %d after", goroutinesBefore, reloads, goroutinesAfter)
 	}
-	if connsAfter > connsBefore+4 {
-		t.Errorf("Redis connections: %d before %d reloads, %d after", connsBefore, reloads, connsAfter)
+	if onePool := 10*runtime.GOMAXPROCS(0) + 1; connsAfter > max(connsBefore, onePool) {
+		t.Errorf("Redis connections: %d before %d reloads, %d after; one client holds at most %d", connsBefore, reloads, connsAfter, onePool)
 	}
 	if connsAtEnd != 0 {
 		t.Errorf("%d Redis connections left once Caddy stopped", connsAtEnd)
