@@ -68,8 +68,9 @@ type failoverRun struct {
 	firstDown time.Time // the page's first 503
 	lastDown  time.Time // and its last
 	backUp    time.Time // the first 200 after the last 503
-	// okWhileDown counts 200s after what the live cache may still answer (1 s) and
-	// before the promotion: a page served while no master could say it may be.
+	// okWhileDown counts 200s to requests sent after what the live cache may still
+	// answer (its 1 s, and some slack for a busy machine) and before the promotion: a
+	// page served while no master could say it may be.
 	okWhileDown int
 
 	// Acknowledged security writes, to look for afterwards.
@@ -150,7 +151,7 @@ func runFailover(t *testing.T, url string, kill func() failoverChecks) {
 			run.announced = time.Now()
 		}
 		done := !run.announced.IsZero() && !run.backUp.IsZero() && !run.writesUp.IsZero() &&
-			time.Since(run.announced) > 500*time.Millisecond
+			time.Since(run.announced) > 500*time.Millisecond && len(run.locked) > 0
 		run.mu.Unlock()
 		if done {
 			break
@@ -236,6 +237,7 @@ func checkNothingLost(t *testing.T, st store.Store, run *failoverRun) {
 func probePage(ctx context.Context, url string, cookies []*http.Cookie, run *failoverRun) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	for ctx.Err() == nil {
+		sent := time.Now()
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 		req.Header.Set("Accept", "text/html")
 		for _, ck := range cookies {
@@ -258,7 +260,7 @@ func probePage(ctx context.Context, url string, cookies []*http.Cookie, run *fai
 		case !run.lastDown.IsZero() && run.backUp.IsZero():
 			run.backUp = now
 		}
-		if resp.StatusCode == http.StatusOK && !run.killed.IsZero() && now.Sub(run.killed) > 1200*time.Millisecond &&
+		if resp.StatusCode == http.StatusOK && !run.killed.IsZero() && sent.Sub(run.killed) > 1500*time.Millisecond &&
 			run.promoted.IsZero() { // promoted: seen by the polling loop, 20 ms late at most
 			run.okWhileDown++
 		}
