@@ -102,12 +102,11 @@ func provision(t *testing.T, block string) *Handler {
 func provisioned(t *testing.T, h *Handler) *Handler {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	unloads.Store(h, cancel)
+	t.Cleanup(func() { unload(h) })
 	if err := h.Provision(ctx); err != nil {
-		cancel()
 		t.Fatalf("provision: %v", err)
 	}
-	t.Cleanup(func() { unload(h) })
-	unloads.Store(h, cancel)
 	if err := h.Validate(); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
@@ -124,7 +123,7 @@ var unloads sync.Map
 // changes nothing.
 func unload(h *Handler) {
 	_ = h.Cleanup()
-	if f, ok := unloads.Load(h); ok {
+	if f, ok := unloads.LoadAndDelete(h); ok {
 		f.(context.CancelFunc)()
 	}
 }

@@ -74,8 +74,8 @@ func TestReloadsLeakNothing(t *testing.T) {
 	}
 }
 
-// provisionUnmanaged is provision without the automatic cleanup (unload cleans the
-// config up).
+// provisionUnmanaged is provision for tests that unload configs themselves, as
+// reloads do; whatever they leave is unloaded when the test ends.
 func provisionUnmanaged(t *testing.T, block string) *Handler {
 	t.Helper()
 	h := new(Handler)
@@ -83,8 +83,8 @@ func provisionUnmanaged(t *testing.T, block string) *Handler {
 		t.Fatal(err)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	t.Cleanup(cancel)
 	unloads.Store(h, cancel)
+	t.Cleanup(func() { unload(h) })
 	if err := h.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
