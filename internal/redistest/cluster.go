@@ -54,13 +54,14 @@ type Cluster struct {
 }
 
 // clusterNodeTimeout is how long a private cluster's master may be silent before its
-// replica takes over: short, so failover tests do not wait long.
-const clusterNodeTimeout = 1000 * time.Millisecond
+// replica takes over: short, so failover tests do not wait long, but not so short that
+// a node descheduled on a busy machine is taken for dead.
+const clusterNodeTimeout = 2000 * time.Millisecond
 
 // StartReplicatedCluster starts six redis-servers in cluster mode on loopback, makes
 // them a cluster of three masters and three replicas with redis-cli --cluster create,
 // and returns once every slot is served and every replica is in sync. A master that
-// stays silent for a second is replaced by its replica.
+// stays silent for two seconds is replaced by its replica.
 func StartReplicatedCluster(t testing.TB) *Cluster {
 	t.Helper()
 	cli := lookPath(t, "redis-cli")
@@ -102,30 +103,44 @@ func (c *Cluster) Node(addr string) *Server {
 	return nil
 }
 
-// MasterOf returns the node that serves key's slot now, and its replica.
+// MasterOf returns the node that serves key's slot now, and its replica, waiting a
+// little for a cluster that is still settling (a node another deems late).
 func (c *Cluster) MasterOf(key string) (master, replica *Server) {
 	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, r, err := c.masterOf(key)
+		if err == nil {
+			return c.Node(m), c.Node(r)
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("redistest: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) masterOf(key string) (master, replica string, err error) {
 	slotText, err := c.ask("CLUSTER", "KEYSLOT", key)
 	if err != nil {
-		c.t.Fatalf("redistest: %v", err)
+		return "", "", err
 	}
 	slot, _ := strconv.Atoi(slotText)
 	nodes, err := c.topology()
 	if err != nil {
-		c.t.Fatalf("redistest: %v", err)
+		return "", "", err
 	}
 	for _, n := range nodes {
 		if n.master && !n.failed && n.serves(slot) {
 			for _, r := range nodes {
 				if !r.master && r.masterID == n.id && !r.failed {
-					return c.Node(n.addr), c.Node(r.addr)
+					return n.addr, r.addr, nil
 				}
 			}
-			c.t.Fatalf("redistest: the master of slot %d has no live replica", slot)
+			return "", "", fmt.Errorf("the master of slot %d has no live replica", slot)
 		}
 	}
-	c.t.Fatalf("redistest: no master serves slot %d", slot)
-	return nil, nil
+	return "", "", fmt.Errorf("no master serves slot %d", slot)
 }
 
 // IsMaster reports whether the node at addr says it is a master.
@@ -183,7 +198,7 @@ func parseNodes(out string) []clusterNode {
 		flags := "," + f[2] + ","
 		n := clusterNode{id: f[0], addr: addr, masterID: f[3],
 			master: strings.Contains(flags, ",master,"),
-			failed: strings.Contains(flags, ",fail,") || strings.Contains(flags, ",fail?,")}
+			failed: strings.Contains(flags, ",fail,")} // not "fail?": one node's suspicion
 		for _, s := range f[8:] {
 			if strings.HasPrefix(s, "[") { // a slot being migrated
 				continue

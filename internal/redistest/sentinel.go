@@ -21,8 +21,9 @@ type Sentinel struct {
 }
 
 // sentinelDownAfter is how long the master may be silent before the sentinels deem it
-// down and promote the replica: short, so failover tests do not wait long.
-const sentinelDownAfter = 1000 * time.Millisecond
+// down and promote the replica: short, so failover tests do not wait long, but not so
+// short that a master descheduled on a busy machine is taken for dead.
+const sentinelDownAfter = 2000 * time.Millisecond
 
 // StartSentinel starts a master, a replica of it and three sentinels (quorum two) on
 // loopback, and returns once the sentinels know the replica and one another.
