@@ -5,7 +5,9 @@
 // they all share that server, and the per-test key prefix keeps them apart without
 // FLUSHDB. Fault tests that stop Redis mid-test call Start for a server of their own,
 // and StartCluster gives a one-node Redis Cluster, which refuses the cross-slot
-// operations a single server allows.
+// operations a single server allows. ClusterAddrs gives a Cluster of three masters and
+// three replicas (the test script's, shared); StartReplicatedCluster and StartSentinel
+// give private ones whose nodes a test may kill.
 package redistest
 
 import (
