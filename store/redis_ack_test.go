@@ -41,7 +41,14 @@ func TestRedisSecurityWritesWaitForReplica(t *testing.T) {
 	master := redistest.Start(t)
 	replica := redistest.StartReplica(t, master)
 	c := redisClient(t, master.Addr())
-	s := newRedis(t, c) // automatic: one replica while the master has one
+	// Automatic: one replica while the master has one. The wait is longer than the
+	// default so a busy test machine (the browser suite runs alongside) does not fail
+	// an acknowledgement that is only slow; the hung replica below uses a short one.
+	s, err := NewRedisWith(c, RedisOptions{Prefix: redistest.Prefix(t), Replicas: AutoReplicas, WaitTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteKeys(c, redistest.Prefix(t)); s.Close() })
 	required, err := NewRedisWith(c, RedisOptions{Prefix: redistest.Prefix(t), Replicas: 1, WaitTimeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
