@@ -104,8 +104,11 @@ func TestStoreURLForms(t *testing.T) {
 	}
 	for name, url := range forms {
 		t.Run(name, func(t *testing.T) {
-			caddyfileBlock := strings.Replace(redisBlock("x", "y"), "store redis redis://x/0 y", "store redis "+url+" "+redistest.Prefix(t), 1)
-			jsonBlock := `{"store":{"backend":"redis","url":` + quote(url) + `,"prefix":` + quote(redistest.Prefix(t)) + `}}`
+			// A replica's acknowledgement may be slow on a busy test machine: a longer
+			// wait than the default, so slow is not taken for missing.
+			caddyfileBlock := strings.Replace(redisBlock("x", "y"), "store redis redis://x/0 y",
+				"store redis "+url+" "+redistest.Prefix(t)+" {\n\t\twait_timeout 2s\n\t}", 1)
+			jsonBlock := `{"store":{"backend":"redis","url":` + quote(url) + `,"prefix":` + quote(redistest.Prefix(t)) + `,"wait_timeout":2000000000}}`
 			for _, g := range []*stack{newGateway(t, caddyfileBlock), newGatewayJSON(t, jsonBlock)} {
 				c := g.client()
 				c.login("alice")

@@ -33,8 +33,18 @@ func newRedis(t testing.TB, c redis.UniversalClient) *Redis {
 	t.Helper()
 	prefix := redistest.Prefix(t)
 	t.Cleanup(func() { deleteKeys(c, prefix) })
-	return NewRedis(c, prefix)
+	// A replica's acknowledgement may be slow while the browser suite shares the
+	// machine: a longer wait than the default, so slow is not taken for missing.
+	r, err := NewRedisWith(c, RedisOptions{Prefix: prefix, Replicas: AutoReplicas, WaitTimeout: testWaitTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
+
+// testWaitTimeout is the tests' wait for a replica's acknowledgement: under the
+// clients' 3 s read timeout.
+const testWaitTimeout = 2 * time.Second
 
 // deleteKeys removes the keys that start with prefix, from every master of a cluster.
 func deleteKeys(c redis.UniversalClient, prefix string) {
