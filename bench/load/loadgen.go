@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -50,6 +51,10 @@ type segmentResult struct {
 	// measured phase, ChildCPU that of the private redis-server, if the scenario uses it.
 	CPU, ChildCPU time.Duration
 	CPUPerReq     time.Duration // (CPU + ChildCPU) per successful request
+	// Scripts is how many scripts Redis ran in the measured phase, for a scenario that
+	// counts them (scenario.scriptsAt): one per Live question the cache did not answer.
+	// -1 when they could not be counted.
+	Scripts int64
 }
 
 type generator struct {
@@ -82,9 +87,15 @@ func newGenerator(conns int, d time.Duration) *generator {
 // dialed once per run and closed at its end.
 func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d time.Duration) segmentResult {
 	req := buildRequest(sc)
-	for _, w := range g.workers {
+	var head []byte
+	if len(sc.cookies) > 0 {
+		head = buildRequest(scenario{method: sc.method, addr: sc.addr, path: sc.path})
+		head = head[:len(head)-2] // without the blank line that ends the header
+	}
+	for i, w := range g.workers {
 		w.cl.close()
-		w.cl = client{addr: sc.addr, req: req, idempotent: sc.method == "" || sc.method == "GET"}
+		w.cl = client{addr: sc.addr, req: req, idempotent: sc.method == "" || sc.method == "GET",
+			head: head, cookies: sc.cookies, rng: rand.New(rand.NewPCG(uint64(round), uint64(i)))}
 		w.kinds = map[string]int64{}
 		w.errs = 0
 		w.retries = 0
@@ -95,16 +106,21 @@ func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d t
 	if g.measureHook != nil {
 		g.measureHook(sc, round, true)
 	}
+	scripts0 := scriptsAt(sc.scriptsAt)
 	cpu0, child0 := processCPU(), childCPUOf(sc.childPid)
 	start := time.Now()
 	g.phase(ctx, d, true)
 	elapsed := time.Since(start)
 	cpu, child := processCPU()-cpu0, childCPUOf(sc.childPid)-child0
+	scripts := scriptsAt(sc.scriptsAt)
 	if g.measureHook != nil {
 		g.measureHook(sc, round, false)
 	}
 
-	res := segmentResult{ErrKinds: map[string]int64{}, Elapsed: elapsed, CPU: cpu, ChildCPU: child}
+	res := segmentResult{ErrKinds: map[string]int64{}, Elapsed: elapsed, CPU: cpu, ChildCPU: child, Scripts: -1}
+	if scripts0 >= 0 && scripts >= 0 {
+		res.Scripts = scripts - scripts0
+	}
 	g.all = g.all[:0]
 	for _, w := range g.workers {
 		w.cl.close()
@@ -130,6 +146,18 @@ func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d t
 		res.CPUPerReq = (cpu + child) / time.Duration(ok)
 	}
 	return res
+}
+
+// scriptsAt returns scriptCalls(addr), or -1 without an address or an answer.
+func scriptsAt(addr string) int64 {
+	if addr == "" {
+		return -1
+	}
+	n, err := scriptCalls(addr)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func childCPUOf(pid int) time.Duration {
@@ -232,6 +260,12 @@ type client struct {
 	idempotent bool
 	retries    int64
 	redials    int64
+	// cookies, when set, makes each request carry one of them at random: head is the
+	// request without its Cookie header and final blank line, buf where it is built.
+	cookies []string
+	head    []byte
+	buf     []byte
+	rng     *rand.Rand
 }
 
 var (
@@ -248,6 +282,13 @@ func (cl *client) close() {
 }
 
 func (cl *client) do(deadline time.Time) (int, error) {
+	if len(cl.cookies) > 0 {
+		b := append(cl.buf[:0], cl.head...)
+		b = append(b, "Cookie: "...)
+		b = append(b, cl.cookies[cl.rng.IntN(len(cl.cookies))]...)
+		b = append(b, "\r\n\r\n"...)
+		cl.buf, cl.req = b, b
+	}
 	status, err := cl.once(deadline)
 	for again := 0; err != nil && again < maxAgain; again++ {
 		switch {

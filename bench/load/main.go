@@ -46,6 +46,7 @@ func realMain() int {
 	flag.DurationVar(&opt.Duration, "duration", 5*time.Second, "measured time per scenario per round")
 	flag.DurationVar(&opt.Warmup, "warmup", time.Second, "warm-up before each measured run")
 	flag.IntVar(&opt.Conns, "conns", 32, "keep-alive connections (one worker each)")
+	flag.IntVar(&opt.Users, "users", 100_000, "distinct users of "+scProtRedisMany)
 	flag.IntVar(&opt.Rounds, "rounds", 3, "interleaved rounds; the median per scenario is reported")
 	flag.BoolVar(&short, "short", false, "smoke run of about 10 s (duration 1s, warmup 250ms, 2 rounds)")
 	flag.StringVar(&scenarios, "scenarios", "", "comma-separated subset of "+strings.Join(allScenarios, ",")+" (plain always runs)")

@@ -22,9 +22,16 @@ const (
 	// bind_console_session on, with the console's session cookie: every request has
 	// its console session checked against the gateway session.
 	scUnprotBound = "unprotected-bound-redis"
+	// scProtRedisMany is the protected route of the Redis server with every request
+	// from one of Options.Users distinct users (users.go), so the live cache rarely
+	// knows the answer.
+	scProtRedisMany = "protected-redis-100k"
 )
 
-var allScenarios = []string{scPlain, scUnprotected, scProtMemory, scProtRedis, scUnprotBound}
+var allScenarios = []string{scPlain, scUnprotected, scProtMemory, scProtRedis, scUnprotBound, scProtRedisMany}
+
+// redisScenarios are those that need Redis.
+var redisScenarios = []string{scProtRedis, scUnprotBound, scProtRedisMany}
 
 // Options configures a run.
 type Options struct {
@@ -32,6 +39,9 @@ type Options struct {
 	Warmup   time.Duration // unmeasured load before each measured run
 	Conns    int           // keep-alive connections, one worker each
 	Rounds   int
+	// Users is how many distinct users protected-redis-100k spreads its requests over
+	// (100,000 when zero).
+	Users int
 	// Scenarios restricts the run to these (plain always runs: it is the baseline).
 	Scenarios []string
 	// RequireRedis makes a missing redis-server an error instead of a skipped scenario.
@@ -56,6 +66,8 @@ func (o *Options) check() error {
 		return fmt.Errorf("-conns must be in [1, 1024], got %d", o.Conns)
 	case o.Rounds < 1 || o.Rounds > 50:
 		return fmt.Errorf("-rounds must be in [1, 50], got %d", o.Rounds)
+	case o.Users < 0 || o.Users > 10_000_000:
+		return fmt.Errorf("-users must be in [1, 10000000], got %d", o.Users)
 	}
 	for _, s := range o.Scenarios {
 		if !slices.Contains(allScenarios, s) {
@@ -78,6 +90,10 @@ type scenario struct {
 	cookie string // Cookie header value, "" for none
 	// childPid is the private redis-server the scenario uses (its CPU is counted), or 0.
 	childPid int
+	// cookies, when set, replaces cookie: each request carries one of them at random.
+	cookies []string
+	// scriptsAt is the Redis server whose script runs are counted, or "".
+	scriptsAt string
 }
 
 // Report is the outcome of a run.
@@ -123,6 +139,9 @@ type ScenarioResult struct {
 	CPUPerReq time.Duration
 	CPURatio  float64
 	ErrKinds  map[string]int64
+	// LiveHits is the median over rounds of the share of requests whose Live question
+	// the cache answered (1 - scripts run / requests), or -1 when not counted.
+	LiveHits float64
 }
 
 // Run sets everything up, runs the rounds, prints the report to o.Out and tears
@@ -260,6 +279,16 @@ func aggregate(rep *Report, plain *ScenarioResult) {
 		r.P50 = median(p50)
 		r.P99 = median(p99)
 		r.P99Added = median(added)
+		var hits []float64
+		for _, seg := range r.Rounds {
+			if seg.Scripts >= 0 && seg.Requests > 0 {
+				hits = append(hits, max(0, 1-float64(seg.Scripts)/float64(seg.Requests)))
+			}
+		}
+		r.LiveHits = -1
+		if len(hits) > 0 {
+			r.LiveHits = median(hits)
+		}
 	}
 }
 

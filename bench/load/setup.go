@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -46,6 +48,10 @@ type env struct {
 
 	plainAddr, memAddr, redisAddr string
 	memCookie, redisCookie        string // session + step-up token
+	// signingKey is the Redis server's signing_key, redisPrefix its key prefix.
+	signingKey, redisPrefix string
+	// manyCookies are the users of protected-redis-100k (session + step-up token each).
+	manyCookies []string
 }
 
 func setup(ctx context.Context, o Options, out io.Writer) (*env, error) {
@@ -61,7 +67,7 @@ func setup(ctx context.Context, o Options, out io.Writer) (*env, error) {
 	}
 
 	var redisURL, redisPrefix string
-	if o.wants(scProtRedis) {
+	if slices.ContainsFunc(redisScenarios, o.wants) {
 		e.redis, err = startRedis(ctx, e.tmp)
 		switch {
 		case errors.Is(err, errNoRedis):
@@ -69,7 +75,7 @@ func setup(ctx context.Context, o Options, out io.Writer) (*env, error) {
 				return e, fmt.Errorf("%v; CI=true requires it (set %s or install redis-server)", err, envRedisAddr)
 			}
 			e.redisWhy = err.Error()
-			fmt.Fprintf(out, "load: %v: skipping %s\n", err, scProtRedis)
+			fmt.Fprintf(out, "load: %v: skipping the Redis scenarios\n", err)
 		case err != nil:
 			return e, err
 		default:
@@ -97,6 +103,16 @@ func setup(ctx context.Context, o Options, out io.Writer) (*env, error) {
 			return e, fmt.Errorf("stepup-redis (%s): %w", e.redisAddr, err)
 		}
 	}
+	if e.redis != nil && o.wants(scProtRedisMany) {
+		n := cmp.Or(o.Users, 100_000)
+		start := time.Now()
+		if e.manyCookies, err = makeUsers(ctx, e.redis.addr, redisPrefix, []byte(e.signingKey), n); err != nil {
+			return e, err
+		}
+		took := time.Since(start)
+		fmt.Fprintf(out, "load: %s: %d users, each a gateway session and a step-up token, made in %v (%.0f users/s)\n",
+			scProtRedisMany, n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	}
 	if err := e.sanityCheck(ctx); err != nil {
 		return e, err
 	}
@@ -123,6 +139,15 @@ func (e *env) scenario(name string) (scenario, string) {
 		if name == scUnprotBound {
 			sc.path, sc.cookie = unprotectedPath, e.redisCookie
 		}
+		if e.redis.cmd != nil {
+			sc.childPid = e.redis.cmd.Process.Pid
+		}
+		return sc, ""
+	case scProtRedisMany:
+		if e.redis == nil {
+			return scenario{}, e.redisWhy
+		}
+		sc := scenario{name: name, addr: e.redisAddr, path: protectedPath, cookies: e.manyCookies, scriptsAt: e.redis.addr}
 		if e.redis.cmd != nil {
 			sc.childPid = e.redis.cmd.Process.Pid
 		}
@@ -240,11 +265,12 @@ func (e *env) startCaddy(upstream, redisURL, redisPrefix string) error {
 		if err != nil {
 			return err
 		}
+		e.signingKey, e.redisPrefix = hmacKey(), redisPrefix
 		data := map[string]any{
 			"Storage": e.tmp, "Upstream": upstream,
 			"PlainPort": ports[0], "MemPort": ports[1], "RedisPort": ports[2],
 			"RedisURL": redisURL, "RedisPrefix": redisPrefix,
-			"SigningKey": hmacKey(), "EncryptionKey": hmacKey(),
+			"SigningKey": e.signingKey, "EncryptionKey": hmacKey(),
 		}
 		var cf bytes.Buffer
 		if err := caddyfileTmpl.Execute(&cf, data); err != nil {
@@ -286,6 +312,13 @@ func (e *env) sanityCheck(ctx context.Context) error {
 		checks = append(checks,
 			check{e.redisAddr, protectedPath, e.redisCookie, 200},
 			check{e.redisAddr, protectedPath, onlySession(e.redisCookie), 401})
+	}
+	if n := len(e.manyCookies); n > 0 {
+		for _, c := range []string{e.manyCookies[0], e.manyCookies[n-1]} {
+			checks = append(checks,
+				check{e.redisAddr, protectedPath, c, 200},
+				check{e.redisAddr, protectedPath, onlySession(c), 401})
+		}
 	}
 	if e.redis != nil {
 		// The bound scenario measures the check: the console cookie reaches the console
