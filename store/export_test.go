@@ -50,3 +50,16 @@ func SetCache(r *Redis, on bool) {
 	}
 	r.live.flush(true)
 }
+
+// CacheFlushes returns how many times the Redis store's live cache was flushed.
+func CacheFlushes(r *Redis) uint64 { return r.live.flushes.Load() }
+
+// CacheUsers returns how many users have cached Live answers.
+func CacheUsers(r *Redis) int { return r.live.size() }
+
+// SetCacheMax bounds the users with cached Live answers to n.
+func SetCacheMax(r *Redis, n int) {
+	r.live.mu.Lock()
+	r.live.max = n
+	r.live.mu.Unlock()
+}

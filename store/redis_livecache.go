@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -9,21 +10,26 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// The Redis store answers Live, the check every protected request makes, from a small
-// local cache of recent positive answers, so the hot path does not pay a Redis round
-// trip each time (on a 2-core machine one round trip per request costs about 30% of
-// the throughput of plain reverse_proxy).
+// The Redis store answers Live, the check every protected request makes, from a local
+// cache of positive answers, so the hot path does not pay a Redis round trip each time
+// (on a 2-core machine one round trip per request costs about 40% of the throughput
+// of plain reverse_proxy).
 //
-// A cached answer never outlives liveCacheTTL, and revocation still reaches every
-// instance at once: the revoke scripts PUBLISH the user's name in the same atomic
-// step as the deletion, every instance's subscriber drops that user's entries when it
-// hears it, and the instance that revoked drops them before Revoke returns. The cache
-// is used only while the subscription is up: when it drops (Redis stopped, the network
-// cut), the cache is flushed and bypassed, so an outage still fails closed.
+// A cached answer lives up to liveCacheTTL, and never past the expiry of the first of
+// its grants. Revocation still reaches every instance at once: the revoke scripts
+// PUBLISH the user's name in the same atomic step as the deletion, every instance's
+// subscriber drops that user's entries when it hears it, and the instance that revoked
+// drops them before Revoke returns. Since an entry lives long, the cache is used only
+// while no revocation can have been missed: it is flushed and bypassed when the
+// subscription drops (Redis stopped, the network cut, a ping unanswered), and flushed
+// again whenever the subscription is (re)confirmed, since a message published while
+// the client was reconnecting is lost. An outage therefore still fails closed.
 const (
-	liveCacheTTL = time.Second
-	// liveCacheMax bounds the entries; past it the cache starts over.
-	liveCacheMax = 1 << 16
+	liveCacheTTL = 5 * time.Minute
+	// liveCacheMax bounds the users with cached answers; past it a random one is
+	// evicted for each new one. An entry costs about 250 bytes (its map slot, the
+	// user's name and the grant ids it holds), so the cache stays under ~70 MB.
+	liveCacheMax = 1 << 18
 	// subscriptionSilence is how long the subscriber may hear nothing (it pings every
 	// subscriptionPing) before it counts the link as down.
 	subscriptionPing    = time.Second
@@ -34,18 +40,27 @@ const (
 // every call the gateway makes (a session, or a step-up token and its session).
 type liveKey struct{ a, b string }
 
+// liveEntry holds a user's cached answers: one slot for each shape the gateway asks
+// (the session alone; the session and a step-up token). until is in Unix nanoseconds,
+// 0 for an empty slot.
+type liveEntry struct {
+	q     [2]liveKey
+	until [2]int64
+}
+
 type liveCache struct {
 	mu    sync.RWMutex
-	users map[string]map[liveKey]time.Time // user → question → cached until
-	size  int
+	users map[string]liveEntry
+	// max bounds len(users); liveCacheMax unless a test sets it.
+	max int
 	// gen counts invalidations: an answer read from Redis is cached only if no
 	// invalidation happened meanwhile, so a revocation racing a check cannot leave
 	// a stale "live" behind.
 	gen     atomic.Uint64
 	healthy atomic.Bool
 	// hits and misses count the questions answered here and those passed on to Redis,
-	// for metrics (Redis.LiveCacheStats).
-	hits, misses atomic.Uint64
+	// for metrics (Redis.LiveCacheStats); flushes counts flushes, for tests.
+	hits, misses, flushes atomic.Uint64
 }
 
 // LiveCacheStats reports how many Live questions the local cache has answered (hits)
@@ -71,44 +86,64 @@ func (c *liveCache) hit(user string, q liveKey, now time.Time) bool {
 		c.misses.Add(1)
 		return false
 	}
+	t := now.UnixNano()
 	c.mu.RLock()
-	until, ok := c.users[user][q]
+	e, ok := c.users[user]
 	c.mu.RUnlock()
-	if ok && now.Before(until) {
-		c.hits.Add(1)
-		return true
+	if ok {
+		for i := range e.q {
+			if e.until[i] > t && e.q[i] == q {
+				c.hits.Add(1)
+				return true
+			}
+		}
 	}
 	c.misses.Add(1)
 	return false
 }
 
 // put caches a live answer for at most liveCacheTTL, and never past left, the time
-// until the first of the grants expires.
+// until the first of the grants expires. It keeps its own copies of the strings, so
+// an entry does not pin the request that asked.
 func (c *liveCache) put(user string, q liveKey, gen uint64, now time.Time, left time.Duration) {
+	until := now.Add(min(liveCacheTTL, left)).UnixNano()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.healthy.Load() || c.gen.Load() != gen {
 		return
 	}
-	if c.size >= liveCacheMax || c.users == nil {
-		c.users, c.size = make(map[string]map[liveKey]time.Time), 0
+	if c.users == nil {
+		c.users = make(map[string]liveEntry)
 	}
-	m := c.users[user]
-	if m == nil {
-		m = make(map[liveKey]time.Time)
-		c.users[user] = m
+	e, ok := c.users[user]
+	if !ok {
+		limit := c.max
+		if limit <= 0 {
+			limit = liveCacheMax
+		}
+		for k := range c.users { // map order is random: a random eviction
+			if len(c.users) < limit {
+				break
+			}
+			delete(c.users, k)
+		}
+		user = strings.Clone(user)
 	}
-	if _, ok := m[q]; !ok {
-		c.size++
+	// The slot of the same shape (session alone, or with a token), else the one that
+	// ends first.
+	i := 0
+	if q.b != "" {
+		i = 1
 	}
-	m[q] = now.Add(min(liveCacheTTL, left))
+	e.q[i] = liveKey{a: strings.Clone(q.a), b: strings.Clone(q.b)}
+	e.until[i] = until
+	c.users[user] = e
 }
 
 // drop forgets what is cached about user.
 func (c *liveCache) drop(user string) {
 	c.mu.Lock()
 	c.gen.Add(1)
-	c.size -= len(c.users[user])
 	delete(c.users, user)
 	c.mu.Unlock()
 }
@@ -120,8 +155,16 @@ func (c *liveCache) flush(off bool) {
 		c.healthy.Store(false)
 	}
 	c.gen.Add(1)
-	c.users, c.size = nil, 0
+	c.flushes.Add(1)
+	c.users = nil
 	c.mu.Unlock()
+}
+
+// size returns how many users have cached answers.
+func (c *liveCache) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.users)
 }
 
 // revokedChannel is where the revoke scripts announce a user whose grants changed.
@@ -146,15 +189,22 @@ func (r *Redis) watchRevocations(ctx context.Context) {
 }
 
 // subscribe listens until the link fails; it reports whether it was ever up.
+//
+// The cache is turned on only once Redis has confirmed the subscription, and flushed
+// at that moment: whatever was published before it may have been missed. Any later
+// confirmation means go-redis reconnected and subscribed again on its own, so messages
+// may have been lost in between: the cache is flushed again. A ping that fails ends
+// the subscription (and turns the cache off) rather than leave go-redis to reconnect
+// quietly.
 func (r *Redis) subscribe(ctx context.Context) bool {
 	ps := r.c.Subscribe(ctx, r.revokedChannel())
 	var heard atomic.Int64
 	heard.Store(time.Now().UnixNano())
 	done := make(chan struct{})
 	defer close(done)
-	// A watchdog pings and, when the link falls silent or the store closes, closes
-	// the subscription: that is what unblocks Receive (go-redis's read does not
-	// always honour a timeout).
+	// A watchdog pings and, when the link falls silent, a ping fails or the store
+	// closes, closes the subscription: that is what unblocks Receive (go-redis's read
+	// does not always honour a timeout).
 	go func() {
 		defer ps.Close()
 		tick := time.NewTicker(subscriptionPing)
@@ -169,24 +219,30 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 				if time.Since(time.Unix(0, heard.Load())) > subscriptionSilence {
 					return
 				}
-				_ = ps.Ping(ctx)
+				if err := ps.Ping(ctx); err != nil {
+					return
+				}
 			}
 		}
 	}()
-	if _, err := ps.Receive(ctx); err != nil {
-		return false
-	}
-	heard.Store(time.Now().UnixNano())
-	r.live.flush(false)
-	r.live.healthy.Store(true)
+	up := false
 	for {
 		msg, err := ps.Receive(ctx)
 		if err != nil {
-			return true
+			return up
 		}
 		heard.Store(time.Now().UnixNano())
-		if m, ok := msg.(*redis.Message); ok {
+		switch m := msg.(type) {
+		case *redis.Message:
 			r.live.drop(m.Payload)
+		case *redis.Subscription:
+			if m.Kind != "subscribe" {
+				continue
+			}
+			// The first confirmation, or a quiet resubscription after a reconnect.
+			r.live.flush(false)
+			r.live.healthy.Store(true)
+			up = true
 		}
 	}
 }
