@@ -120,7 +120,13 @@ func printReport(out io.Writer, rep *Report, o Options, e *env) {
 			}
 		}
 		if r.LiveHits >= 0 {
-			note += fmt.Sprintf("  (live cache answered %.1f%% of requests)", 100*r.LiveHits)
+			var hits []string
+			for _, seg := range r.Rounds {
+				if seg.Scripts >= 0 && seg.Requests > 0 {
+					hits = append(hits, fmt.Sprintf("%.1f%%", 100*max(0, 1-float64(seg.Scripts)/float64(seg.Requests))))
+				}
+			}
+			note += "  (live cache answered " + strings.Join(hits, ", ") + " of requests)"
 		}
 		if truncated {
 			note += "  (latency samples truncated: buffer full)"
