@@ -8,6 +8,9 @@
 //
 //	go run ./bench/load                      # 3 rounds of 5 s per scenario
 //	go run ./bench/load -short               # ~10 s smoke run
+//	go run ./bench/load -scenarios protected-redis,protected-redis-100k
+//	    # plain, Redis with one user, and Redis with 100,000 (-users); then revocation
+//	    # propagation (-propagation samples) and Redis memory per record (-memory N)
 //	go run ./bench/load -cpuprofile cpu.out  # then: go tool pprof -top cpu.out
 //	go run ./bench/load -cpuprofile cpu.out -cpuprofile-each -rounds 1
 //	    # cpu.out.<scenario>.r1, one per measured phase; then e.g.
@@ -46,6 +49,8 @@ func realMain() int {
 	flag.DurationVar(&opt.Duration, "duration", 5*time.Second, "measured time per scenario per round")
 	flag.DurationVar(&opt.Warmup, "warmup", time.Second, "warm-up before each measured run")
 	flag.IntVar(&opt.Conns, "conns", 32, "keep-alive connections (one worker each)")
+	flag.IntVar(&opt.Propagation, "propagation", 500, "revocations timed from one store instance to two others on the bench's Redis (0: none)")
+	flag.IntVar(&opt.Memory, "memory", 10_000, "users, sessions, step-up tokens and challenges made to measure Redis memory per each (0: none)")
 	flag.IntVar(&opt.Users, "users", 100_000, "distinct users of "+scProtRedisMany)
 	flag.IntVar(&opt.Rounds, "rounds", 3, "interleaved rounds; the median per scenario is reported")
 	flag.BoolVar(&short, "short", false, "smoke run of about 10 s (duration 1s, warmup 250ms, 2 rounds)")
@@ -60,6 +65,7 @@ func realMain() int {
 	}
 	if short {
 		opt.Duration, opt.Warmup, opt.Rounds = time.Second, 250*time.Millisecond, 2
+		opt.Propagation, opt.Memory, opt.Users = min(opt.Propagation, 50), min(opt.Memory, 1000), min(opt.Users, 10_000)
 	}
 	if scenarios != "" {
 		opt.Scenarios = strings.Split(scenarios, ",")

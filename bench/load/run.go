@@ -42,6 +42,10 @@ type Options struct {
 	// Users is how many distinct users protected-redis-100k spreads its requests over
 	// (100,000 when zero).
 	Users int
+	// Propagation is how many revocations to time from one store instance to two
+	// others (0: none); Memory how many users, sessions, step-up tokens and challenges
+	// to make to measure Redis memory per each (0: none). Both need Redis.
+	Propagation, Memory int
 	// Scenarios restricts the run to these (plain always runs: it is the baseline).
 	Scenarios []string
 	// RequireRedis makes a missing redis-server an error instead of a skipped scenario.
@@ -66,6 +70,10 @@ func (o *Options) check() error {
 		return fmt.Errorf("-conns must be in [1, 1024], got %d", o.Conns)
 	case o.Rounds < 1 || o.Rounds > 50:
 		return fmt.Errorf("-rounds must be in [1, 50], got %d", o.Rounds)
+	case o.Propagation < 0 || o.Propagation > 100_000:
+		return fmt.Errorf("-propagation must be in [0, 100000], got %d", o.Propagation)
+	case o.Memory < 0 || o.Memory > 1_000_000:
+		return fmt.Errorf("-memory must be in [0, 1000000], got %d", o.Memory)
 	case o.Users < 0 || o.Users > 10_000_000:
 		return fmt.Errorf("-users must be in [1, 10000000], got %d", o.Users)
 	}
@@ -242,6 +250,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	aggregate(rep, results[scPlain])
 	printReport(out, rep, o, env)
+	if env.redis != nil && o.Propagation > 0 {
+		if err := measurePropagation(ctx, out, env.redis.addr, o.Propagation); err != nil {
+			return nil, fmt.Errorf("revocation propagation: %w", err)
+		}
+	}
+	if env.redis != nil && o.Memory > 0 {
+		if err := measureMemory(ctx, out, env.redis.addr, o.Memory); err != nil {
+			return nil, fmt.Errorf("redis memory: %w", err)
+		}
+	}
 	if la := loadavg(); la != "" {
 		fmt.Fprintf(out, "at the end:%s\n", la)
 	}
