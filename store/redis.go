@@ -318,17 +318,29 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // after every member's. It also drops members whose grant is gone, so the set of a
 // user who never signs out stays small. Grant keys built from ARGV share KEYS[2]'s hash
 // slot (the user's tag), so the script stays on one Cluster node.
-// KEYS: grant, set. ARGV: id, session, expiry (unix ms), grant key prefix.
+// Tracking a grant again with an earlier expiry, or one already past, shortens or ends
+// it: the script then publishes the user's name, as a revocation does, so no instance
+// keeps a cached "live" past the new expiry; it returns 0 when the grant ended, 2 when
+// it was shortened, 1 otherwise.
+// KEYS: grant, set. ARGV: id, session, expiry (unix ms), grant key prefix, channel, user.
 var trackScript = redis.NewScript(serverNow + `
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if redis.call('EXISTS', ARGV[4] .. m) == 0 then redis.call('SREM', KEYS[2], m) end
 end
 local exp = tonumber(ARGV[3])
+local old = redis.call('GET', KEYS[1])
+local shorter = false
+if old then
+  local oldExp = tonumber(old:sub(1, (old:find(':', 1, true) or (#old + 1)) - 1))
+  shorter = not oldExp or exp < oldExp
+end
 if exp <= now then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[1])
+  if old then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
   return 0
 end
+if shorter then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 redis.call('SET', KEYS[1], ARGV[3] .. ':' .. ARGV[2], 'PXAT', ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
 -- now + PTTL estimates the set's expiry only to within the time the script has run
@@ -337,6 +349,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 local keep = exp + 1000
 local ttl = redis.call('PTTL', KEYS[2])
 if ttl < 0 or now + ttl < keep then redis.call('PEXPIREAT', KEYS[2], keep) end
+if shorter then return 2 end
 return 1
 `)
 
@@ -350,7 +363,13 @@ func (r *Redis) Track(ctx context.Context, g Grant) error {
 		return invalid("grant without id")
 	}
 	keys := []string{r.grantKey(g.User, g.ID), r.grantsKey(g.User)}
-	err := trackScript.Run(ctx, r.c, keys, g.ID, g.Session, g.Expires.UnixMilli(), r.grantPrefix(g.User)).Err()
+	res, err := trackScript.Run(ctx, r.c, keys, g.ID, g.Session, g.Expires.UnixMilli(), r.grantPrefix(g.User),
+		r.revokedChannel(), g.User).Int64()
+	if res != 1 {
+		// Ended or shortened (or unknown): what this instance cached about the user goes
+		// before Track returns, as after Revoke.
+		r.live.drop(g.User)
+	}
 	if err != nil {
 		return unavailable(err)
 	}

@@ -156,3 +156,33 @@ func TestRedisCacheHitAllocatesNothing(t *testing.T) {
 		t.Fatalf("a cache hit allocates %v times", n)
 	}
 }
+
+// TestRedisTrackShorterReachesEveryInstance: tracking a grant again with an earlier
+// expiry (an attached console cookie that ends sooner) or one already past ends what
+// other instances cached about the user, as a revocation does: a cached answer would
+// otherwise outlive the new expiry by minutes.
+func TestRedisTrackShorterReachesEveryInstance(t *testing.T) {
+	addr := redistest.Addr(t)
+	prefix := redistest.Prefix(t)
+	a := NewRedis(redisClient(t, addr), prefix)
+	b := NewRedis(redisClient(t, addr), prefix)
+	t.Cleanup(func() { a.Close(); b.Close() })
+	ctx := context.Background()
+	for _, exp := range []time.Duration{time.Minute, -time.Second} {
+		cachedLive(t, a, "hana", "s1")
+		if err := b.Track(ctx, Grant{User: "hana", ID: "s1", Session: "s1", Expires: time.Now().Add(exp)}); err != nil {
+			t.Fatal(err)
+		}
+		if !waitFor(5*time.Second, func() bool { return !Cached(a, "hana", "s1") }) {
+			t.Fatalf("expiry moved to %v from now: the other instance kept its cached answer", exp)
+		}
+	}
+	// Tracking again with a later expiry (a renewal) keeps what is cached.
+	cachedLive(t, a, "hana", "s2")
+	if err := b.Track(ctx, Grant{User: "hana", ID: "s2", Session: "s2", Expires: time.Now().Add(2 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := a.Live(ctx, "hana", "s2"); !live {
+		t.Fatal("a renewed grant reads revoked")
+	}
+}
