@@ -121,12 +121,18 @@ var storeHealth = &storeCollector{
 }
 
 func registerMetrics(reg prometheus.Registerer) error {
+	return register(reg, metrics.requests, metrics.store, metrics.storeFailures, metrics.decisions,
+		metrics.verifications, metrics.lockouts, metrics.smsSends, metrics.logins, metrics.storeErrors,
+		metrics.loginRisk, metrics.riskSignals, metrics.console, storeHealth)
+}
+
+// register registers package-level collectors on a config's registry; a reload
+// registers them again, which is ignored.
+func register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{metrics.requests, metrics.store, metrics.storeFailures, metrics.decisions,
-		metrics.verifications, metrics.lockouts, metrics.smsSends, metrics.logins, metrics.storeErrors,
-		metrics.loginRisk, metrics.riskSignals, metrics.console, storeHealth} {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

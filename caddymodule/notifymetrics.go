@@ -1,10 +1,6 @@
 package caddymodule
 
-import (
-	"errors"
-
-	"github.com/prometheus/client_golang/prometheus"
-)
+import "github.com/prometheus/client_golang/prometheus"
 
 // noticeMetrics count security notices. Like the other collectors they live at package
 // level and are registered on each config's registry (see registerNotifyMetrics).
@@ -22,21 +18,9 @@ var noticeMetrics = struct {
 	}, []string{"reason"}),
 }
 
-// registerNotifyMetrics registers the notices' collectors on a config's registry; a
-// reload registers them again, which is ignored.
+// registerNotifyMetrics registers the notices' collectors on a config's registry.
 func registerNotifyMetrics(reg prometheus.Registerer) error {
-	if reg == nil {
-		return nil
-	}
-	for _, c := range []prometheus.Collector{noticeMetrics.delivered, noticeMetrics.dropped} {
-		if err := reg.Register(c); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if !errors.As(err, &already) {
-				return err
-			}
-		}
-	}
-	return nil
+	return register(reg, noticeMetrics.delivered, noticeMetrics.dropped)
 }
 
 // noticeCounts counts the notice queue's outcomes (notify.Metrics).
