@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"bytes"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -32,6 +34,14 @@ func (h *Handler) parseNotify(d *caddyfile.Dispenser) error {
 	}
 	if _, err := caddy.GetModule("stepup.notify." + name); err != nil {
 		return d.Errf("unknown notifier %q (expected webhook or sms, or `notify limit <n> [<window>]`)", name)
+	}
+	if name == "sms" {
+		// A second one would text the user twice, sharing one limit.
+		for _, raw := range h.Notify.NotifiersRaw {
+			if bytes.Contains(raw, []byte(`"notifier":"sms"`)) {
+				return d.Err("notify sms is set twice: one SMS notifier texts the bound phone; give its limit in one block")
+			}
+		}
 	}
 	unm, err := caddyfile.UnmarshalModule(d, "stepup.notify."+name)
 	if err != nil {

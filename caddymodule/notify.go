@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -111,6 +112,7 @@ func (h *Handler) provisionNotify(ctx caddy.Context) error {
 		return fmt.Errorf("stepup: loading the notifiers: %v", err)
 	}
 	var targets []notify.Target
+	sms := 0
 	for _, mod := range mods.([]any) {
 		n, ok := mod.(notify.Notifier)
 		if !ok {
@@ -121,6 +123,9 @@ func (h *Handler) provisionNotify(ctx caddy.Context) error {
 			t.Name = m.CaddyModule().ID.Name()
 		}
 		if s, ok := n.(notifierWithSMS); ok {
+			if sms++; sms > 1 {
+				return errors.New("stepup: notify sms is set twice: one SMS notifier texts the bound phone")
+			}
 			if h.challenges.SMS == nil {
 				return fmt.Errorf("stepup: notify %s texts through the sms provider, which is not configured", t.Name)
 			}

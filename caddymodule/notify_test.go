@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/notify"
 	"github.com/caddy-stepup/stepup/sms"
 )
@@ -307,6 +308,7 @@ func TestNotifyConfig(t *testing.T) {
 		{"stepup {\n\tnotify sms {\n\t\tlimit lots\n\t}\n}", 4, "expected a number of notices"},
 		{"stepup {\n\tnotify limit\n}", 3, "expected `limit <notices> [<window>]`"},
 		{"stepup {\n\tnotify limit 5 1h\n\tnotify limit 6 1h\n}", 4, "notify limit is set twice"},
+		{"stepup {\n\tnotify sms\n\tnotify sms {\n\t\tlimit 1\n\t}\n}", 4, "notify sms is set twice"},
 	} {
 		_, err := adapt(t, "Caddyfile", "http://:8080 {\n"+tt.block+"\n}\n")
 		if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "Caddyfile:"+itoa(tt.line)) {
@@ -383,3 +385,30 @@ func decodeBase32(s string) ([]byte, error) {
 }
 
 func newDispenser(block string) *caddyfile.Dispenser { return caddyfile.NewTestDispenser(block) }
+
+// Every notice the gateway's audit trail calls for is a kind the notifiers know, so
+// none falls back to a generic sentence by a typo in its name.
+func TestEveryNoticeKindIsKnown(t *testing.T) {
+	known := map[notify.Kind]bool{}
+	for _, k := range notify.Kinds() {
+		known[k] = true
+	}
+	seen := map[string]bool{}
+	for _, action := range []string{"totp.bound", "phone.bound", "totp.unbound", "phone.removed", "reset.totp", "reset.phone",
+		"recovery.revoked", "unlock", "lockout", "recovery.used", "protection.login.off", "protection.operation.off"} {
+		n, ok := gateway.NoticeFor(gateway.Event{Actor: "bob", Target: "alice", Action: action, Result: "ok"})
+		if !ok {
+			t.Errorf("%s calls for no notice", action)
+			continue
+		}
+		if !known[notify.Kind(n.Kind)] {
+			t.Errorf("%s calls for notice kind %q, which package notify does not know", action, n.Kind)
+		}
+		seen[n.Kind] = true
+	}
+	for k := range known {
+		if !seen[string(k)] {
+			t.Errorf("notify knows kind %q, which no audited action calls for", k)
+		}
+	}
+}

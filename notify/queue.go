@@ -254,12 +254,19 @@ func (q *Queue) send(ctx context.Context, n Notice) {
 	}
 }
 
+// StoreTimeout bounds each store call of a notice (its counts, the user's language
+// and phone), so a store that hangs holds a worker no longer than this: its notice is
+// dropped, counted, and the queue goes on.
+const StoreTimeout = 5 * time.Second
+
 // allow counts a notice of user against lim, under the user's record name, and
 // reports whether it is within it; if not, why: "rate_limited" or "store_error".
 func (q *Queue) allow(ctx context.Context, user, name string, lim Limit) (bool, string) {
 	if lim.Max <= 0 {
 		return true, ""
 	}
+	ctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	defer cancel()
 	n, err := q.cfg.Counter.Incr(ctx, store.UserKey(user, name), lim.Window)
 	if err != nil {
 		q.log.Error("security notices: the user's count could not be kept", zap.String("user", user), zap.Error(err))
@@ -277,6 +284,8 @@ func (q *Queue) lang(ctx context.Context, user string) *locale.Lang {
 	if q.cfg.Lang == nil {
 		return q.cfg.Default
 	}
+	ctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	defer cancel()
 	code, err := q.cfg.Lang(ctx, user)
 	if err != nil {
 		q.log.Warn("security notices: the user's language could not be read; using the default", zap.String("user", user), zap.Error(err))

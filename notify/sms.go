@@ -97,7 +97,9 @@ func (s *SMS) Notify(ctx context.Context, n Notice) error {
 	if s.phones == nil || s.sender == nil {
 		return errors.New("notify sms: no SMS provider to send with")
 	}
-	number, ok, err := s.phones.PhoneNumber(ctx, n.User)
+	pctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	number, ok, err := s.phones.PhoneNumber(pctx, n.User)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("notify sms: %w", err)
 	}
