@@ -92,7 +92,8 @@ func (ap *adminPages) stepUp(w http.ResponseWriter, r *http.Request, c caller, d
 			back = ap.userPage(u)
 		}
 	}
-	ch := challenge.Challenge{User: c.User, Binding: binding, Purpose: policy.PurposeOperation, Rule: "administer users", Return: back, Methods: d.Methods}
+	// A recovery code does not act on other users: a real factor only.
+	ch := challenge.Challenge{User: c.User, Binding: binding, Purpose: policy.PurposeOperation, Rule: "administer users", Return: back, Methods: d.Methods, NoRecovery: true}
 	if d.Verdict == policy.Bind {
 		ch.Purpose, ch.Rule, ch.Methods = policy.PurposeBind, "", ap.settings.Methods
 	}

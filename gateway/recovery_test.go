@@ -14,12 +14,16 @@ var recoveryCodeRE = regexp.MustCompile(`<li><code>([0-9a-z]{4}-[0-9a-z]{4}-[0-9
 
 // makeRecoveryCodes creates a set from the settings page with a fresh authenticator
 // code, and returns the codes the one page shows.
-func (c *client) makeRecoveryCodes(secret []byte, step int) []string {
+// fresh says the client passed a second factor moments ago (no check comes first).
+func (c *client) makeRecoveryCodes(secret []byte, step int, fresh ...bool) []string {
 	t := c.g.t
 	t.Helper()
 	settings := c.page("GET", "/.stepup/", nil)
 	r := c.page("POST", "/.stepup/recovery", url.Values{"csrf": {match(t, csrfRE, settings.Body)}})
 	loc := r.Header.Get("Location")
+	if strings.HasPrefix(loc, "/.stepup/recovery/") && len(fresh) > 0 && fresh[0] {
+		return c.shownRecoveryCodes(loc) // a second factor passed moments ago
+	}
 	if !strings.HasPrefix(loc, "/.stepup/challenge/") {
 		t.Fatalf("making codes without a recent factor should ask for one: %d %q", r.StatusCode, loc)
 	}
@@ -37,6 +41,13 @@ func (c *client) makeRecoveryCodes(secret []byte, step int) []string {
 	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(show, "/.stepup/recovery/") {
 		t.Fatalf("making codes: %d %q", r.StatusCode, show)
 	}
+	return c.shownRecoveryCodes(show)
+}
+
+// shownRecoveryCodes reads the codes the page at show shows, once.
+func (c *client) shownRecoveryCodes(show string) []string {
+	t := c.g.t
+	t.Helper()
 	shown := c.page("GET", show, nil)
 	var codes []string
 	for _, m := range recoveryCodeRE.FindAllStringSubmatch(shown.Body, -1) {
@@ -122,5 +133,42 @@ func TestRecoveryCodePassesOnceAndLimitsTheSession(t *testing.T) {
 	events := c.page("GET", "/.stepup/", nil)
 	if !strings.Contains(events.Body, "Recovery code used") {
 		t.Fatalf("the activity does not show the recovery code: %s", events.Body)
+	}
+}
+
+// An administrator's recovery code does not act on other users: the administrator
+// pages ask for a real factor, and their check refuses recovery codes.
+func TestAdministratorsRecoveryCodeDoesNotAdminister(t *testing.T) {
+	g := newGateway(t, adminSetup())
+	bob := g.client()
+	secret := bob.asAdmin("bob")
+	codes := bob.makeRecoveryCodes(secret, 2, true)
+
+	// Bob's phone is lost: a new browser passes a check with a recovery code.
+	lost := g.client()
+	lost.login("bob")
+	r := lost.page("GET", "/instances/i-1001/delete", nil)
+	loc := r.Header.Get("Location")
+	page := lost.page("GET", loc, nil)
+	if done := lost.page("POST", loc, url.Values{"csrf": {match(t, csrfRE, page.Body)}, "method": {"recovery"}, "code": {codes[0]}}); done.StatusCode != http.StatusSeeOther ||
+		strings.HasPrefix(done.Header.Get("Location"), "/.stepup/challenge/") {
+		t.Fatalf("the recovery code: %d %q", done.StatusCode, done.Header.Get("Location"))
+	}
+	// The administrator pages still ask for a check, one that takes no recovery code.
+	r = lost.page("GET", "/.stepup/admin/", nil)
+	check := r.Header.Get("Location")
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(check, "/.stepup/challenge/") {
+		t.Fatalf("the administrator pages after a recovery code: %d %q", r.StatusCode, check)
+	}
+	page = lost.page("GET", check, nil)
+	if strings.Contains(page.Body, `id="recovery-form"`) {
+		t.Fatal("the administrators' check offers a recovery code")
+	}
+	refused := lost.submit(check, url.Values{"csrf": {match(t, csrfRE, page.Body)}, "method": {"recovery"}, "code": {codes[1]}})
+	if refused.Posted == http.StatusSeeOther && !strings.HasPrefix(refused.Request.URL.Path, "/.stepup/challenge/") {
+		t.Fatalf("a recovery code passed the administrators' check: %s", refused.Request.URL.Path)
+	}
+	if r := lost.page("GET", "/.stepup/admin/users/carol", nil); r.StatusCode == http.StatusOK {
+		t.Fatal("an administrator reached a user's page with a recovery code alone")
 	}
 }

@@ -308,7 +308,7 @@ func DecideAdmin(req Request, roles Roles, target string, actorBound []Method) D
 		return Decision{Verdict: Deny, Reason: DenyRoot}
 	case targetRole == RoleAdmin && actor != RoleRoot:
 		return Decision{Verdict: Deny, Reason: DenyAdminByAdmin}
-	case req.Proof(AdminMaxAge) != nil:
+	case req.RealProof(AdminMaxAge) != nil: // not a recovery code: it acts on others' protection
 		return Decision{Verdict: Allow, Reason: "administrator with a recent second factor"}
 	case len(actorBound) == 0:
 		return Decision{Verdict: Bind, Reason: "an administrator binds a second factor first"}

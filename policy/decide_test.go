@@ -355,6 +355,8 @@ func TestRecoveryProofLimits(t *testing.T) {
 		{"new codes with a recovery code", DecideRecoveryCodes(withRecovery, []Method{TOTP}), Challenge},
 		{"new codes with a recovery login", DecideRecoveryCodes(loginRecovery, []Method{TOTP}), Challenge},
 		{"new codes with a real one", DecideRecoveryCodes(withReal, []Method{TOTP}), Allow},
+		{"administer others with a recovery code", DecideAdmin(withRecovery, Roles{Admins: []string{"alice"}}, "carol", []Method{TOTP}), Challenge},
+		{"administer others with a real one", DecideAdmin(withReal, Roles{Admins: []string{"alice"}}, "carol", []Method{TOTP}), Allow},
 		{"new codes with nothing bound", DecideRecoveryCodes(withReal, nil), Deny},
 		{"new codes signed out", DecideRecoveryCodes(Request{Now: now}, []Method{TOTP}), SignIn},
 		{"turn protection off with a recovery code", DecideChoice(withRecovery, Operation,
