@@ -14,6 +14,7 @@ func TestHideGatewayCookies(t *testing.T) {
 		{[]string{"stepup_token=x", "a=1"}, []string{"a=1"}},
 		{[]string{"stepup_session=x; stepup_token=y; stepup_login=z"}, nil},
 		{[]string{"stepup_device=d.m; stepup_browser=b; a=1"}, []string{"a=1"}},
+		{[]string{"stepup_lang=zh-Hans; a=1; stepup_flash=x.y"}, []string{"a=1"}},
 		{[]string{"my_stepup_pref=1; a=2"}, []string{"my_stepup_pref=1; a=2"}},
 		{[]string{"a=1"}, []string{"a=1"}},
 	}

@@ -105,6 +105,13 @@ func ToConsole(w http.ResponseWriter, r *http.Request, next Next) error {
 	return next.ServeHTTP(w, r)
 }
 
+// gatewayCookies are the names of every cookie the gateway sets: one list, so a new
+// cookie is hidden from the console by naming it here.
+var gatewayCookies = map[string]bool{
+	sessionCookie: true, tokenCookie: true, loginCookie: true, browserCookie: true, deviceCookie: true,
+	langCookie: true, flashCookie: true,
+}
+
 // hideGatewayCookies removes the gateway's cookies from the Cookie headers, leaving
 // the console's own untouched. Requests without them cost one substring search.
 func hideGatewayCookies(h http.Header) {
@@ -118,7 +125,7 @@ func hideGatewayCookies(h http.Header) {
 		for part := range strings.SplitSeq(line, ";") {
 			part = strings.TrimSpace(part)
 			name, _, _ := strings.Cut(part, "=")
-			if part == "" || name == sessionCookie || name == tokenCookie || name == loginCookie || name == browserCookie || name == deviceCookie {
+			if part == "" || gatewayCookies[name] {
 				continue
 			}
 			kept = append(kept, part)
