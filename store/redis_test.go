@@ -345,6 +345,14 @@ func TestParseRedisURL(t *testing.T) {
 			t.Errorf("ParseRedisURL(%q) error reveals the password: %v", raw, err)
 		}
 	}
+	// A password with an unencoded # is misread as the host: no part of it shows.
+	for _, raw := range []string{"redis://:s3cr#et@h:6379", "redis://u:s3cr/et@h:6379", "redis://u:s3cr?et@h:6379"} {
+		if c, err := ParseRedisURL(raw); err == nil {
+			c.Close()
+		} else if strings.Contains(err.Error(), "s3cr") {
+			t.Errorf("ParseRedisURL(%q) error shows part of the password: %v", raw, err)
+		}
+	}
 }
 
 func typeName(c redis.UniversalClient) string {

@@ -33,14 +33,12 @@ import (
 // The error never contains the URL, which may hold a password. The caller owns the
 // client and closes it.
 func ParseRedisURL(raw string) (client redis.UniversalClient, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL
-		}
-		return nil, fmt.Errorf("stepup/store: invalid redis URL: %v", err)
+	if _, err := url.Parse(raw); err != nil {
+		// Not even url.Parse's reason: a password holding # / or ? is misread as the
+		// host, and the reason ("invalid port \":s3cr\"") then quotes part of it.
+		return nil, errors.New("stepup/store: invalid redis URL: it does not parse as a URL (percent-encode any of : / ? # @ in the password)")
 	}
+	u, _ := url.Parse(raw)
 	scheme := u.Scheme
 	base, kind, _ := strings.Cut(scheme, "+")
 
