@@ -34,6 +34,9 @@ func readStore(raw json.RawMessage) (storeChoice, error) {
 		if err := json.Unmarshal(raw, &fields); err != nil {
 			return storeChoice{}, fmt.Errorf("stepup: store: %v", err)
 		}
+		if fields == nil { // "store": null is no object: the memory store
+			fields = map[string]json.RawMessage{}
+		}
 	}
 	c := storeChoice{raw: raw}
 	if b, ok := fields["backend"]; ok {

@@ -139,3 +139,13 @@ func newGatewayJSON(t *testing.T, config string) *stack {
 	}
 	return serve(t, provisioned(t, h), democonsole.New())
 }
+
+// "store": null is no store object: the memory store, not a crash at load.
+func TestNullStoreIsTheMemoryStore(t *testing.T) {
+	for _, raw := range []string{"null", "{}", ""} {
+		c, err := readStore(json.RawMessage(raw))
+		if err != nil || c.backend != "memory" {
+			t.Errorf("readStore(%q) = %q, %v; want the memory store", raw, c.backend, err)
+		}
+	}
+}
