@@ -104,6 +104,9 @@ func (sp *settingsPages) showRecoveryCodes(w http.ResponseWriter, r *http.Reques
 		return failed(err)
 	default:
 		data["Codes"] = codes
+		// No language switch: following it would load this page again, and the codes
+		// are shown once.
+		data["Languages"] = nil
 	}
 	return sp.respond.Page(w, r, http.StatusOK, "recovery.html", data)
 }

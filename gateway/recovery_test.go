@@ -56,6 +56,9 @@ func (c *client) shownRecoveryCodes(show string) []string {
 	if len(codes) != 10 {
 		t.Fatalf("%d codes shown: %s", len(codes), shown.Body)
 	}
+	if strings.Contains(shown.Body, `id="languages"`) {
+		t.Fatal("the page that shows the codes once offers a language switch, which would load it again")
+	}
 	// Once: Reload finds them gone.
 	if again := c.page("GET", show, nil); !strings.Contains(again.Body, `id="recovery-gone"`) || recoveryCodeRE.MatchString(again.Body) {
 		t.Fatalf("the codes were shown twice: %s", again.Body)

@@ -109,7 +109,9 @@ func (rs *Responder) Page(w http.ResponseWriter, r *http.Request, status int, na
 	lang := rs.langOf(r)
 	data["Issuer"] = rs.issuer
 	data["Prefix"] = rs.prefix
-	data["Languages"] = rs.languages(r, lang)
+	if _, hidden := data["Languages"]; !hidden { // a page that shows something once has no switch
+		data["Languages"] = rs.languages(r, lang)
+	}
 	return rs.render.Render(w, status, name, lang, data)
 }
 
