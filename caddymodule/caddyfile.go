@@ -122,7 +122,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	var needsCookie error // bind_console_session without the login's success_cookie
+	seen := map[string]bool{}
 	for d.NextBlock(0) {
+		if onceOnly[d.Val()] {
+			// A second line would silently replace the first: a rotation written as
+			// two signing_key lines would keep the old key current.
+			if seen[d.Val()] {
+				return d.Errf("%s is set twice: give it once (a key directive takes the current key first, then the keys it replaces)", d.Val())
+			}
+			seen[d.Val()] = true
+		}
 		var err error
 		switch d.Val() {
 		case "store":
@@ -194,6 +203,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return needsCookie
 	}
 	return h.checkKeysPresent(d)
+}
+
+// onceOnly are the stepup subdirectives a block may give once.
+var onceOnly = map[string]bool{
+	"store": true, "signing_key": true, "signing_key_file": true, "encryption_key": true, "lang": true,
+	"issuer": true, "prefix": true, "token_lifetime": true, "session_lifetime": true, "challenge_lifetime": true,
 }
 
 // parseLang reads `lang <code>`, the pages' default language.
@@ -397,11 +412,14 @@ func parseRuleText(d *caddyfile.Dispenser, p *ProtectConfig) error {
 	switch len(args) {
 	case 1:
 		text = args[0]
+		dst := &p.Description
 		if what == "name" {
-			p.Name = text
-		} else {
-			p.Description = text
+			dst = &p.Name
 		}
+		if *dst != "" {
+			return d.Errf("%s is set twice in this protect block", what)
+		}
+		*dst = text
 		return nil
 	case 2:
 		l, ok := locale.Parse(args[0])
@@ -412,11 +430,14 @@ func parseRuleText(d *caddyfile.Dispenser, p *ProtectConfig) error {
 			p.Translations = map[string]RuleText{}
 		}
 		t := p.Translations[l.Code()]
+		dst := &t.Description
 		if what == "name" {
-			t.Name = args[1]
-		} else {
-			t.Description = args[1]
+			dst = &t.Name
 		}
+		if *dst != "" {
+			return d.Errf("%s %s is set twice in this protect block (%q and %q mean the same language)", what, l.Code(), args[0], l.Code())
+		}
+		*dst = args[1]
 		p.Translations[l.Code()] = t
 		return nil
 	}

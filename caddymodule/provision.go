@@ -302,10 +302,16 @@ func (h *Handler) compileRules() (policy.Rules, error) {
 		if r.MaxAge <= 0 {
 			r.MaxAge = defaultMaxAge
 		}
+		langs := map[*locale.Lang]string{}
 		for code := range p.Translations {
-			if _, ok := locale.Parse(code); !ok {
+			l, ok := locale.Parse(code)
+			if !ok {
 				return nil, fmt.Errorf("stepup: protect %q: translations: the gateway speaks %s; got %q", r.Name, langCodes(), code)
 			}
+			if other, dup := langs[l]; dup {
+				return nil, fmt.Errorf("stepup: protect %q: translations %q and %q are the same language (%s): give one", r.Name, other, code, l.Code())
+			}
+			langs[l] = code
 		}
 		for _, m := range p.Methods {
 			r.Methods = append(r.Methods, strings.ToUpper(m))
