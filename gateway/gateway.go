@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -201,6 +202,10 @@ func New(o Options, st Store, tokens *token.Tokens, challenges *challenge.Servic
 	g.gate = &gate{id: id, respond: respond, profiles: prof, challenges: challenges, index: st, maxHeldRequest: o.MaxHeldRequest, env: e}
 	descriptions := map[string]string{}
 	for _, rule := range o.Rules {
+		if _, ours := builtInRules[rule.Name]; ours || rule.Name == unusualSignIn {
+			// Its description would show on the gateway's own checks of that name.
+			return nil, fmt.Errorf("gateway: the protect rule name %q is one of the gateway's own checks; choose another", rule.Name)
+		}
 		if descriptions[rule.Name] == "" {
 			descriptions[rule.Name] = rule.Description
 		}

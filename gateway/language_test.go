@@ -5,8 +5,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddy-stepup/stepup/challenge"
 	"github.com/caddy-stepup/stepup/locale"
+	"github.com/caddy-stepup/stepup/policy"
+	"github.com/caddy-stepup/stepup/store"
+	"github.com/caddy-stepup/stepup/token"
 )
 
 func TestPagesInTheReadersLanguage(t *testing.T) {
@@ -90,5 +95,42 @@ func TestRuleTextsInTheReadersLanguage(t *testing.T) {
 	en := c.do("GET", loc, nil, append(browser, "Accept-Language", "en")...)
 	if !strings.Contains(en.Body, `<strong id="challenge-rule">instance changes</strong>`) || !strings.Contains(en.Body, "Deleting an instance cannot be undone.") {
 		t.Fatalf("an English reader's challenge: %s", en.Body)
+	}
+}
+
+// An operator's rule may not take the name of one of the gateway's own checks, whose
+// pages would then show its description.
+func TestRuleNameOfAGatewayCheckRefused(t *testing.T) {
+	mem, err := store.NewMemory("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mem.Close() })
+	keys := newKeys(t)
+	tokens, err := token.New(token.Config{Issuer: "x", Audience: "x", HMACKey: keys.signing}, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := challenge.NewSealer(keys.sealing)
+	challenges, err := challenge.New(challenge.Service{Store: mem, Sealer: sealer, Issuer: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{unusualSignIn}
+	for name := range builtInRules {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		o := demoSetup().opts
+		o.FormKey = keys.form
+		o.Rules = append(o.Rules, policy.OperationRule{Name: name, Paths: []string{"/x"}, MaxAge: time.Minute, Description: "not yours"})
+		if _, err := New(o, mem, tokens, challenges); err == nil || !strings.Contains(err.Error(), "one of the gateway's own checks") {
+			t.Errorf("rule named %q: %v, want it refused", name, err)
+		}
+	}
+	o := demoSetup().opts
+	o.FormKey = keys.form
+	if _, err := New(o, mem, tokens, challenges); err != nil {
+		t.Fatalf("the demo's rules: %v", err)
 	}
 }
