@@ -216,7 +216,7 @@ func (h *Handler) parseLang(d *caddyfile.Dispenser) error {
 	if err := oneArg(d, &h.Lang); err != nil {
 		return err
 	}
-	l, ok := locale.Parse(h.Lang)
+	l, ok := locale.ParseSetting(h.Lang)
 	if !ok {
 		return d.Errf("lang: the gateway speaks %s; got %q", langCodes(), h.Lang)
 	}
@@ -422,7 +422,7 @@ func parseRuleText(d *caddyfile.Dispenser, p *ProtectConfig) error {
 		*dst = text
 		return nil
 	case 2:
-		l, ok := locale.Parse(args[0])
+		l, ok := locale.ParseSetting(args[0])
 		if !ok {
 			return d.Errf("%s %s: the gateway speaks %s; got %q", what, args[0], langCodes(), args[0])
 		}

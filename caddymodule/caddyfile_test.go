@@ -107,6 +107,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"signing key twice", "stepup {\n\tsigning_key " + strong + "\n\tsigning_key " + strong + "x\n}", 4, "signing_key is set twice"},
 		{"lang twice", "stepup {\n\tlang en\n\tlang zh-Hans\n}", 4, "lang is set twice"},
 		{"store twice", "stepup {\n\tstore memory\n\tstore memory\n}", 4, "store is set twice"},
+		{"Traditional Chinese is not Simplified", "stepup {\n\tlang zh-TW\n}", 3, `got "zh-TW"`},
 		{"unknown lang", "stepup {\n\tlang fr\n}", 3, `lang: the gateway speaks "en" (English) and "zh-Hans" (简体中文); got "fr"`},
 		{"lang without code", "stepup {\n\tlang\n}", 3, "lang needs a value"},
 		{"redis without url", "stepup {\n\tstore redis\n}", 3, "store redis <url>"},

@@ -304,7 +304,7 @@ func (h *Handler) compileRules() (policy.Rules, error) {
 		}
 		langs := map[*locale.Lang]string{}
 		for code := range p.Translations {
-			l, ok := locale.Parse(code)
+			l, ok := locale.ParseSetting(code)
 			if !ok {
 				return nil, fmt.Errorf("stepup: protect %q: translations: the gateway speaks %s; got %q", r.Name, langCodes(), code)
 			}
@@ -543,7 +543,7 @@ func (h *Handler) Validate() error {
 	if !strings.HasPrefix(h.Prefix, "/") || len(h.Prefix) < 2 {
 		return fmt.Errorf("stepup: prefix %q must be a path like /.stepup", h.Prefix)
 	}
-	if _, ok := locale.Parse(h.Lang); !ok {
+	if _, ok := locale.ParseSetting(h.Lang); !ok {
 		return fmt.Errorf("stepup: lang: the gateway speaks %s; got %q", langCodes(), h.Lang)
 	}
 	switch h.Identity.Source {
@@ -630,7 +630,7 @@ func (h *Handler) ruleTexts() map[string]map[*locale.Lang]gateway.RuleText {
 			name = strings.Join(p.Paths, " ")
 		}
 		for code, t := range p.Translations {
-			l, ok := locale.Parse(code)
+			l, ok := locale.ParseSetting(code)
 			if !ok {
 				continue
 			}
@@ -647,7 +647,7 @@ func (h *Handler) ruleTexts() map[string]map[*locale.Lang]gateway.RuleText {
 
 // lang is the operator's default language (Validate checked it).
 func (h *Handler) lang() *locale.Lang {
-	l, _ := locale.Parse(h.Lang)
+	l, _ := locale.ParseSetting(h.Lang)
 	return l
 }
 

@@ -156,3 +156,23 @@ func Messages(code string) ([]*i18n.Message, error) {
 	sort.Slice(msgs, func(i, j int) bool { return msgs[i].ID < msgs[j].ID })
 	return msgs, nil
 }
+
+// ParseSetting is Parse for an operator's setting: the tag must name a language the
+// gateway speaks, in its script. A reader asking for Traditional Chinese is served
+// Simplified, the nearest there is; an operator writing "zh-TW" is told, not served
+// something else than they wrote.
+func ParseSetting(tag string) (*Lang, bool) {
+	l, ok := Parse(tag)
+	if !ok {
+		return nil, false
+	}
+	t, err := language.Parse(strings.TrimSpace(tag))
+	if err != nil {
+		return nil, false
+	}
+	base, _ := t.Base()
+	script, _ := t.Script()
+	lbase, _ := l.tag.Base()
+	lscript, _ := l.tag.Script()
+	return l, base == lbase && script == lscript
+}

@@ -125,3 +125,16 @@ func TestHas(t *testing.T) {
 		t.Error("Has(no.such.message) = true")
 	}
 }
+
+func TestParseSetting(t *testing.T) {
+	for tag, want := range map[string]*Lang{"en": English, "en-GB": English, "zh": Chinese, "zh-Hans": Chinese, "zh-CN": Chinese, "zh-Hans-SG": Chinese} {
+		if got, ok := ParseSetting(tag); !ok || got != want {
+			t.Errorf("ParseSetting(%q) = %v, %v; want %s", tag, got, ok, want.Code())
+		}
+	}
+	for _, tag := range []string{"zh-TW", "zh-Hant", "zh-HK", "fr", ""} {
+		if l, ok := ParseSetting(tag); ok {
+			t.Errorf("ParseSetting(%q) = %s, want refused", tag, l.Code())
+		}
+	}
+}
