@@ -178,14 +178,39 @@ func (s *Service) VerifyRecovery(ctx context.Context, id, binding, code, clientI
 	if err != nil {
 		return p, err
 	}
-	// For the pages: how many are left. The mark made the code single-use already; a
-	// failed count is not the user's failure.
-	if f, err := loadFactors(ctx, s.Store, p.Challenge.User); err == nil && f.Recovery != nil && f.Recovery.Set == set.Set {
-		f.Recovery.Used++
-		f.Recovery.LastUsed = p.AuthTime.UTC()
-		_ = saveFactors(ctx, s.Store, p.Challenge.User, f)
-	}
+	s.countRecoveryUse(ctx, p.Challenge.User, set.Set, p.AuthTime.UTC())
 	return p, nil
+}
+
+// countRecoveryUse counts a used code in the user's record, for the pages (the mark
+// made the code single-use already, so a failed count is not the user's failure). It
+// changes the record only if nothing else did meanwhile: a plain write of the record
+// read before could undo an administrator's reset made in between.
+func (s *Service) countRecoveryUse(ctx context.Context, user, set string, at time.Time) {
+	sw, ok := s.Store.(store.Swapper)
+	if !ok {
+		return
+	}
+	key := store.UserKey(user, factorsName)
+	for range 3 {
+		raw, err := s.Store.Get(ctx, key)
+		if err != nil {
+			return
+		}
+		var f Factors
+		if json.Unmarshal(raw, &f) != nil || f.Recovery == nil || f.Recovery.Set != set {
+			return
+		}
+		f.Recovery.Used++
+		f.Recovery.LastUsed = at
+		next, err := json.Marshal(f)
+		if err != nil {
+			return
+		}
+		if swapped, err := sw.Swap(ctx, key, raw, next); err != nil || swapped {
+			return
+		}
+	}
 }
 
 // matchRecovery returns the index of the code in the set, comparing every hash in
