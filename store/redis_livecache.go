@@ -168,6 +168,10 @@ func (c *liveCache) size() int {
 	return len(c.users)
 }
 
+// heartbeat is what the subscribers publish on the channel to hear that it carries
+// messages; no user name holds a NUL.
+const heartbeat = "\x00heartbeat"
+
 // revokedChannel is where the revoke scripts announce a user whose grants changed.
 func (r *Redis) revokedChannel() string { return r.prefix + "revoked" }
 
@@ -203,9 +207,13 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 	heard.Store(time.Now().UnixNano())
 	done := make(chan struct{})
 	defer close(done)
-	// A watchdog pings and, when the link falls silent, a ping fails or the store
-	// closes, closes the subscription: that is what unblocks Receive (go-redis's read
-	// does not always honour a timeout).
+	// A watchdog pings, and publishes a heartbeat on the channel through the command
+	// client, as the revoke scripts publish; when no heartbeat (or message) has come
+	// back for subscriptionSilence, a ping fails or the store closes, it closes the
+	// subscription: that is what unblocks Receive (go-redis's read does not always
+	// honour a timeout). A pong alone does not count: a node that answers pings but no
+	// longer hears what is published elsewhere (cut off from the cluster bus, an
+	// isolated old master) would keep a minutes-long cache on without its revocations.
 	go func() {
 		defer ps.Close()
 		tick := time.NewTicker(subscriptionPing)
@@ -223,6 +231,8 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 				if err := ps.Ping(ctx); err != nil {
 					return
 				}
+				// A failed publish is a silence the next ticks count.
+				_ = r.c.Publish(ctx, r.revokedChannel(), heartbeat).Err()
 			}
 		}
 	}()
@@ -232,11 +242,14 @@ func (r *Redis) subscribe(ctx context.Context) bool {
 		if err != nil {
 			return up
 		}
-		heard.Store(time.Now().UnixNano())
 		switch m := msg.(type) {
 		case *redis.Message:
-			r.live.drop(m.Payload)
+			heard.Store(time.Now().UnixNano())
+			if m.Payload != heartbeat {
+				r.live.drop(m.Payload)
+			}
 		case *redis.Subscription:
+			heard.Store(time.Now().UnixNano())
 			if m.Kind != "subscribe" {
 				continue
 			}

@@ -186,3 +186,32 @@ func TestRedisTrackShorterReachesEveryInstance(t *testing.T) {
 		t.Fatal("a renewed grant reads revoked")
 	}
 }
+
+// The cache stays on only while what is published reaches the subscriber: heartbeats
+// published through the command client keep it on past the silence limit (pongs alone
+// no longer do), and a subscriber that hears nothing published turns it off.
+func TestRedisCacheNeedsPublishedHeartbeats(t *testing.T) {
+	srv := redistest.Start(t)
+	c := redisClient(t, srv.Addr())
+	st := NewRedis(c, redistest.Prefix(t))
+	t.Cleanup(func() { st.Close() })
+	if !waitFor(5*time.Second, func() bool { return CacheOn(st) }) {
+		t.Fatal("the revocation subscription never came up")
+	}
+	// Past the silence limit (3 s) with nothing revoked: heartbeats keep it on.
+	time.Sleep(4 * time.Second)
+	if !CacheOn(st) {
+		t.Fatal("the cache went off although the channel carried heartbeats")
+	}
+	// Publishes stop reaching subscribers (the command client's PUBLISH is refused,
+	// as on a node cut off from the one that publishes): the cache goes off.
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { admin.Close() })
+	if err := admin.Do(context.Background(), "ACL", "SETUSER", "default", "-publish").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "SETUSER", "default", "+publish") })
+	if !waitFor(10*time.Second, func() bool { return !CacheOn(st) }) {
+		t.Fatal("the cache stayed on while nothing published reached the subscriber")
+	}
+}
