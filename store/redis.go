@@ -41,7 +41,8 @@ var _ Store = (*Redis)(nil)
 // NewRedis returns a store that keeps its records in c under keys that start with
 // prefix (for example "stepup:"), whose security writes wait for a replica when
 // their master has one (AutoReplicas). Braces in prefix are percent-encoded so it
-// cannot capture the hash tag. NewRedis does not contact the server.
+// cannot capture the hash tag. NewRedis starts the subscription that keeps the live
+// cache honest (a goroutine and a pub/sub connection): Close the store to end it.
 //
 // The store does not own c: Close leaves it open, so one client can serve the stores
 // of successive configurations, and whoever created it closes it.
