@@ -48,7 +48,7 @@ func TestLoadSmoke(t *testing.T) {
 		}
 	}
 	if r := rep.Get(scProtRedisMany); r != nil && r.Skipped == "" {
-		for _, want := range []string{"revocation propagation", "Redis memory", "session (grant)", "live cache answered"} {
+		for _, want := range []string{"revocation propagation", "Redis memory", "session (grant)", "live cache answered", "first sight"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("the report does not say %q", want)
 			}

@@ -86,6 +86,25 @@ func newGenerator(conns int, d time.Duration) *generator {
 // run drives sc with every worker: warm-up, then the measured phase. Connections are
 // dialed once per run and closed at its end.
 func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d time.Duration) segmentResult {
+	g.connect(sc, round, nil)
+	if warmup > 0 {
+		g.phase(ctx, warmup, false)
+	}
+	return g.measure(ctx, sc, round, d)
+}
+
+// firstSight sends every one of sc.cookies once, spread over the workers, and
+// measures that as a phase: each user's first request, the one no cache of the
+// gateway can answer. It gives up after limit.
+func (g *generator) firstSight(ctx context.Context, sc scenario, limit time.Duration) segmentResult {
+	var next atomic.Int64
+	g.connect(sc, 0, &next)
+	return g.measure(ctx, sc, -1, limit)
+}
+
+// connect points every worker at sc, with the cookies taken at random or, with
+// next, each once in turn.
+func (g *generator) connect(sc scenario, round int, next *atomic.Int64) {
 	req := buildRequest(sc)
 	var head []byte
 	if len(sc.cookies) > 0 {
@@ -95,15 +114,17 @@ func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d t
 	for i, w := range g.workers {
 		w.cl.close()
 		w.cl = client{addr: sc.addr, req: req, idempotent: sc.method == "" || sc.method == "GET",
-			head: head, cookies: sc.cookies, rng: rand.New(rand.NewPCG(uint64(round), uint64(i)))}
+			head: head, cookies: sc.cookies, next: next, rng: rand.New(rand.NewPCG(uint64(round), uint64(i)))}
 		w.kinds = map[string]int64{}
 		w.errs = 0
 		w.retries = 0
 	}
-	if warmup > 0 {
-		g.phase(ctx, warmup, false)
-	}
-	if g.measureHook != nil {
+}
+
+// measure runs the measured phase of sc (round -1: not a round, no profile).
+func (g *generator) measure(ctx context.Context, sc scenario, round int, d time.Duration) segmentResult {
+	hook := g.measureHook != nil && round >= 0
+	if hook {
 		g.measureHook(sc, round, true)
 	}
 	scripts0 := scriptsAt(sc.scriptsAt)
@@ -113,7 +134,7 @@ func (g *generator) run(ctx context.Context, sc scenario, round int, warmup, d t
 	elapsed := time.Since(start)
 	cpu, child := processCPU()-cpu0, childCPUOf(sc.childPid)-child0
 	scripts := scriptsAt(sc.scriptsAt)
-	if g.measureHook != nil {
+	if hook {
 		g.measureHook(sc, round, false)
 	}
 
@@ -167,8 +188,9 @@ func childCPUOf(pid int) time.Duration {
 	return childCPU(pid)
 }
 
-// phase runs every worker until d has passed (or ctx ends). Latencies of successful
-// requests are recorded when measure is set.
+// phase runs every worker until d has passed, ctx ends or every worker has run out
+// of requests to send. Latencies of successful requests are recorded when measure is
+// set.
 func (g *generator) phase(ctx context.Context, d time.Duration, measure bool) {
 	var stop atomic.Bool
 	deadline := time.Now().Add(d + ioGrace)
@@ -177,14 +199,17 @@ func (g *generator) phase(ctx context.Context, d time.Duration, measure bool) {
 		w.samples, w.n, w.full = w.samples[:0], 0, false
 		wg.Go(func() { w.loop(&stop, deadline, measure) })
 	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
 	t := time.NewTimer(d)
 	select {
 	case <-t.C:
 	case <-ctx.Done():
-		t.Stop()
+	case <-allDone:
 	}
+	t.Stop()
 	stop.Store(true)
-	wg.Wait()
+	<-allDone
 	if !measure {
 		for _, w := range g.workers {
 			w.n = 0
@@ -197,6 +222,9 @@ func (w *worker) loop(stop *atomic.Bool, deadline time.Time, measure bool) {
 		t0 := time.Now()
 		status, err := w.cl.do(deadline)
 		lat := time.Since(t0)
+		if errors.Is(err, errAllSent) {
+			return
+		}
 		w.n++
 		switch {
 		case err != nil:
@@ -260,9 +288,11 @@ type client struct {
 	idempotent bool
 	retries    int64
 	redials    int64
-	// cookies, when set, makes each request carry one of them at random: head is the
-	// request without its Cookie header and final blank line, buf where it is built.
+	// cookies, when set, makes each request carry one of them, at random or, with
+	// next, each once in turn: head is the request without its Cookie header and
+	// final blank line, buf where it is built.
 	cookies []string
+	next    *atomic.Int64
 	head    []byte
 	buf     []byte
 	rng     *rand.Rand
@@ -272,6 +302,8 @@ var (
 	errDial = errors.New("dial")
 	// errNoAnswer: the connection failed before any byte of a response came back.
 	errNoAnswer = errors.New("connection closed before any response")
+	// errAllSent: every cookie was sent once (client.next); nothing was sent.
+	errAllSent = errors.New("every cookie sent")
 )
 
 func (cl *client) close() {
@@ -285,7 +317,17 @@ func (cl *client) do(deadline time.Time) (int, error) {
 	if len(cl.cookies) > 0 {
 		b := append(cl.buf[:0], cl.head...)
 		b = append(b, "Cookie: "...)
-		b = append(b, cl.cookies[cl.rng.IntN(len(cl.cookies))]...)
+		var i int
+		if cl.next != nil {
+			n := cl.next.Add(1) - 1
+			if n >= int64(len(cl.cookies)) {
+				return 0, errAllSent
+			}
+			i = int(n)
+		} else {
+			i = cl.rng.IntN(len(cl.cookies))
+		}
+		b = append(b, cl.cookies[i]...)
 		b = append(b, "\r\n\r\n"...)
 		cl.buf, cl.req = b, b
 	}
