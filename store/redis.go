@@ -411,8 +411,6 @@ func (r *Redis) Live(ctx context.Context, user string, ids ...string) (bool, err
 	return live, nil
 }
 
-// revokeScript ends a grant and the grants of the session it names, and drops dead
-// members on the way. KEYS: set, grant. ARGV: grant key prefix, id.
 // liveScript answers whether every key exists, as the time until the first of them
 // expires (ms), or 0 when one is missing: a cached "live" never outlasts a grant.
 var liveScript = redis.NewScript(`
@@ -426,6 +424,8 @@ if left < 0 then return 86400000 end
 return left
 `)
 
+// revokeScript ends a grant and the grants of the session it names, and drops dead
+// members on the way. KEYS: set, grant. ARGV: grant key prefix, id.
 var revokeScript = redis.NewScript(`
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[1], ARGV[2])

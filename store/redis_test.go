@@ -390,6 +390,20 @@ func BenchmarkRedisLive(b *testing.B) {
 			}
 		}
 	})
+	// uncached-parallel: the same from many goroutines, as under load; on a machine
+	// shared with redis-server it measures client and server CPU together.
+	b.Run("uncached-parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		SetCache(s, false)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if ok, err := st.Live(ctx, "alice", "sid", "jti"); !ok || err != nil {
+					b.Error("not live", err)
+					return
+				}
+			}
+		})
+	})
 	SetCache(s, true)
 	// serial and parallel: the hot path, answered from the cache.
 	b.Run("serial", func(b *testing.B) {
