@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Reading the console's session cookie the way any console could. Consoles parse the
@@ -15,7 +17,9 @@ import (
 // an attacker cannot slip a console session past it by spelling it another way.
 
 // cookieName is a cookie name as every parser above would agree on it: percent-decoded,
-// lower case, with '.', ' ' and '[' as '_'.
+// lower case, with '.', ' ' and '[' as '_', and a letter that upper-cases to an ASCII
+// one (ſ, ı, the Kelvin sign) as that letter: a parser that compares names as their
+// upper case (.NET's OrdinalIgnoreCase) reads "conſole" as "console".
 func cookieName(name string) string {
 	name = strings.TrimSpace(name)
 	if strings.ContainsRune(name, '%') {
@@ -23,13 +27,15 @@ func cookieName(name string) string {
 			name = n
 		}
 	}
-	name = strings.ToLower(name)
 	return strings.Map(func(r rune) rune {
 		switch r {
 		case '.', ' ', '[':
 			return '_'
 		}
-		return r
+		if u := unicode.ToUpper(r); u < utf8.RuneSelf {
+			r = u
+		}
+		return unicode.ToLower(r)
 	}, name)
 }
 
@@ -51,9 +57,12 @@ func newCookieMatcher(name string) cookieMatcher {
 	return cookieMatcher{name: n, stem: stem}
 }
 
-// mayCarry reports whether a Cookie header line could carry the cookie at all.
+// mayCarry reports whether a Cookie header line could carry the cookie at all. A line
+// with '%' or any byte beyond ASCII is looked at closely: either can spell the name
+// another way.
 func (m cookieMatcher) mayCarry(line string) bool {
-	return m.stem == "" || strings.Contains(line, m.stem) || strings.ContainsRune(line, '%') || containsFold(line, m.stem)
+	return m.stem == "" || strings.Contains(line, m.stem) || strings.ContainsRune(line, '%') ||
+		!isASCII(line) || containsFold(line, m.stem)
 }
 
 // is reports whether a cookie name, as written in a header, is the cookie in some reading.
@@ -63,7 +72,7 @@ func (m cookieMatcher) is(name string) bool {
 		return true
 	}
 	// Only a name another parser rewrites can be it otherwise.
-	return strings.ContainsAny(name, "%. [") && cookieName(name) == m.name
+	return (strings.ContainsAny(name, "%. [") || !isASCII(name)) && cookieName(name) == m.name
 }
 
 // cookiePair is one ';'-separated pair of a Cookie header line that carries the cookie
@@ -208,16 +217,75 @@ func unescapeBackslashes(s string) string {
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
-// containsFold reports whether s contains sub (lower case ASCII) in any case.
+// containsFold reports whether s contains sub (lower case ASCII) in ASCII letters of
+// any case. It looks only where sub's first letter is, in either case, so a long
+// line of tokens costs a few vectorized byte searches.
 func containsFold(s, sub string) bool {
 	if sub == "" {
 		return true
 	}
-	first := sub[0]
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if c := s[i] | 0x20; c == first && strings.EqualFold(s[i:i+len(sub)], sub) {
+	lo, up := sub[0], sub[0]
+	if 'a' <= lo && lo <= 'z' {
+		up = lo - 'a' + 'A'
+	}
+	next := func(c byte, from int) int {
+		if i := strings.IndexByte(s[from:], c); i >= 0 {
+			return from + i
+		}
+		return -1
+	}
+	atLo, atUp := next(lo, 0), -1
+	if up != lo {
+		atUp = next(up, 0)
+	}
+	for {
+		i := atLo
+		if atUp >= 0 && (i < 0 || atUp < i) {
+			i = atUp
+		}
+		if i < 0 || i+len(sub) > len(s) {
+			return false
+		}
+		if asciiEqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
+		if i == atLo {
+			atLo = next(lo, i+1)
+		} else {
+			atUp = next(up, i+1)
+		}
 	}
-	return false
+}
+
+// asciiEqualFold is strings.EqualFold for ASCII letters only: sub's bytes are ASCII.
+func asciiEqualFold(s, sub string) bool {
+	for i := 0; i < len(sub); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != sub[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// isASCII reports whether s is all ASCII, eight bytes at a time: it runs on every
+// Cookie header.
+func isASCII(s string) bool {
+	for len(s) >= 8 {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -26,6 +28,10 @@ func TestCookieMatcherFindsEverySpelling(t *testing.T) {
 		{"console_session=abc, x=1", [][]string{{"abc, x=1", "abc"}}},
 		{` console_session = "abc" `, [][]string{{`"abc"`}}},
 		{"console_session=a; console_session=b", [][]string{{"a"}, {"b"}}},
+		{"conſole_session=abc", [][]string{{"abc"}}},      // ſ upper-cases to S (.NET OrdinalIgnoreCase)
+		{"console_sessıon=abc", [][]string{{"abc"}}},      // ı upper-cases to I
+		{"CONSOLE_SESSİON=abc", [][]string{{"abc"}}},      // İ lower-cases to i
+		{"a=é; Console_Session=abc", [][]string{{"abc"}}}, // a line beyond ASCII is read closely
 		{"console_sessionx=abc; xconsole_session=abc; session=abc", nil},
 		{"", nil},
 	}
@@ -37,6 +43,25 @@ func TestCookieMatcherFindsEverySpelling(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%q: values %q, want %q", tt.header, got, tt.want)
+		}
+	}
+}
+
+// TestContainsFold compares the fast search with the obvious one on random ASCII lines.
+func TestContainsFold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const alphabet = "cCoOnNsSlLeE_=; x"
+	for range 20_000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		line := string(b)
+		for _, sub := range []string{"console", "c", "on", "_s", ""} {
+			want := strings.Contains(strings.ToLower(line), sub)
+			if got := containsFold(line, sub); got != want {
+				t.Fatalf("containsFold(%q, %q) = %v, want %v", line, sub, got, want)
+			}
 		}
 	}
 }

@@ -15,7 +15,8 @@ import (
 
 // BenchmarkConsoleSessionCheck is the cost bind_console_session adds to a request
 // that reaches the console (memory store): with the console cookie and its gateway
-// session (a cached liveness check), with other cookies only, and with none.
+// session (a cached liveness check), with other cookies only, with the gateway's
+// cookies only, and with none.
 func BenchmarkConsoleSessionCheck(b *testing.B) {
 	ctx := context.Background()
 	key := []byte("q3X9vK2mP8wL5nR7tY4uZ1aB6cD0eF3gH5jK7lM9nP2=")
@@ -45,6 +46,8 @@ func BenchmarkConsoleSessionCheck(b *testing.B) {
 	for _, bc := range []struct{ name, cookie string }{
 		{"bound", sessionCookie + "=" + raw + "; sid=4f0c2a9be1d37a58c6e0f1b2a3d4c5e6; theme=dark"},
 		{"other-cookies", "theme=dark; lang=en"},
+		// no console cookie, but the long line of the gateway's own tokens to search
+		{"gateway-cookies", sessionCookie + "=" + raw + "; " + tokenCookie + "=" + raw},
 		{"no-cookies", ""},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
