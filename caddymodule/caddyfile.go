@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
@@ -355,7 +356,11 @@ func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
 				h.Login.SuccessStatus = append(h.Login.SuccessStatus, code)
 			}
 		case "success_cookie":
-			err = oneArg(d, &h.Login.SuccessCookie)
+			if err = oneArg(d, &h.Login.SuccessCookie); err == nil {
+				if own := gateway.GatewayCookieLike(h.Login.SuccessCookie); own != "" {
+					err = d.Errf("success_cookie: %q is read as the gateway's own cookie %q; name the console's session cookie", h.Login.SuccessCookie, own)
+				}
+			}
 		case "max_body":
 			err = size(d, &h.Login.MaxBody)
 		case "max_held_response":

@@ -100,6 +100,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"bad method", "stepup {\n\tprotect /a {\n\t\tmethods FETCH\n\t}\n}", 4, `expected HTTP methods such as POST or DELETE, got "FETCH"`},
 		{"unknown protect option", "stepup {\n\tprotect /a {\n\t\tmaxage 5m\n\t}\n}", 4, `unknown protect subdirective "maxage"`},
 		{"unknown store", "stepup {\n\tstore etcd x\n}", 3, `unknown store "etcd"`},
+		{"console cookie named as the gateway's", "stepup {\n\tlogin /login {\n\t\tsuccess_cookie Stepup.Session\n\t}\n}", 4, `success_cookie: "Stepup.Session" is read as the gateway's own cookie "stepup_session"`},
 		{"name in an unknown language", "stepup {\n\tprotect /a {\n\t\tname fr \"changements\"\n\t}\n}", 4, `name fr: the gateway speaks "en" (English) and "zh-Hans" (简体中文); got "fr"`},
 		{"description with too many words", "stepup {\n\tprotect /a {\n\t\tdescription zh-Hans a b\n\t}\n}", 4, "expected `description <text>` or `description <lang> <text>`"},
 		{"name twice", "stepup {\n\tprotect /a {\n\t\tname a\n\t\tname b\n\t}\n}", 5, "name is set twice"},

@@ -565,6 +565,9 @@ func (h *Handler) Validate() error {
 		if err := h.Login.checkUserSource(); err != nil {
 			return fmt.Errorf("stepup: login: %v", err)
 		}
+		if own := gateway.GatewayCookieLike(h.Login.SuccessCookie); h.Login.SuccessCookie != "" && own != "" {
+			return fmt.Errorf("stepup: login: success_cookie %q is read as the gateway's own cookie %q; name the console's session cookie", h.Login.SuccessCookie, own)
+		}
 	}
 	if h.Logout != "" && !strings.HasPrefix(h.Logout, "/") {
 		return fmt.Errorf("stepup: logout path %q must start with /", h.Logout)

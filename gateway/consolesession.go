@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -78,12 +79,30 @@ func newConsoleSessions(o ConsoleSessionOptions, tokens attachments, owners reco
 	case o.Remember <= 0:
 		return nil, errors.New("gateway: console sessions must be remembered for a positive time")
 	}
+	if own := GatewayCookieLike(o.Cookie); own != "" {
+		return nil, fmt.Errorf("gateway: the console's session cookie %q is also read as the gateway's own cookie %q: the console must name its session cookie otherwise", o.Cookie, own)
+	}
+	m := newCookieMatcher(o.Cookie)
 	keys, err := keyring.New(append([][]byte{o.Key}, o.PreviousKeys...)...)
 	if err != nil {
 		return nil, errors.New("gateway: console session keys: " + err.Error())
 	}
-	return &consoleSessions{opts: o, cookie: newCookieMatcher(o.Cookie), tokens: tokens, owners: owners, id: id, cookies: ck,
+	return &consoleSessions{opts: o, cookie: m, tokens: tokens, owners: owners, id: id, cookies: ck,
 		keys: keys, env: e}, nil
+}
+
+// GatewayCookieLike returns the gateway's own cookie that a console cookie named name
+// would be read as by some parser (any case, '.' for '_', percent-encoding), or "".
+// Such a console cookie cannot work: the gateway hides its own cookies from the
+// console, and would judge its own as the console's.
+func GatewayCookieLike(name string) string {
+	m := newCookieMatcher(name)
+	for own := range gatewayCookies {
+		if m.is(own) {
+			return own
+		}
+	}
+	return ""
 }
 
 // fingerprint names a console cookie value in the store without revealing it: a dump
@@ -134,19 +153,20 @@ func (cs *consoleSessions) attachFingerprint(ctx context.Context, s token.Claims
 
 // check removes from r the console cookies that must not reach the console, and
 // returns the writer to answer r with: one that follows the console when it sets a
-// new session cookie for a live gateway session (follow), else w.
-func (cs *consoleSessions) check(w http.ResponseWriter, r *http.Request, follow bool) http.ResponseWriter {
+// new session cookie for a live gateway session (follow), else w. c is r's caller
+// as the request came; changed reports that cookies were removed, so anything read
+// from the Cookie header before is read again.
+func (cs *consoleSessions) check(w http.ResponseWriter, r *http.Request, c caller, follow bool) (_ http.ResponseWriter, changed bool) {
 	pairs := cs.cookie.pairs(r.Header)
-	c := cs.id.caller(r)
 	if len(pairs) == 0 && !c.known() {
-		return w
+		return w, false
 	}
 	j := judge{cs: cs, ctx: r.Context(), caller: c}
 	var drop []cookiePair
 	var kept []string // fingerprints of the console cookies let through as bound
 	for i, p := range pairs {
 		if i >= maxConsolePairs {
-			cs.removed(r, "", "more console session cookies than a browser sends")
+			cs.removed(r, c, "", "more console session cookies than a browser sends")
 			drop = append(drop, p)
 			continue
 		}
@@ -157,7 +177,7 @@ func (cs *consoleSessions) check(w http.ResponseWriter, r *http.Request, follow 
 			cs.log.Error("console session cookie not checked: the store did not answer; passed",
 				zap.Error(err), zap.String("client_ip", cs.clientIP(r)))
 		case !ok:
-			cs.removed(r, owner, why)
+			cs.removed(r, c, owner, why)
 			drop = append(drop, p)
 		default:
 			kept = append(kept, j.bound...)
@@ -167,15 +187,15 @@ func (cs *consoleSessions) check(w http.ResponseWriter, r *http.Request, follow 
 		removePairs(r.Header, drop)
 	}
 	if !follow || !c.known() || c.headerMode {
-		return w
+		return w, len(drop) > 0
 	}
-	return &consoleFollower{ResponseWriter: w, cs: cs, r: r, caller: c, known: kept}
+	return &consoleFollower{ResponseWriter: w, cs: cs, r: r, caller: c, known: kept}, len(drop) > 0
 }
 
-func (cs *consoleSessions) removed(r *http.Request, owner, why string) {
+func (cs *consoleSessions) removed(r *http.Request, c caller, owner, why string) {
 	cs.events.ConsoleSession("removed")
 	cs.log.Info("console session cookie removed before the console: "+why,
-		zap.String("owner", owner), zap.String("user", cs.id.caller(r).User), zap.String("client_ip", cs.clientIP(r)))
+		zap.String("owner", owner), zap.String("user", c.User), zap.String("client_ip", cs.clientIP(r)))
 }
 
 // judge decides the console cookies of one request.

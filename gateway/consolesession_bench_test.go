@@ -58,7 +58,7 @@ func BenchmarkConsoleSessionCheck(b *testing.B) {
 				if bc.cookie != "" {
 					r.Header["Cookie"] = []string{bc.cookie}
 				}
-				cs.check(w, r, true)
+				cs.check(w, r, id.caller(r), true)
 			}
 			if bc.name == "bound" && len(r.Header["Cookie"]) != 1 {
 				b.Fatal("the bound console cookie was removed")

@@ -33,9 +33,9 @@ type gate struct {
 	env
 }
 
-func (g *gate) serve(w http.ResponseWriter, r *http.Request, next Next, rt route) error {
+// serve guards a protected route for c, r's caller.
+func (g *gate) serve(w http.ResponseWriter, r *http.Request, next Next, rt route, c caller) error {
 	rule := rt.rule
-	c := g.id.caller(r)
 	if !c.known() {
 		return g.signIn(r, rule, "no gateway session")
 	}

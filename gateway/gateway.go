@@ -231,9 +231,16 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	// The gateway's own time is reported, less the console's (next's).
 	start := time.Now()
 	rt := g.router.route(r)
+	// The caller is read once for the console check and the gate, and again only if
+	// the check changed the Cookie header.
+	var c caller
+	read := false
 	if g.console != nil && rt.kind != ownPages && rt.kind != refusedRoute {
+		c, read = g.gate.id.caller(r), true
 		// The login's answer is attached where it is released, not followed here.
-		w = g.console.check(w, r, rt.kind != loginRoute)
+		var changed bool
+		w, changed = g.console.check(w, r, c, rt.kind != loginRoute)
+		read = !changed
 	}
 	if rt.kind == toConsole {
 		// Nothing follows the console: the gateway's time ends where it begins.
@@ -251,7 +258,10 @@ func (g *Gateway) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	case logoutRoute:
 		return g.logout.serve(w, r, next)
 	case protectedRoute:
-		return g.gate.serve(w, r, next, rt)
+		if !read {
+			c = g.gate.id.caller(r)
+		}
+		return g.gate.serve(w, r, next, rt, c)
 	case refusedRoute:
 		return rt.refusal
 	}
