@@ -82,6 +82,8 @@ var pathAttacks = []operationAttack{
 	{name: "path parameter", method: "DELETE", target: "/api/instances/i-1001;v=1"},
 	{name: "path parameter mid-path", method: "DELETE", target: "/api;x=1/instances/i-1001"},
 	{name: "encoded letter", method: "DELETE", target: "/%61pi/instances/i-1001"},
+	{name: "dotless i", method: "DELETE", target: "/api/%C4%B1nstances/i-1001"},
+	{name: "capital I with a dot, on a payment", method: "POST", target: "/B%C4%B0LLING/pay"},
 	{name: "exact rule with a trailing slash", method: "POST", target: "/billing/pay/"},
 	{name: "exact rule with a parameter", method: "POST", target: "/billing/pay;jsessionid=1"},
 	{name: "exact rule in capitals", method: "POST", target: "/BILLING/PAY"},

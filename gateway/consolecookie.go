@@ -5,8 +5,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 // Reading the console's session cookie the way any console could. Consoles parse the
@@ -17,9 +18,10 @@ import (
 // an attacker cannot slip a console session past it by spelling it another way.
 
 // cookieName is a cookie name as every parser above would agree on it: percent-decoded,
-// lower case, with '.', ' ' and '[' as '_', and a letter that upper-cases to an ASCII
-// one (ſ, ı, the Kelvin sign) as that letter: a parser that compares names as their
-// upper case (.NET's OrdinalIgnoreCase) reads "conſole" as "console".
+// lower case, with '.', ' ' and '[' as '_', and the letters that upper- or lower-case
+// to ASCII ones (ſ, ı, İ, the Kelvin sign) as those (policy.LowerCase): a parser that
+// compares names through their upper case (Java's equalsIgnoreCase) reads "conſole"
+// as "console".
 func cookieName(name string) string {
 	name = strings.TrimSpace(name)
 	if strings.ContainsRune(name, '%') {
@@ -32,11 +34,8 @@ func cookieName(name string) string {
 		case '.', ' ', '[':
 			return '_'
 		}
-		if u := unicode.ToUpper(r); u < utf8.RuneSelf {
-			r = u
-		}
-		return unicode.ToLower(r)
-	}, name)
+		return r
+	}, policy.LowerCase(name))
 }
 
 // cookieMatcher finds one cookie (the console's session cookie) in Cookie headers.

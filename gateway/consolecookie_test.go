@@ -28,7 +28,7 @@ func TestCookieMatcherFindsEverySpelling(t *testing.T) {
 		{"console_session=abc, x=1", [][]string{{"abc, x=1", "abc"}}},
 		{` console_session = "abc" `, [][]string{{`"abc"`}}},
 		{"console_session=a; console_session=b", [][]string{{"a"}, {"b"}}},
-		{"conſole_session=abc", [][]string{{"abc"}}},      // ſ upper-cases to S (.NET OrdinalIgnoreCase)
+		{"conſole_session=abc", [][]string{{"abc"}}},      // ſ upper-cases to S (Java's equalsIgnoreCase)
 		{"console_sessıon=abc", [][]string{{"abc"}}},      // ı upper-cases to I
 		{"CONSOLE_SESSİON=abc", [][]string{{"abc"}}},      // İ lower-cases to i
 		{"a=é; Console_Session=abc", [][]string{{"abc"}}}, // a line beyond ASCII is read closely

@@ -183,7 +183,7 @@ func plainPath(p string) bool {
 // repeated slashes merged, dot segments resolved when resolveDots, no trailing slash
 // (but "/").
 func normalize(p string, resolveDots bool) string {
-	p = strings.ToLower(p)
+	p = LowerCase(p)
 	if p == "" || p[0] != '/' {
 		p = "/" + p
 	}

@@ -45,6 +45,11 @@ func TestClassify(t *testing.T) {
 		{"DELETE", "/%61pi/instances/i-1", false, Ambiguous, "instances"},
 		{"POST", "/billing/pay;jsessionid=1", false, Ambiguous, "pay"},
 		{"POST", "/billing%2Fpay", false, Ambiguous, "pay"},
+		// Letters that case-blind routers read as ASCII ones (ı, İ, ſ, the Kelvin sign).
+		{"DELETE", "/api/ınstances/i-1", false, Covered, "instances"},
+		{"GET", "/reportſ/q1", false, Covered, "reports"},
+		{"DELETE", "/api/%C4%B1nstances/i-1", false, Ambiguous, "instances"},
+		{"POST", "/b%C4%B0LLING/pay", false, Ambiguous, "pay"},
 		// Odd spellings of unprotected paths pass.
 		{"GET", "/files/a%20b.txt", false, NotCovered, ""},
 		{"GET", "/dash%62oard;x=1", false, NotCovered, ""},

@@ -40,7 +40,7 @@ func CheckPathPattern(p string) error {
 	case strings.ContainsAny(p, "%{}") || strings.Contains(p, "//"):
 		return fmt.Errorf("path pattern %q: escape sequences, placeholders and // are not supported", p)
 	}
-	if _, err := path.Match(strings.ToLower(p), "/"); err != nil {
+	if _, err := path.Match(LowerCase(p), "/"); err != nil {
 		return fmt.Errorf("path pattern %q: %v", p, err)
 	}
 	return nil
@@ -82,7 +82,7 @@ func (r OperationRule) coversMethod(method string) bool {
 // coversPath matches a normalised path (see normalize) against the rule's patterns.
 func (r OperationRule) coversPath(p string) bool {
 	for _, pat := range r.Paths {
-		if matchPath(strings.ToLower(pat), p) {
+		if matchPath(LowerCase(pat), p) {
 			return true
 		}
 	}

@@ -18,6 +18,10 @@ const maxUserName = 256
 // as they are to consoles that fold names. The trade-off: in a console whose names
 // are case-sensitive, "Bob" and "bob" share one second-factor record.
 //
+// The letters that upper- or lower-case to ASCII ones (ı, İ, ſ, the Kelvin sign) are
+// those ASCII letters (foldASCII): "admınistrator" is administrator, as it is to a
+// console comparing names with Java's equalsIgnoreCase or a case-blind SQL collation.
+//
 // It returns "" for a name that cannot be a user's: empty, too long, not UTF-8, or
 // holding control characters. Callers treat "" as nobody.
 func CanonicalUser(name string) string {
@@ -32,7 +36,7 @@ func CanonicalUser(name string) string {
 	// (Cherokee) fold to upper case, and one round may undo another's work.
 	folded := name
 	for range 4 {
-		next := norm.NFKC.String(strings.ToLower(cases.Fold().String(norm.NFKC.String(folded))))
+		next := norm.NFKC.String(strings.ToLower(cases.Fold().String(foldASCII(norm.NFKC.String(folded)))))
 		if next == folded {
 			folded = strings.TrimSpace(folded)
 			if folded == "" || strings.IndexFunc(folded, unicode.IsControl) >= 0 {

@@ -4,19 +4,23 @@ import "testing"
 
 func TestCanonicalUser(t *testing.T) {
 	for in, want := range map[string]string{
-		"bob":               "bob",
-		"BOB":               "bob",
-		" Bob ":             "bob",
-		"ｂｏｂ":               "bob",
-		"ſam":               "sam", // long s folds to s, as Go's encoding/json and Python's casefold do
-		"Straße":            "strasse",
-		"\u212Aelvin":       "kelvin", // the Kelvin sign
-		"alice@Example.COM": "alice@example.com",
-		"":                  "",
-		"   ":               "",
-		"bo\x00b":           "",
-		"bo\nb":             "",
-		"\xff":              "",
+		"bob":                 "bob",
+		"BOB":                 "bob",
+		" Bob ":               "bob",
+		"ｂｏｂ":                 "bob",
+		"ſam":                 "sam", // long s folds to s, as Go's encoding/json and Python's casefold do
+		"Straße":              "strasse",
+		"\u212Aelvin":         "kelvin",        // the Kelvin sign
+		"admınistrator":       "administrator", // dotless ı upper-cases to I (Java's equalsIgnoreCase)
+		"ADMİNISTRATOR":       "administrator", // İ lower-cases to i
+		"ADMI\u0307NISTRATOR": "administrator", // I and a combining dot compose to İ
+		"\U0001D6A4ris":       "iris",          // mathematical dotless i: NFKC makes it ı
+		"alice@Example.COM":   "alice@example.com",
+		"":                    "",
+		"   ":                 "",
+		"bo\x00b":             "",
+		"bo\nb":               "",
+		"\xff":                "",
 	} {
 		if got := CanonicalUser(in); got != want {
 			t.Errorf("CanonicalUser(%q) = %q, want %q", in, got, want)
