@@ -202,9 +202,10 @@ func multipartUsers(body []byte, boundary, want string) ([]string, error) {
 }
 
 // foldKey is a field name as the most lenient framework compares it: NFKC, case
-// folded, without surrounding space, with PHP's "." and " " read as "_".
+// folded (ı and İ as i too: policy.LowerCase), without surrounding space, with PHP's
+// "." and " " read as "_".
 func foldKey(k string) string {
-	k = strings.TrimSpace(norm.NFKC.String(strings.ToLower(cases.Fold().String(norm.NFKC.String(k)))))
+	k = strings.TrimSpace(norm.NFKC.String(strings.ToLower(cases.Fold().String(policy.LowerCase(norm.NFKC.String(k))))))
 	return strings.Map(func(r rune) rune {
 		if r == '.' || r == ' ' {
 			return '_'

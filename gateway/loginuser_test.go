@@ -20,6 +20,7 @@ func TestLoginUser(t *testing.T) {
 		{"", "username=erin", "", "erin"},
 		{form, "username=erin", "password=x", "erin"},
 		{form, "", "username=%EF%BD%82%EF%BD%8F%EF%BD%82", "bob"}, // full-width letters
+		{form, "", "username=Al%C4%B1ce", "alice"}, // dotless ı: Java's equalsIgnoreCase reads alice
 		// Refused: another parser could read another name, or none can be read.
 		{js, "", `{"username":7}`, ""},
 		{js, "", `not json`, ""},
@@ -51,6 +52,16 @@ func TestLoginUser(t *testing.T) {
 		got, err := loginUser(tt.ct, tt.query, []byte(tt.body), "username")
 		if got != tt.want || (tt.want == "") != (err != nil) {
 			t.Errorf("loginUser(%q, %q, %q) = %q, %v; want %q", tt.ct, tt.query, tt.body, got, err, tt.want)
+		}
+	}
+}
+
+// A field name spelled with a letter some frameworks fold to an ASCII one (ı, İ) is the
+// field too: two of them name two users.
+func TestLoginUserFieldSpellings(t *testing.T) {
+	for _, body := range []string{"user_id=bob&user_%C4%B1d=alice", "user_id=bob&USER_%C4%B0D=alice"} {
+		if got, err := loginUser("application/x-www-form-urlencoded", "", []byte(body), "user_id"); err == nil {
+			t.Errorf("%s: read %q, want a refusal", body, got)
 		}
 	}
 }
