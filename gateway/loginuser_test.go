@@ -20,7 +20,7 @@ func TestLoginUser(t *testing.T) {
 		{"", "username=erin", "", "erin"},
 		{form, "username=erin", "password=x", "erin"},
 		{form, "", "username=%EF%BD%82%EF%BD%8F%EF%BD%82", "bob"}, // full-width letters
-		{form, "", "username=Al%C4%B1ce", "alice"}, // dotless ı: Java's equalsIgnoreCase reads alice
+		{form, "", "username=Al%C4%B1ce", "alice"},                // dotless ı: Java's equalsIgnoreCase reads alice
 		// Refused: another parser could read another name, or none can be read.
 		{js, "", `{"username":7}`, ""},
 		{js, "", `not json`, ""},
