@@ -44,6 +44,7 @@ var loginAttacks = []loginAttack{
 	{"name in capitals", "/login", "application/x-www-form-urlencoded", "username=BOB&password=bob-password", false},
 	{"name in full-width letters", "/login", "application/x-www-form-urlencoded", "username=" + url.QueryEscape("ｂｏｂ") + "&password=bob-password", false},
 	{"name only in the query", "/login?username=bob", "application/x-www-form-urlencoded", "password=bob-password", false},
+	{"login path with a suffix", "/login.json", "application/x-www-form-urlencoded", "username=bob&password=bob-password", true},
 }
 
 // attackLogins tries every login attack with a fresh client and checks the one

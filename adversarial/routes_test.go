@@ -88,6 +88,9 @@ var pathAttacks = []operationAttack{
 	{name: "exact rule with a parameter", method: "POST", target: "/billing/pay;jsessionid=1"},
 	{name: "exact rule in capitals", method: "POST", target: "/BILLING/PAY"},
 	{name: "exact rule encoded", method: "POST", target: "/billing%2Fpay"},
+	{name: "exact rule with a suffix", method: "POST", target: "/billing/pay.json"},
+	{name: "exact rule with a trailing dot", method: "POST", target: "/billing/pay."},
+	{name: "exact rule cut by a NUL", method: "POST", target: "/billing/pay%00.css"},
 	{name: "rewrite header", method: "DELETE", target: "/dashboard", header: []string{"X-Original-URL", "/api/instances/i-1001"}},
 	{name: "rewrite header on a payment", method: "POST", target: "/dashboard", header: []string{"X-Rewrite-URL", "/billing/pay"}},
 }

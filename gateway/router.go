@@ -70,16 +70,16 @@ func (rt *router) route(r *http.Request) route {
 	}
 	path := policy.ReadPath(r.URL.EscapedPath())
 	if rt.login != "" {
-		switch path.On(rt.login) {
-		case policy.Covered:
-			// Its method in any case, or any method-override signal: the console may
-			// read it as the login.
-			if strings.EqualFold(r.Method, rt.loginMethod) || methodOverridden(r, rt.maxLoginBody) {
-				out.kind = loginRoute
-				return out
+		// Its method in any case, or any method-override signal: the console may read
+		// it as the login. Other methods on the login's path (the login page) pass as
+		// they are, however the path is spelled.
+		if on := path.On(rt.login); on != policy.NotCovered &&
+			(strings.EqualFold(r.Method, rt.loginMethod) || methodOverridden(r, rt.maxLoginBody)) {
+			if on == policy.Ambiguous {
+				return rt.refuse(r, "the login route spelled so that the console may read it as another path")
 			}
-		case policy.Ambiguous:
-			return rt.refuse(r, "the login route spelled so that the console may read it as another path")
+			out.kind = loginRoute
+			return out
 		}
 	}
 	if rt.logout != "" && path.On(rt.logout) == policy.Covered {

@@ -41,7 +41,11 @@ type RequestPath struct {
 func ReadPath(escapedPath string) RequestPath {
 	switch {
 	case plainPath(escapedPath):
-		return RequestPath{one: normalize(escapedPath, true)}
+		one := normalize(escapedPath, true)
+		if bare, ok := withoutSuffix(one); ok {
+			return RequestPath{many: []string{one, bare}}
+		}
+		return RequestPath{one: one}
 	case len(escapedPath) > maxReadablePath:
 		return RequestPath{long: true}
 	}
@@ -118,10 +122,11 @@ func (p RequestPath) On(route string) Coverage {
 // to, each normalised (lower case, repeated slashes merged, no trailing slash): the
 // path percent-decoded once, twice (where "%25" is in it) or not at all, or decoded
 // but for encoded separators ("%2f", "%5c", which some routers keep inside one
-// segment); with backslashes read as separators or not; with ";" parameters dropped
-// from each segment or kept; with dot segments resolved or kept. Case, repeated
-// slashes and a trailing slash are normalised in every reading, so they never make
-// readings differ.
+// segment); cut at a decoded NUL (C strings) or not; with backslashes read as
+// separators or not; with ";" parameters dropped from each segment or kept; with dot
+// segments resolved or kept; with the last segment's suffix (".json", a trailing
+// ".") dropped or kept. Case, repeated slashes and a trailing slash are normalised in
+// every reading, so they never make readings differ.
 func PathReadings(escapedPath string) []string {
 	bases := []string{escapedPath, decodeExceptSeparators(escapedPath)}
 	if d, err := url.PathUnescape(escapedPath); err == nil {
@@ -132,10 +137,18 @@ func PathReadings(escapedPath string) []string {
 			}
 		}
 	}
+	for _, b := range bases {
+		if i := strings.IndexByte(b, 0); i >= 0 {
+			bases = append(bases, b[:i])
+		}
+	}
 	var out []string
 	add := func(p string) {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
+		}
+		if bare, ok := withoutSuffix(p); ok && !slices.Contains(out, bare) {
+			out = append(out, bare)
 		}
 	}
 	for _, b := range bases {
@@ -147,6 +160,19 @@ func PathReadings(escapedPath string) []string {
 		}
 	}
 	return out
+}
+
+// withoutSuffix is a normalised path with its last segment cut at its first '.' (not
+// a leading one): Spring MVC's suffix pattern matching routes "/billing/pay.json" and
+// "/billing/pay.x.y" to "/billing/pay", and Windows servers drop a trailing dot. It
+// reports false when there is nothing to cut.
+func withoutSuffix(p string) (string, bool) {
+	seg := p[strings.LastIndexByte(p, '/')+1:]
+	i := strings.IndexByte(seg, '.')
+	if i <= 0 {
+		return "", false
+	}
+	return normalize(p[:len(p)-len(seg)+i], false), true
 }
 
 // variants is s, and f(s) when apply.

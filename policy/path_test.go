@@ -50,6 +50,15 @@ func TestClassify(t *testing.T) {
 		{"GET", "/reportſ/q1", false, Covered, "reports"},
 		{"DELETE", "/api/%C4%B1nstances/i-1", false, Ambiguous, "instances"},
 		{"POST", "/b%C4%B0LLING/pay", false, Ambiguous, "pay"},
+		// Suffixes Spring MVC routes past (".json"), a trailing dot, a NUL.
+		{"POST", "/billing/pay.json", false, Ambiguous, "pay"},
+		{"POST", "/billing/PAY.x.y", false, Ambiguous, "pay"},
+		{"POST", "/billing/pay.", false, Ambiguous, "pay"},
+		{"POST", "/billing/pay%00", false, Ambiguous, "pay"},
+		{"POST", "/billing/pay%00.css", false, Ambiguous, "pay"},
+		{"DELETE", "/api/instances/i-1.json", false, Covered, "instances"},
+		{"GET", "/static/app.js", false, NotCovered, ""},
+		{"GET", "/billing/.pay", false, NotCovered, ""},
 		// Odd spellings of unprotected paths pass.
 		{"GET", "/files/a%20b.txt", false, NotCovered, ""},
 		{"GET", "/dash%62oard;x=1", false, NotCovered, ""},
