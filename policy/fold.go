@@ -8,7 +8,14 @@ import (
 // LowerCase is s in lower case as a console that ignores case reads it: strings.ToLower,
 // and the letters outside ASCII that such a console takes for ASCII ones as those
 // (foldASCII). Paths, cookie names and the like are compared in this form.
-func LowerCase(s string) string { return foldASCII(strings.ToLower(s)) }
+func LowerCase(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return foldASCII(strings.ToLower(s))
+		}
+	}
+	return s // the common case, in one pass
+}
 
 // foldASCII maps the four letters outside ASCII whose simple upper or lower case is an
 // ASCII letter to that letter in lower case: ı (U+0131, upper I) and İ (U+0130, lower
