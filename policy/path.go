@@ -5,6 +5,9 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Coverage is how a request stands to a set of rules, or to one of the gateway's
@@ -122,7 +125,8 @@ func (p RequestPath) On(route string) Coverage {
 // to, each normalised (lower case, repeated slashes merged, no trailing slash): the
 // path percent-decoded once, twice (where "%25" is in it) or not at all, or decoded
 // but for encoded separators ("%2f", "%5c", which some routers keep inside one
-// segment); cut at a decoded NUL (C strings) or not; with backslashes read as
+// segment); cut at a decoded NUL (C strings) or not; NFKC-normalised ("ｐａｙ" as
+// "pay", as servers that map compatibility characters read it) or not; with backslashes read as
 // separators or not; with ";" parameters dropped from each segment or kept; with dot
 // segments resolved or kept; with the last segment's suffix (".json", a trailing
 // ".") dropped or kept. Case, repeated slashes and a trailing slash are normalised in
@@ -140,6 +144,9 @@ func PathReadings(escapedPath string) []string {
 	for _, b := range bases {
 		if i := strings.IndexByte(b, 0); i >= 0 {
 			bases = append(bases, b[:i])
+		}
+		if k := norm.NFKC.String(b); k != b {
+			bases = append(bases, k)
 		}
 	}
 	var out []string
@@ -184,12 +191,15 @@ func variants(s string, apply bool, f func(string) string) []string {
 }
 
 // plainPath reports whether an escaped path has only one reading: no escapes, no
-// backslashes, no ";" parameters, no dot segments.
+// backslashes, no ";" parameters, no dot segments, nothing beyond ASCII, no NUL.
 func plainPath(p string) bool {
 	if strings.ContainsAny(p, `%\;`) {
 		return false
 	}
 	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf || p[i] == 0 {
+			return false // raw (unescaped) letters beyond ASCII, or a NUL: read every way
+		}
 		if p[i] != '.' || (i > 0 && p[i-1] != '/') {
 			continue
 		}

@@ -50,6 +50,10 @@ func TestClassify(t *testing.T) {
 		{"GET", "/reportſ/q1", false, Covered, "reports"},
 		{"DELETE", "/api/%C4%B1nstances/i-1", false, Ambiguous, "instances"},
 		{"POST", "/b%C4%B0LLING/pay", false, Ambiguous, "pay"},
+		// Compatibility characters: full-width letters, the "ﬀ" ligature.
+		{"POST", "/billing/%EF%BD%90%EF%BD%81%EF%BD%99", false, Ambiguous, "pay"},
+		{"DELETE", "/api/instances/%EF%AC%80", false, Covered, "instances"},
+		{"POST", "/billing/ｐａｙ", false, Ambiguous, "pay"}, // unescaped, as a rewrite header may carry it
 		// Suffixes Spring MVC routes past (".json"), a trailing dot, a NUL.
 		{"POST", "/billing/pay.json", false, Ambiguous, "pay"},
 		{"POST", "/billing/PAY.x.y", false, Ambiguous, "pay"},
