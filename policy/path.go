@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -132,6 +133,15 @@ func (p RequestPath) On(route string) Coverage {
 // ".") dropped or kept. Case, repeated slashes and a trailing slash are normalised in
 // every reading, so they never make readings differ.
 func PathReadings(escapedPath string) []string {
+	if u, ok := decodeUnicodeEscapes(escapedPath); ok {
+		// The "%uXXXX" reading is read every other way too: an escaped reading.
+		return append(readings(escapedPath), readings(u)...)
+	}
+	return readings(escapedPath)
+}
+
+// readings is PathReadings without the "%uXXXX" reading.
+func readings(escapedPath string) []string {
 	bases := []string{escapedPath, decodeExceptSeparators(escapedPath)}
 	if d, err := url.PathUnescape(escapedPath); err == nil {
 		bases = append(bases, d)
@@ -170,16 +180,38 @@ func PathReadings(escapedPath string) []string {
 }
 
 // withoutSuffix is a normalised path with its last segment cut at its first '.' (not
-// a leading one): Spring MVC's suffix pattern matching routes "/billing/pay.json" and
-// "/billing/pay.x.y" to "/billing/pay", and Windows servers drop a trailing dot. It
-// reports false when there is nothing to cut.
+// a leading one) and trailing spaces dropped: Spring MVC's suffix matching routes
+// "/billing/pay.json" and "/billing/pay.x.y" to "/billing/pay", and Windows servers
+// drop trailing dots and spaces. It reports false when there is nothing to cut.
 func withoutSuffix(p string) (string, bool) {
 	seg := p[strings.LastIndexByte(p, '/')+1:]
-	i := strings.IndexByte(seg, '.')
-	if i <= 0 {
+	end := len(strings.TrimRight(seg, " "))
+	if i := strings.IndexByte(seg[:end], '.'); i > 0 {
+		end = i
+	}
+	if end == len(seg) || end == 0 {
 		return "", false
 	}
-	return normalize(p[:len(p)-len(seg)+i], false), true
+	return normalize(p[:len(p)-len(seg)+end], false), true
+}
+
+// decodeUnicodeEscapes decodes IIS's "%uXXXX" escapes (classic ASP.NET reads
+// "%u002f" as "/"), leaving the rest as it is; ok is false when there are none.
+func decodeUnicodeEscapes(p string) (string, bool) {
+	var b strings.Builder
+	found := false
+	for i := 0; i < len(p); i++ {
+		if p[i] == '%' && i+6 <= len(p) && (p[i+1] == 'u' || p[i+1] == 'U') {
+			if v, err := strconv.ParseUint(p[i+2:i+6], 16, 16); err == nil {
+				b.WriteString(url.PathEscape(string(rune(v))))
+				i += 5
+				found = true
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String(), found
 }
 
 // variants is s, and f(s) when apply.

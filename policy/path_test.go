@@ -54,6 +54,11 @@ func TestClassify(t *testing.T) {
 		{"POST", "/billing/%EF%BD%90%EF%BD%81%EF%BD%99", false, Ambiguous, "pay"},
 		{"DELETE", "/api/instances/%EF%AC%80", false, Covered, "instances"},
 		{"POST", "/billing/ｐａｙ", false, Ambiguous, "pay"}, // unescaped, as a rewrite header may carry it
+		// IIS's %u escapes, trailing spaces.
+		{"POST", "/billing%u002fpay", false, Ambiguous, "pay"},
+		{"POST", "/%u0062illing/pay", false, Ambiguous, "pay"},
+		{"POST", "/billing/pay%20%20", false, Ambiguous, "pay"},
+		{"GET", "/files/%u00e9t%u00e9", false, NotCovered, ""},
 		// Suffixes Spring MVC routes past (".json"), a trailing dot, a NUL.
 		{"POST", "/billing/pay.json", false, Ambiguous, "pay"},
 		{"POST", "/billing/PAY.x.y", false, Ambiguous, "pay"},
