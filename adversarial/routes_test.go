@@ -93,6 +93,7 @@ var pathAttacks = []operationAttack{
 	{name: "exact rule cut by a NUL", method: "POST", target: "/billing/pay%00.css"},
 	{name: "rewrite header", method: "DELETE", target: "/dashboard", header: []string{"X-Original-URL", "/api/instances/i-1001"}},
 	{name: "rewrite header on a payment", method: "POST", target: "/dashboard", header: []string{"X-Rewrite-URL", "/billing/pay"}},
+	{name: "rewrite header with IIS's %u escapes", method: "POST", target: "/dashboard", header: []string{"X-Original-URL", "/billing%u002fpay"}},
 }
 
 // attackOperations signs carol in (nothing bound, so a protected operation is a
