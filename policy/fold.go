@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -11,7 +12,7 @@ import (
 func LowerCase(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
-			return foldASCII(strings.ToLower(s))
+			return strings.Map(lowerRune, s)
 		}
 	}
 	return s // the common case, in one pass
@@ -32,6 +33,18 @@ func foldASCII(s string) string {
 		}
 	}
 	return s
+}
+
+// lowerRune is unicode.ToLower, then foldASCIIRune: strings.ToLower and foldASCII
+// in one pass.
+func lowerRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		return r
+	}
+	return foldASCIIRune(unicode.ToLower(r))
 }
 
 func foldASCIIRune(r rune) rune {

@@ -159,6 +159,15 @@ func readings(escapedPath string) []string {
 			bases = append(bases, k)
 		}
 	}
+	// Lower case once per base, not once per reading: it is the costly step on a
+	// long path beyond ASCII, and nothing below depends on case.
+	lowered := bases[:0]
+	for _, b := range bases {
+		if b = LowerCase(b); !slices.Contains(lowered, b) {
+			lowered = append(lowered, b)
+		}
+	}
+	bases = lowered
 	var out []string
 	add := func(p string) {
 		if !slices.Contains(out, p) {
@@ -171,8 +180,8 @@ func readings(escapedPath string) []string {
 	for _, b := range bases {
 		for _, bs := range variants(b, strings.Contains(b, `\`), func(s string) string { return strings.ReplaceAll(s, `\`, "/") }) {
 			for _, pp := range variants(bs, strings.Contains(bs, ";"), dropParams) {
-				add(normalize(pp, true))
-				add(normalize(pp, false))
+				add(tidy(pp, true))
+				add(tidy(pp, false))
 			}
 		}
 	}
@@ -192,7 +201,7 @@ func withoutSuffix(p string) (string, bool) {
 	if end == len(seg) || end == 0 {
 		return "", false
 	}
-	return normalize(p[:len(p)-len(seg)+end], false), true
+	return tidy(p[:len(p)-len(seg)+end], false), true
 }
 
 // decodeUnicodeEscapes decodes IIS's "%uXXXX" escapes (classic ASP.NET reads
@@ -250,8 +259,10 @@ func plainPath(p string) bool {
 // normalize is one reading of a path as rules match it: lower case, leading slash,
 // repeated slashes merged, dot segments resolved when resolveDots, no trailing slash
 // (but "/").
-func normalize(p string, resolveDots bool) string {
-	p = LowerCase(p)
+func normalize(p string, resolveDots bool) string { return tidy(LowerCase(p), resolveDots) }
+
+// tidy is normalize for a path in lower case already.
+func tidy(p string, resolveDots bool) string {
 	if p == "" || p[0] != '/' {
 		p = "/" + p
 	}

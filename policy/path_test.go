@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -153,8 +154,16 @@ func BenchmarkClassify(b *testing.B) {
 		{Paths: []string{"/api/instances/*", "/api/billing/*"}, Methods: []string{"POST", "PUT", "DELETE"}, MaxAge: 5 * time.Minute},
 		{Paths: []string{"/instances/*/delete", "/billing/pay"}, MaxAge: 5 * time.Minute},
 	}
-	for _, p := range []string{"/dashboard/overview", "/api/instances/i-1001", "/api/instances%2fi-1001;x"} {
-		b.Run(p, func(b *testing.B) {
+	// The worst a client can send: a path near maxReadablePath with every feature
+	// that multiplies its readings.
+	worst := "/%u0061%C4%B1%EF%BD%90%00;x\\..%2f%252e.json"
+	worst = strings.Repeat(worst, (maxReadablePath-1)/len(worst))
+	for _, p := range []string{"/dashboard/overview", "/api/instances/i-1001", "/api/instances%2fi-1001;x", worst} {
+		name := p
+		if len(name) > 40 {
+			name = fmt.Sprintf("worst-%dB", len(p))
+		}
+		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				rules.Classify("DELETE", ReadPath(p), false)
 			}
