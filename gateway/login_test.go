@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddy-stepup/stepup/challenge"
+	"github.com/caddy-stepup/stepup/examples/democonsole"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
 )
@@ -350,5 +351,34 @@ func TestUserHeaderDecidesTheUser(t *testing.T) {
 	r = c.do("POST", "/login", strings.NewReader("username=carol"), "Content-Type", "application/x-www-form-urlencoded")
 	if r.StatusCode != http.StatusSeeOther || c.cookie(sessionCookie) == "" || r.Header.Get("X-Console-User") != "" {
 		t.Fatalf("carol's login: %d %v", r.StatusCode, r.Header)
+	}
+}
+
+// A login route whose path has a suffix (PHP, Struts) is the login on that path;
+// the suffix-less reading only refuses spellings of a suffix-less login.
+func TestLoginPathWithASuffix(t *testing.T) {
+	demo := democonsole.New()
+	console := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login.php" {
+			r.URL.Path = "/login"
+		}
+		demo.ServeHTTP(w, r)
+	})
+	g := newGateway(t, loginFor("alice"), withConsole(console), func(s *setup) { s.opts.Login.Path = "/login.php" })
+	r := g.client().page("POST", "/login.php", url.Values{"username": {"alice"}, "password": {"alice-password"}})
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/.stepup/challenge/") {
+		t.Fatalf("login at /login.php: %d %v", r.StatusCode, r.Header)
+	}
+	assertNothingOfTheConsole(t, r)
+
+	plain := newGateway(t, loginFor("alice"))
+	for _, target := range []string{"/login.json", "/login."} {
+		r := plain.client().page("POST", target, url.Values{"username": {"alice"}, "password": {"alice-password"}})
+		if r.StatusCode != http.StatusBadRequest {
+			t.Errorf("POST %s with the login at /login: %d, want 400", target, r.StatusCode)
+		}
+	}
+	if r := plain.client().page("GET", "/login.css", nil); r.StatusCode == http.StatusBadRequest {
+		t.Error("GET /login.css refused: only the login's method is judged")
 	}
 }

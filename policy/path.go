@@ -37,7 +37,13 @@ const maxReadablePath = 8 << 10
 type RequestPath struct {
 	one  string   // the only reading of a plain path ("" otherwise)
 	many []string // the readings of any other path
-	long bool     // too long to read every way
+	// bare are the readings without the last segment's suffix (withoutSuffix) that
+	// are not readings already. They can only add to a verdict: a path they alone
+	// put under a rule is Ambiguous, but a path every other reading puts under a
+	// rule stays Covered (a rule or a login named "/pay.php" still matches
+	// "/pay.php").
+	bare []string
+	long bool // too long to read every way
 }
 
 // ReadPath reads a raw request path, its percent-encoding intact. An ordinary path
@@ -47,13 +53,14 @@ func ReadPath(escapedPath string) RequestPath {
 	case plainPath(escapedPath):
 		one := normalize(escapedPath, true)
 		if bare, ok := withoutSuffix(one); ok {
-			return RequestPath{many: []string{one, bare}}
+			return RequestPath{one: one, bare: []string{bare}}
 		}
 		return RequestPath{one: one}
 	case len(escapedPath) > maxReadablePath:
 		return RequestPath{long: true}
 	}
-	return RequestPath{many: PathReadings(escapedPath)}
+	many, bare := readAll(escapedPath)
+	return RequestPath{many: many, bare: bare}
 }
 
 // Classify says which rule covers a request with this method and path. With
@@ -61,14 +68,31 @@ func ReadPath(escapedPath string) RequestPath {
 // method-override signal). The rule returned is the strictest of those that cover a
 // reading.
 func (rs Rules) Classify(method string, p RequestPath, anyMethod bool) (OperationRule, Coverage) {
-	switch {
-	case p.many == nil && !p.long:
-		return rs.classify(method, p.one, anyMethod)
-	case p.long:
+	if p.long {
 		if len(rs) == 0 {
 			return OperationRule{}, NotCovered
 		}
 		return OperationRule{}, Ambiguous
+	}
+	r, c := rs.classifyReadings(method, p, anyMethod)
+	if c == Covered || c == Ambiguous {
+		return r, c
+	}
+	for _, reading := range p.bare {
+		switch br, bc := rs.classify(method, reading, anyMethod); bc {
+		case Covered:
+			return br, Ambiguous
+		case PathOnly:
+			r, c = br, PathOnly
+		}
+	}
+	return r, c
+}
+
+// classifyReadings is Classify over the readings but the bare ones.
+func (rs Rules) classifyReadings(method string, p RequestPath, anyMethod bool) (OperationRule, Coverage) {
+	if p.many == nil {
+		return rs.classify(method, p.one, anyMethod)
 	}
 	var best OperationRule
 	covered, pathOnly := 0, 0
@@ -98,10 +122,19 @@ func (rs Rules) Classify(method string, p RequestPath, anyMethod bool) (Operatio
 // On says whether the path is route (normalised, see CleanPath) under every reading
 // (Covered), none (NotCovered) or only some (Ambiguous).
 func (p RequestPath) On(route string) Coverage {
-	switch {
-	case p.long:
+	if p.long {
 		return Ambiguous
-	case p.many == nil:
+	}
+	c := p.onReadings(route)
+	if c == NotCovered && slices.Contains(p.bare, route) {
+		return Ambiguous
+	}
+	return c
+}
+
+// onReadings is On over the readings but the bare ones.
+func (p RequestPath) onReadings(route string) Coverage {
+	if p.many == nil {
 		if p.one == route {
 			return Covered
 		}
@@ -133,15 +166,30 @@ func (p RequestPath) On(route string) Coverage {
 // ".") dropped or kept. Case, repeated slashes and a trailing slash are normalised in
 // every reading, so they never make readings differ.
 func PathReadings(escapedPath string) []string {
-	if u, ok := decodeUnicodeEscapes(escapedPath); ok {
-		// The "%uXXXX" reading is read every other way too: an escaped reading.
-		return append(readings(escapedPath), readings(u)...)
-	}
-	return readings(escapedPath)
+	many, bare := readAll(escapedPath)
+	return append(many, bare...)
 }
 
-// readings is PathReadings without the "%uXXXX" reading.
-func readings(escapedPath string) []string {
+// readAll is PathReadings with the readings without a suffix apart (bare: only those
+// that are not readings already).
+func readAll(escapedPath string) (many, bare []string) {
+	many, bare = readings(escapedPath)
+	if u, ok := decodeUnicodeEscapes(escapedPath); ok {
+		// The "%uXXXX" reading is read every other way too: an escaped reading.
+		um, ub := readings(u)
+		for _, r := range um {
+			if !slices.Contains(many, r) {
+				many = append(many, r)
+			}
+		}
+		bare = append(bare, ub...)
+	}
+	bare = slices.DeleteFunc(bare, func(b string) bool { return slices.Contains(many, b) })
+	return many, bare
+}
+
+// readings is readAll without the "%uXXXX" reading.
+func readings(escapedPath string) (out, bare []string) {
 	bases := []string{escapedPath, decodeExceptSeparators(escapedPath)}
 	if d, err := url.PathUnescape(escapedPath); err == nil {
 		bases = append(bases, d)
@@ -168,13 +216,12 @@ func readings(escapedPath string) []string {
 		}
 	}
 	bases = lowered
-	var out []string
 	add := func(p string) {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
-		if bare, ok := withoutSuffix(p); ok && !slices.Contains(out, bare) {
-			out = append(out, bare)
+		if b, ok := withoutSuffix(p); ok && !slices.Contains(bare, b) {
+			bare = append(bare, b)
 		}
 	}
 	for _, b := range bases {
@@ -185,7 +232,7 @@ func readings(escapedPath string) []string {
 			}
 		}
 	}
-	return out
+	return out, bare
 }
 
 // withoutSuffix is a normalised path with its last segment cut at its first '.' (not

@@ -114,6 +114,44 @@ func TestLongOddPathsAreNotRead(t *testing.T) {
 	}
 }
 
+// A rule or a login whose path has a suffix still matches that path: the reading
+// without the suffix can only add to a verdict, never take Covered away.
+func TestSuffixReadingsOnlyAdd(t *testing.T) {
+	rules := Rules{
+		{Name: "struts", Paths: []string{"/deleteUser.action"}, Methods: []string{"POST"}},
+		{Name: "php", Paths: []string{"/admin/*.php"}, Methods: []string{"POST"}},
+		{Name: "pay", Paths: []string{"/billing/pay"}, Methods: []string{"POST"}},
+	}
+	for _, tt := range []struct {
+		path string
+		want Coverage
+	}{
+		{"/deleteUser.action", Covered},
+		{"/DELETEUSER.ACTION/", Covered},
+		{"/deleteUser.action;jsessionid=1", Ambiguous}, // a parameter kept or dropped, as on any exact rule
+		{"/deleteUser", NotCovered},
+		{"/admin/users.php", Covered},
+		{"/admin/users.php%00", Ambiguous}, // cut at the NUL or not
+		{"/billing/pay.json", Ambiguous},
+		{"/billing/pay.json;x=1", Ambiguous},
+		{"/billing/pay%2ejson", Ambiguous},
+	} {
+		if _, got := rules.Classify("POST", ReadPath(tt.path), false); got != tt.want {
+			t.Errorf("Classify(POST %s) = %v, want %v (readings %q)", tt.path, got, tt.want, PathReadings(tt.path))
+		}
+	}
+	for path, want := range map[string]Coverage{"/login.php": Covered, "/LOGIN.PHP": Covered, "/login": NotCovered, "/login.php.bak": NotCovered} {
+		if got := ReadPath(path).On("/login.php"); got != want {
+			t.Errorf("%s On /login.php = %v, want %v", path, got, want)
+		}
+	}
+	for path, want := range map[string]Coverage{"/login.json": Ambiguous, "/login.": Ambiguous, "/login": Covered, "/logins": NotCovered} {
+		if got := ReadPath(path).On("/login"); got != want {
+			t.Errorf("%s On /login = %v, want %v", path, got, want)
+		}
+	}
+}
+
 func TestPathReadings(t *testing.T) {
 	got := PathReadings("/A%2fb;x/..%5cc")
 	for _, want := range []string{"/a/b/../c", "/a%2fb;x/..%5cc", "/a/c", "/a/b;x/..\\c"} {
