@@ -37,13 +37,15 @@ const maxReadablePath = 8 << 10
 type RequestPath struct {
 	one  string   // the only reading of a plain path ("" otherwise)
 	many []string // the readings of any other path
-	// bare are the readings without the last segment's suffix (withoutSuffix) that
-	// are not readings already. They can only add to a verdict: a path they alone
-	// put under a rule is Ambiguous, but a path every other reading puts under a
-	// rule stays Covered (a rule or a login named "/pay.php" still matches
-	// "/pay.php").
-	bare []string
-	long bool // too long to read every way
+	// oneBare and bare are the readings without the last segment's suffix
+	// (withoutSuffix) that are not readings already: oneBare of a plain path ("" for
+	// none; a substring, so an ordinary request allocates nothing), bare of any
+	// other. They can only add to a verdict: a path they alone put under a rule is
+	// Ambiguous, but a path every other reading puts under a rule stays Covered (a
+	// rule or a login named "/pay.php" still matches "/pay.php").
+	oneBare string
+	bare    []string
+	long    bool // too long to read every way
 }
 
 // ReadPath reads a raw request path, its percent-encoding intact. An ordinary path
@@ -52,10 +54,8 @@ func ReadPath(escapedPath string) RequestPath {
 	switch {
 	case plainPath(escapedPath):
 		one := normalize(escapedPath, true)
-		if bare, ok := withoutSuffix(one); ok {
-			return RequestPath{one: one, bare: []string{bare}}
-		}
-		return RequestPath{one: one}
+		bare, _ := withoutSuffix(one)
+		return RequestPath{one: one, oneBare: bare}
 	case len(escapedPath) > maxReadablePath:
 		return RequestPath{long: true}
 	}
@@ -78,7 +78,7 @@ func (rs Rules) Classify(method string, p RequestPath, anyMethod bool) (Operatio
 	if c == Covered || c == Ambiguous {
 		return r, c
 	}
-	for _, reading := range p.bare {
+	for _, reading := range p.bareReadings() {
 		switch br, bc := rs.classify(method, reading, anyMethod); bc {
 		case Covered:
 			return br, Ambiguous
@@ -87,6 +87,14 @@ func (rs Rules) Classify(method string, p RequestPath, anyMethod bool) (Operatio
 		}
 	}
 	return r, c
+}
+
+// bareReadings are the readings without a suffix, of a plain path or another.
+func (p RequestPath) bareReadings() []string {
+	if p.oneBare != "" {
+		return []string{p.oneBare} // does not escape: no allocation
+	}
+	return p.bare
 }
 
 // classifyReadings is Classify over the readings but the bare ones.
@@ -126,7 +134,7 @@ func (p RequestPath) On(route string) Coverage {
 		return Ambiguous
 	}
 	c := p.onReadings(route)
-	if c == NotCovered && slices.Contains(p.bare, route) {
+	if c == NotCovered && slices.Contains(p.bareReadings(), route) {
 		return Ambiguous
 	}
 	return c
@@ -159,12 +167,13 @@ func (p RequestPath) onReadings(route string) Coverage {
 // to, each normalised (lower case, repeated slashes merged, no trailing slash): the
 // path percent-decoded once, twice (where "%25" is in it) or not at all, or decoded
 // but for encoded separators ("%2f", "%5c", which some routers keep inside one
-// segment); cut at a decoded NUL (C strings) or not; NFKC-normalised ("ｐａｙ" as
-// "pay", as servers that map compatibility characters read it) or not; with backslashes read as
-// separators or not; with ";" parameters dropped from each segment or kept; with dot
-// segments resolved or kept; with the last segment's suffix (".json", a trailing
-// ".") dropped or kept. Case, repeated slashes and a trailing slash are normalised in
-// every reading, so they never make readings differ.
+// segment); with IIS's "%uXXXX" escapes decoded or not; cut at a decoded NUL (C
+// strings) or not; NFKC-normalised ("ｐａｙ" as "pay", as servers that map
+// compatibility characters read it) or not; with backslashes read as separators or
+// not; with ";" parameters dropped from each segment or kept; with dot segments
+// resolved or kept; with the last segment's suffix (".json", a trailing "." or
+// space) dropped or kept. Case, repeated slashes and a trailing slash are normalised
+// in every reading, so they never make readings differ.
 func PathReadings(escapedPath string) []string {
 	many, bare := readAll(escapedPath)
 	return append(many, bare...)
@@ -199,10 +208,14 @@ func readings(escapedPath string) (out, bare []string) {
 			}
 		}
 	}
+	// Cut at a NUL first, then NFKC over every base, cut ones too: the readings
+	// compose (a full-width name and a NUL in one path).
 	for _, b := range bases {
 		if i := strings.IndexByte(b, 0); i >= 0 {
 			bases = append(bases, b[:i])
 		}
+	}
+	for _, b := range bases {
 		if k := norm.NFKC.String(b); k != b {
 			bases = append(bases, k)
 		}

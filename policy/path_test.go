@@ -66,6 +66,7 @@ func TestClassify(t *testing.T) {
 		{"POST", "/billing/pay.", false, Ambiguous, "pay"},
 		{"POST", "/billing/pay%00", false, Ambiguous, "pay"},
 		{"POST", "/billing/pay%00.css", false, Ambiguous, "pay"},
+		{"POST", "/billing/%EF%BD%90%EF%BD%81%EF%BD%99%00x", false, Ambiguous, "pay"}, // full-width and a NUL
 		{"DELETE", "/api/instances/i-1.json", false, Covered, "instances"},
 		{"GET", "/static/app.js", false, NotCovered, ""},
 		{"GET", "/billing/.pay", false, NotCovered, ""},
@@ -163,8 +164,10 @@ func TestPathReadings(t *testing.T) {
 
 func TestPlainPathNeedsNoAllocation(t *testing.T) {
 	rules := Rules{{Name: "x", Paths: []string{"/api/instances/*"}, Methods: []string{"DELETE"}}}
-	if n := testing.AllocsPerRun(100, func() { rules.Classify("GET", ReadPath("/dashboard/widgets"), false) }); n != 0 {
-		t.Fatalf("%v allocations for a plain path", n)
+	for _, p := range []string{"/dashboard/widgets", "/static/app.min.js"} {
+		if n := testing.AllocsPerRun(100, func() { rules.Classify("GET", ReadPath(p), false) }); n != 0 {
+			t.Fatalf("%v allocations for the plain path %s", n, p)
+		}
 	}
 }
 
