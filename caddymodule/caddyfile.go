@@ -13,7 +13,6 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/locale"
 	"github.com/caddy-stepup/stepup/policy"
 	"github.com/caddy-stepup/stepup/token"
@@ -357,8 +356,8 @@ func (h *Handler) parseLogin(d *caddyfile.Dispenser) error {
 			}
 		case "success_cookie":
 			if err = oneArg(d, &h.Login.SuccessCookie); err == nil {
-				if own := gateway.GatewayCookieLike(h.Login.SuccessCookie); own != "" {
-					err = d.Errf("success_cookie: %q is read as the gateway's own cookie %q; name the console's session cookie", h.Login.SuccessCookie, own)
+				if cerr := h.Login.checkSuccessCookie(); cerr != nil {
+					err = d.Errf("%v", cerr)
 				}
 			}
 		case "max_body":

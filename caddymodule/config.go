@@ -8,6 +8,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-stepup/stepup/gateway"
 	"github.com/caddy-stepup/stepup/policy"
 )
 
@@ -216,6 +217,15 @@ func parseDate(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("log_only_until: expected a date such as 2027-01-31 or an RFC 3339 time, got %q", s)
 	}
 	return t, nil
+}
+
+// checkSuccessCookie refuses a success_cookie that some parser reads as one of the
+// gateway's own cookies: the gateway hides those from the console.
+func (l *LoginConfig) checkSuccessCookie() error {
+	if own := gateway.GatewayCookieLike(l.SuccessCookie); l.SuccessCookie != "" && own != "" {
+		return fmt.Errorf("success_cookie: %q is read as the gateway's own cookie %q; name the console's session cookie", l.SuccessCookie, own)
+	}
+	return nil
 }
 
 // checkUserSource refuses a login route that names the user in two ways: one would

@@ -565,8 +565,8 @@ func (h *Handler) Validate() error {
 		if err := h.Login.checkUserSource(); err != nil {
 			return fmt.Errorf("stepup: login: %v", err)
 		}
-		if own := gateway.GatewayCookieLike(h.Login.SuccessCookie); h.Login.SuccessCookie != "" && own != "" {
-			return fmt.Errorf("stepup: login: success_cookie %q is read as the gateway's own cookie %q; name the console's session cookie", h.Login.SuccessCookie, own)
+		if err := h.Login.checkSuccessCookie(); err != nil {
+			return fmt.Errorf("stepup: login: %v", err)
 		}
 	}
 	if h.Logout != "" && !strings.HasPrefix(h.Logout, "/") {

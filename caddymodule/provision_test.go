@@ -44,7 +44,7 @@ func TestProvisionErrors(t *testing.T) {
 		{"bind_console_session without success_cookie", `{"login":{"path":"/login"},"bind_console_session":{}}`, "needs the login route's success_cookie"},
 		{"bind_console_session in header mode", `{"identity":{"source":"header","header":"X-User"},"login":{"path":"/login","success_cookie":"s"},"bind_console_session":{}}`, "identity header does not have"},
 		{"bind_console_session remember too short", `{"login":{"path":"/login","success_cookie":"s"},"bind_console_session":{"remember":"1h"}}`, "must be at least session_lifetime"},
-		{"console cookie named as the gateway's", `{"login":{"path":"/login","success_cookie":"STEPUP_TOKEN"}}`, `success_cookie "STEPUP_TOKEN" is read as the gateway's own cookie "stepup_token"`},
+		{"console cookie named as the gateway's", `{"login":{"path":"/login","success_cookie":"STEPUP_TOKEN"}}`, `login: success_cookie: "STEPUP_TOKEN" is read as the gateway's own cookie "stepup_token"`},
 		{"bound console cookie named as the gateway's", `{"login":{"path":"/login","success_cookie":"stepup%5Fsession"},"bind_console_session":{}}`, `is also read as the gateway's own cookie "stepup_session"`},
 		{"anomaly without login", `{"anomaly":{}}`, "add the console's login route"},
 		{"anomaly unknown signal", `{"login":{"path":"/login"},"anomaly":{"signals":{"new_browser":1}}}`, `unknown signal "new_browser"`},
