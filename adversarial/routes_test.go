@@ -91,6 +91,8 @@ var pathAttacks = []operationAttack{
 	{name: "exact rule with a suffix", method: "POST", target: "/billing/pay.json"},
 	{name: "exact rule with a trailing dot", method: "POST", target: "/billing/pay."},
 	{name: "exact rule cut by a NUL", method: "POST", target: "/billing/pay%00.css"},
+	{name: "exact rule with trailing spaces", method: "POST", target: "/billing/pay%20%20"},
+	{name: "exact rule in full-width letters", method: "POST", target: "/billing/%EF%BD%90%EF%BD%81%EF%BD%99"},
 	{name: "rewrite header", method: "DELETE", target: "/dashboard", header: []string{"X-Original-URL", "/api/instances/i-1001"}},
 	{name: "rewrite header on a payment", method: "POST", target: "/dashboard", header: []string{"X-Rewrite-URL", "/billing/pay"}},
 	{name: "rewrite header with IIS's %u escapes", method: "POST", target: "/dashboard", header: []string{"X-Original-URL", "/billing%u002fpay"}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-stepup/stepup/examples/democonsole"
 	"github.com/caddy-stepup/stepup/internal/redistest"
+	"github.com/caddy-stepup/stepup/policy"
 )
 
 // withConsoleSessions makes the console's sessions follow the gateway's.
@@ -126,6 +127,41 @@ func TestConsoleSessionNeedsTheSameUsersGatewaySession(t *testing.T) {
 	// Bob's own two cookies are fine.
 	if u := g.whoWith(sessionCookie+"="+bob.cookie(sessionCookie), "console_session="+stolen); u != "bob" {
 		t.Fatalf("bob's own browser: the console sees %q", u)
+	}
+}
+
+// TestConsoleSessionNamesReadLikeJava: a console that compares cookie names as Java's
+// equalsIgnoreCase does reads "conſole_session" and "console_sessıon" as its session
+// cookie; the gateway reads them so too, and a stolen cookie so spelled does not pass.
+func TestConsoleSessionNamesReadLikeJava(t *testing.T) {
+	demo := democonsole.New()
+	javaLike := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i, line := range r.Header["Cookie"] {
+			pairs := strings.Split(line, ";")
+			for j, pair := range pairs {
+				name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && policy.LowerCase(name) == "console_session" {
+					pairs[j] = "console_session=" + value
+				}
+			}
+			r.Header["Cookie"][i] = strings.Join(pairs, "; ")
+		}
+		demo.ServeHTTP(w, r)
+	})
+	g := newGateway(t, withConsoleSessions(t, false), withConsole(javaLike))
+	bob, mallory := g.client(), g.client()
+	bob.login("bob")
+	mallory.login("carol")
+	stolen := bob.cookie("console_session")
+	carolSession := sessionCookie + "=" + mallory.cookie(sessionCookie)
+	for _, name := range []string{"conſole_session", "console_sessıon", "CONSOLE_SESSİON"} {
+		if u := g.whoWith(carolSession + "; " + name + "=" + stolen); u != "" {
+			t.Errorf("%s: the console signed in %q", name, u)
+		}
+	}
+	// The console does read such a spelling: bob's own browser, so spelled, is bob.
+	if u := g.whoWith(sessionCookie+"="+bob.cookie(sessionCookie), "conſole_session="+stolen); u != "bob" {
+		t.Fatalf("bob's own browser, the name spelled with ſ: the console sees %q", u)
 	}
 }
 

@@ -381,4 +381,14 @@ func TestLoginPathWithASuffix(t *testing.T) {
 	if r := plain.client().page("GET", "/login.css", nil); r.StatusCode == http.StatusBadRequest {
 		t.Error("GET /login.css refused: only the login's method is judged")
 	}
+	// A method-override signal makes any method the login's: so spelled, refused.
+	for _, header := range []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"} {
+		r := plain.client().do("GET", "/login.json", nil, header, "POST", "Accept", "text/html")
+		if r.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET /login.json with %s: POST: %d, want 400", header, r.StatusCode)
+		}
+	}
+	if r := plain.client().do("GET", "/login.json?_method=POST", nil, "Accept", "text/html"); r.StatusCode != http.StatusBadRequest {
+		t.Errorf("GET /login.json?_method=POST: %d, want 400", r.StatusCode)
+	}
 }
